@@ -44,7 +44,74 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_demo)
 
 
-_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_demo]
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _cmd_collect(args: argparse.Namespace) -> int:
+    from sb3_crptpro.data.collect import collect
+    from sb3_crptpro.data.store import read_manifest
+
+    start = time.perf_counter()
+    directories = collect(
+        args.tasks,
+        args.out,
+        transitions_per_domain=args.transitions,
+        n_workers=args.workers,
+        seed=args.seed,
+        image_size=args.image_size,
+        action_repeat=args.action_repeat,
+        render=args.render,
+        frame_stack=args.frame_stack,
+        chunk_transitions=args.chunk,
+        resume=args.resume,
+        progress=not args.no_progress,
+    )
+    for directory in directories:
+        counts = read_manifest(directory)["counts"]
+        per = counts["bytes"] / max(counts["transitions"], 1)
+        episodes = counts["episodes"]
+        print(f"{directory}: {counts['transitions']} transitions, {episodes} episodes, {per / 1024:.1f} KiB/transition")
+    print(f"done in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _add_collect(sub: argparse._SubParsersAction) -> None:
+    from sb3_crptpro.data.collect import DEFAULT_CHUNK_TRANSITIONS
+
+    p = sub.add_parser("collect", help="collect uniform-random transitions from DMC domains into datasets")
+    p.add_argument("--tasks", nargs="+", required=True, help="DMC tasks, e.g. cheetah_run walker_run quadruped_run")
+    p.add_argument("--transitions", type=_positive_int, required=True, help="transitions per domain (exact)")
+    p.add_argument("--out", required=True, help="output folder; one sub-folder per task")
+    p.add_argument("--workers", type=_positive_int, default=None, help="worker processes (default: CPU count)")
+    p.add_argument("--seed", type=int, default=0, help="root seed (default: %(default)s)")
+    p.add_argument("--image-size", type=_positive_int, default=84, help="frame side in pixels (default: %(default)s)")
+    p.add_argument("--action-repeat", type=_positive_int, default=2, help="action repeat (default: %(default)s)")
+    p.add_argument("--render", choices=["paper", "fast"], default="paper", help="render preset (default: %(default)s)")
+    p.add_argument("--frame-stack", type=_positive_int, default=3, help="frame stack recorded for readers (default: 3)")
+    p.add_argument(
+        "--chunk",
+        type=_positive_int,
+        default=DEFAULT_CHUNK_TRANSITIONS,
+        help="transitions per shard (default: %(default)s)",
+    )
+    p.add_argument(
+        "--resume",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="continue an interrupted run (default: on)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.set_defaults(func=_cmd_collect)
+
+
+_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_collect, _add_demo]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+    except (ValueError, OSError) as exc:
         print(f"sb3-crptpro {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -31,6 +31,7 @@ __all__ = [
     "DMCConfig",
     "DMCPixelEnv",
     "available_tasks",
+    "build_config",
     "make_dmc_env",
     "make_dmc_vec_env",
     "resolve_task",
@@ -224,6 +225,28 @@ class DMCPixelEnv(gym.Env[np.ndarray, np.ndarray]):
         super().close()
 
 
+def build_config(
+    task: str,
+    *,
+    image_size: int = 84,
+    frame_stack: int = 3,
+    action_repeat: int = 2,
+    camera_id: int | None = None,
+    render: str = "paper",
+) -> DMCConfig:
+    """Validate the arguments of :func:`make_dmc_env` and return the resulting :class:`DMCConfig`."""
+    domain, task_name = resolve_task(task)
+    _validate(image_size, frame_stack, action_repeat, render)
+    return DMCConfig(
+        task=f"{domain}_{task_name}",
+        image_size=int(image_size),
+        frame_stack=int(frame_stack),
+        action_repeat=int(action_repeat),
+        camera_id=_DOMAIN_CAMERA.get(domain, 0) if camera_id is None else int(camera_id),
+        render=render,
+    )
+
+
 def make_dmc_env(
     task: str,
     *,
@@ -246,14 +269,12 @@ def make_dmc_env(
     :param seed: seeds the task's random state and the action space
     :return: a Gymnasium env with a ``Box(0, 255, (3 * frame_stack, H, W), uint8)`` observation space
     """
-    domain, task_name = resolve_task(task)
-    _validate(image_size, frame_stack, action_repeat, render)
-    config = DMCConfig(
-        task=f"{domain}_{task_name}",
-        image_size=int(image_size),
-        frame_stack=int(frame_stack),
-        action_repeat=int(action_repeat),
-        camera_id=_DOMAIN_CAMERA.get(domain, 0) if camera_id is None else int(camera_id),
+    config = build_config(
+        task,
+        image_size=image_size,
+        frame_stack=frame_stack,
+        action_repeat=action_repeat,
+        camera_id=camera_id,
         render=render,
     )
     return DMCPixelEnv(config, seed=seed)

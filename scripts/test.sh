@@ -4,4 +4,4 @@ source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
 ruff check .
 ruff format --check .
 python -m pytest "$@"
-mkdocs build --strict --quiet --site-dir "$(mktemp -d)"
+NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet --site-dir "$(mktemp -d)"
