@@ -1,30 +1,64 @@
 """sb3-crptpro: CRPTpro (cross-domain random pre-training with prototypes) for Stable-Baselines3.
 
-Importing the package sets ``MUJOCO_GL=egl`` when the user has not chosen a backend (headless rendering).
+Importing the package sets ``MUJOCO_GL=egl`` when the user has not chosen a backend (headless rendering). Public
+names are imported on first use, so that ``import sb3_crptpro`` stays light.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from sb3_crptpro._gl import set_default_mujoco_gl
 
 set_default_mujoco_gl()
 
 from sb3_crptpro._version import __version__  # noqa: E402
-from sb3_crptpro.envs import (  # noqa: E402
-    RENDER_PRESETS,
-    DMCConfig,
-    DMCPixelEnv,
-    available_tasks,
-    make_dmc_env,
-    make_dmc_vec_env,
-    resolve_task,
-)
+
+if TYPE_CHECKING:
+    from sb3_crptpro.data import CrossDomainDataset, DatasetError, DomainDataset, collect
+    from sb3_crptpro.envs import (
+        RENDER_PRESETS,
+        DMCConfig,
+        DMCPixelEnv,
+        available_tasks,
+        make_dmc_env,
+        make_dmc_vec_env,
+        resolve_task,
+    )
 
 __all__ = [
     "RENDER_PRESETS",
+    "CrossDomainDataset",
     "DMCConfig",
     "DMCPixelEnv",
+    "DatasetError",
+    "DomainDataset",
     "__version__",
     "available_tasks",
+    "collect",
     "make_dmc_env",
     "make_dmc_vec_env",
     "resolve_task",
 ]
+_MODULE_OF = {
+    "envs": [
+        *["RENDER_PRESETS", "DMCConfig", "DMCPixelEnv", "available_tasks"],
+        *["make_dmc_env", "make_dmc_vec_env", "resolve_task"],
+    ],
+    "data": ["CrossDomainDataset", "DatasetError", "DomainDataset", "collect"],
+}
+_LAZY = {name: f"sb3_crptpro.{module}" for module, names in _MODULE_OF.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    """Import public names on first use (PEP 562), so that light entry points do not pay for torch/SB3."""
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -20,11 +20,19 @@ from sb3_crptpro._gl import set_default_mujoco_gl
 
 set_default_mujoco_gl()  # before mujoco / dm_control are imported below
 
+import warnings  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
+
 import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
-import shimmy  # noqa: E402, F401  (registers the dm_control/* Gymnasium ids)
-from stable_baselines3.common.env_util import make_vec_env  # noqa: E402
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv  # noqa: E402
+
+with warnings.catch_warnings():
+    # gymnasium's MuJoCo viewer imports glfw, which warns when there is no X display; we render headless (EGL)
+    warnings.filterwarnings("ignore", message=".*DISPLAY environment variable is missing")
+    import shimmy  # noqa: F401  (registers the dm_control/* Gymnasium ids)
+
+if TYPE_CHECKING:  # SB3 (and torch behind it) is imported only when a VecEnv is built: workers start faster
+    from stable_baselines3.common.vec_env import VecEnv
 
 __all__ = [
     "RENDER_PRESETS",
@@ -156,6 +164,7 @@ class DMCPixelEnv(gym.Env[np.ndarray, np.ndarray]):
             # Must happen before the first render creates the GL context (its framebuffer samples).
             self._physics.model.vis.quality.offsamples = 0
         self._render_overrides = dict(RENDER_PRESETS[config.render]) or None
+        self._camera: Any = None  # created at the first render, then reused
         self.metadata = {
             "render_modes": ["rgb_array"],
             "render_fps": round(1.0 / (self._env.dt * config.action_repeat)),
@@ -176,13 +185,14 @@ class DMCPixelEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def render_frame(self) -> np.ndarray:
         """Render the current physics state as a channel-first ``uint8`` frame ``(3, H, W)``."""
-        size = self.config.image_size
-        frame = self._physics.render(
-            height=size,
-            width=size,
-            camera_id=self.config.camera_id,
-            render_flag_overrides=self._render_overrides,
-        )
+        if self._camera is None:
+            # One persistent camera: dm_control's Physics.render builds (and frees) a new camera and scene per
+            # call, which costs about as much as the rendering itself at 84x84. Same pixels either way.
+            from dm_control.mujoco.engine import Camera
+
+            size = self.config.image_size
+            self._camera = Camera(self._physics, height=size, width=size, camera_id=self.config.camera_id)
+        frame = self._camera.render(render_flag_overrides=self._render_overrides)
         return np.ascontiguousarray(frame.transpose(2, 0, 1))
 
     def _observation(self) -> np.ndarray:
@@ -221,6 +231,9 @@ class DMCPixelEnv(gym.Env[np.ndarray, np.ndarray]):
         return frame.transpose(1, 2, 0)
 
     def close(self) -> None:
+        if self._camera is not None:
+            self._camera._scene.free()
+            self._camera = None
         self._env.close()
         super().close()
 
@@ -304,6 +317,9 @@ def make_dmc_vec_env(
     """
     if n_envs < 1:
         raise ValueError(f"n_envs must be >= 1, got {n_envs}")
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
     resolve_task(task)  # fail fast, in this process, on a bad name
     return make_vec_env(
         _EnvFactory(task, env_kwargs),

@@ -194,3 +194,25 @@ def _gl_in_subprocess(value: str | None) -> str:
 def test_mujoco_gl_default_and_user_value() -> None:
     assert _gl_in_subprocess(None) == "egl"
     assert _gl_in_subprocess("glfw") == "glfw"
+
+
+def test_persistent_camera_renders_what_dm_control_renders() -> None:
+    for preset in ("paper", "fast"):
+        env = make_dmc_env("walker_run", render=preset, seed=0)
+        env.reset()
+        for _ in range(2):
+            obs, *_ = env.step(env.action_space.sample())
+            expected = env.unwrapped._physics.render(
+                84, 84, camera_id=0, render_flag_overrides=env.unwrapped._render_overrides
+            )
+            np.testing.assert_array_equal(obs[-3:], expected.transpose(2, 0, 1))
+        env.close()
+
+
+def test_public_api_resolves() -> None:
+    import sb3_crptpro
+
+    for name in sb3_crptpro.__all__:
+        assert getattr(sb3_crptpro, name) is not None
+    with pytest.raises(AttributeError):
+        _ = sb3_crptpro.not_a_name

@@ -1,0 +1,57 @@
+"""The `sb3-crptpro` command line: help, argument errors and a real collection."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sb3_crptpro.cli import main
+from sb3_crptpro.data import read_manifest
+
+
+@pytest.mark.parametrize("command", [[], ["collect"], ["demo"]])
+def test_help_documents_every_option(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: sb3-crptpro" in out
+    if command == ["collect"]:
+        for flag in ("--tasks", "--transitions", "--out", "--workers", "--seed", "--image-size", "--action-repeat",
+                     "--render", "--resume"):  # fmt: skip
+            assert flag in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["collect", "--tasks", "cheetah_run", "--transitions", "0", "--out", "x"], "positive integer"),
+        (
+            ["collect", "--tasks", "cheetah_run", "--transitions", "10", "--out", "x", "--render", "pretty"],
+            "invalid choice",
+        ),
+        (["collect", "--tasks", "cheeta_run", "--transitions", "10", "--out", "x"], "Did you mean: cheetah_run"),
+    ],
+)
+def test_bad_arguments_one_clear_line(argv: list[str], message: str, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "sb3_crptpro.cli", *argv], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_collect_command_on_real_domains(tmp_path: Path) -> None:
+    argv = ["collect", "--tasks", "cheetah_run", "walker_run", "--transitions", "40", "--out", str(tmp_path),
+            "--workers", "1", "--image-size", "16", "--render", "fast", "--chunk", "25", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    for task in ("cheetah_run", "walker_run"):
+        manifest = read_manifest(tmp_path / task)
+        assert manifest["counts"]["transitions"] == 40 and manifest["complete"]
+        assert [e["transitions"] for e in manifest["shards"]] == [25, 15]
+    assert main(argv) == 0  # finished: a no-op
+    changed = [("paper" if a == "fast" else a) for a in argv]
+    assert main(changed) == 2  # same folder, other render preset: refused
