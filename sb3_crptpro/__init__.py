@@ -16,6 +16,7 @@ set_default_mujoco_gl()
 from sb3_crptpro._version import __version__  # noqa: E402
 
 if TYPE_CHECKING:
+    from sb3_crptpro.artifact import ArtifactError, PretrainedArtifact, load_artifact, save_artifact
     from sb3_crptpro.data import CrossDomainDataset, DatasetError, DomainDataset, collect
     from sb3_crptpro.envs import (
         RENDER_PRESETS,
@@ -26,20 +27,27 @@ if TYPE_CHECKING:
         make_dmc_vec_env,
         resolve_task,
     )
+    from sb3_crptpro.pretrain import PretrainConfig, Pretrainer
 
 __all__ = [
     "RENDER_PRESETS",
+    "ArtifactError",
     "CrossDomainDataset",
     "DMCConfig",
     "DMCPixelEnv",
     "DatasetError",
     "DomainDataset",
+    "PretrainConfig",
+    "PretrainedArtifact",
+    "Pretrainer",
     "__version__",
     "available_tasks",
     "collect",
+    "load_artifact",
     "make_dmc_env",
     "make_dmc_vec_env",
     "resolve_task",
+    "save_artifact",
 ]
 _MODULE_OF = {
     "envs": [
@@ -47,6 +55,8 @@ _MODULE_OF = {
         *["make_dmc_env", "make_dmc_vec_env", "resolve_task"],
     ],
     "data": ["CrossDomainDataset", "DatasetError", "DomainDataset", "collect"],
+    "artifact": ["ArtifactError", "PretrainedArtifact", "load_artifact", "save_artifact"],
+    "pretrain": ["PretrainConfig", "Pretrainer"],
 }
 _LAZY = {name: f"sb3_crptpro.{module}" for module, names in _MODULE_OF.items() for name in names}
 

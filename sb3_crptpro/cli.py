@@ -111,7 +111,77 @@ def _add_collect(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_collect)
 
 
-_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_collect, _add_demo]
+def _cmd_pretrain(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from sb3_crptpro.data.sampler import CrossDomainDataset
+    from sb3_crptpro.pretrain import PretrainConfig, Pretrainer
+
+    fields = {f.name for f in dataclasses.fields(PretrainConfig)}
+    config = PretrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    out = Path(args.out)
+    work_dir = Path(args.work_dir) if args.work_dir else out.with_name(out.stem + "_pretrain")
+    dataset = CrossDomainDataset(args.data, frame_stack=args.frame_stack, mode=config.sampling)
+    trainer = Pretrainer(config, dataset, work_dir)
+    stats = trainer.fit(resume=args.resume)
+    path = trainer.save(out, stats)
+    if path is not None:
+        final = stats["final"]
+        print(f"wrote {path} ({stats['updates']} updates, {stats['updates_per_s']:.2f} updates/s, "
+              f"loss {final.get('loss', float('nan')):.4f}); logs and checkpoint in {work_dir}")  # fmt: skip
+    return 0
+
+
+def _add_pretrain(sub: argparse._SubParsersAction) -> None:
+    import dataclasses
+
+    from sb3_crptpro.pretrain import PretrainConfig
+
+    p = sub.add_parser("pretrain", help="pretrain a CRPTpro encoder on collected datasets")
+    p.add_argument("--data", required=True, nargs="+", help="dataset folder(s) written by `collect`")
+    p.add_argument("--out", required=True, help="artifact file to write (.safetensors)")
+    p.add_argument("--work-dir", default=None, help="metrics and checkpoints (default: <out stem>_pretrain/)")
+    p.add_argument("--frame-stack", type=_positive_int, default=3, help="frames per observation (default: 3)")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --work-dir")
+    defaults = PretrainConfig()
+    docs = {
+        "updates": "number of updates",
+        "batch_size": "batch size (summed over processes under torchrun)",
+        "lr": "Adam learning rate",
+        "temperature": "softmax / Sinkhorn temperature",
+        "num_protos": "number of prototypes",
+        "proj_dim": "projection size",
+        "pred_dim": "predictor hidden size",
+        "sinkhorn_iters": "Sinkhorn-Knopp iterations",
+        "ema_tau": "target network EMA rate",
+        "alpha": "weight of the intrinsic (prototype-spreading) loss; 0 = plain Proto-RL",
+        "sampling": "round_robin or mixed domain sampling",
+        "augment": "shift, crop or none",
+        "pad": "random-shift padding",
+        "seed": "root seed",
+        "log_every": "log metrics every N updates",
+        "checkpoint_every": "checkpoint every N updates (0: at the end only)",
+        "device": "auto, cpu, cuda, cuda:N",
+    }
+    choices = {"sampling": ["round_robin", "mixed"], "augment": ["shift", "crop", "none"]}
+    for field in dataclasses.fields(PretrainConfig):
+        if field.name not in docs:
+            continue
+        default = getattr(defaults, field.name)
+        kind = {int: int, float: float}.get(type(default), str)
+        p.add_argument(
+            "--" + field.name.replace("_", "-"),
+            dest=field.name,
+            type=kind,
+            default=default,
+            choices=choices.get(field.name),
+            help=f"{docs[field.name]} (default: %(default)s)",
+        )
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    p.set_defaults(func=_cmd_pretrain)
+
+
+_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_collect, _add_pretrain, _add_demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,76 @@
+"""CRPTpro losses as pure functions of tensors (PAPER.md, "Losses").
+
+- :func:`sinkhorn_knopp`: equipartitioned soft assignments of a batch to prototypes (Proto-RL / SwAV).
+- :func:`comparative_loss`: Proto-RL's swapped-prediction loss between online predictions and target assignments.
+- :func:`prototype_spread_loss`: CRPTpro's intrinsic loss that pushes prototypes apart.
+- :func:`total_loss`: ``L = L_comp + alpha * L_intr``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["comparative_loss", "prototype_spread_loss", "sinkhorn_knopp", "total_loss"]
+
+
+@torch.no_grad()
+def sinkhorn_knopp(scores: torch.Tensor, temperature: float = 0.1, n_iters: int = 3) -> torch.Tensor:
+    """Sinkhorn-Knopp assignments ``q [B, M]`` from ``scores [B, M]`` (batch x prototypes); rows sum to 1.
+
+    ``Q = exp(scores / T)`` is alternately rescaled to uniform prototype and batch marginals, ``n_iters`` times,
+    then each sample's column is normalised, as in the reference. Computed in the log domain in float64: the
+    same numbers as the reference where it does not overflow/underflow, and still finite (rows summing to 1)
+    for scores so large that ``exp`` would underflow whole columns to zero.
+    """
+    log_q = (scores.double() / temperature).T  # [M, B]
+    m, b = log_q.shape
+    log_q = log_q - torch.logsumexp(log_q.flatten(), dim=0)
+    for _ in range(n_iters):
+        log_q = log_q - torch.logsumexp(log_q, dim=1, keepdim=True) - math.log(m)  # each prototype: 1/M
+        log_q = log_q - torch.logsumexp(log_q, dim=0, keepdim=True) - math.log(b)  # each sample: 1/B
+    log_q = log_q - torch.logsumexp(log_q, dim=0, keepdim=True)  # each sample's assignment sums to 1
+    return log_q.exp().T.to(scores.dtype)
+
+
+def comparative_loss(
+    pred_s: torch.Tensor,
+    proj_t: torch.Tensor,
+    prototypes: torch.Tensor,
+    temperature: float = 0.1,
+    n_iters: int = 3,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Proto-RL's comparative loss ``-mean_b sum_j q_t[b, j] log softmax(scores_s / T)[b, j]``.
+
+    :param pred_s: online predictions ``[B, D]`` (predictor(projector(encoder(obs)))), normalised here
+    :param proj_t: target projections ``[B, D]`` of the next observations, normalised here (no gradient)
+    :param prototypes: ``[M, D]``, rows normalised here
+    :return: ``(loss, q_t)`` with ``q_t`` the Sinkhorn targets ``[B, M]``
+    """
+    c = F.normalize(prototypes, dim=1)
+    scores_s = F.normalize(pred_s, dim=1) @ c.T
+    with torch.no_grad():
+        scores_t = F.normalize(proj_t, dim=1) @ c.T
+        q_t = sinkhorn_knopp(scores_t, temperature, n_iters)
+    log_p_s = F.log_softmax(scores_s / temperature, dim=1)
+    return -(q_t * log_p_s).sum(dim=1).mean(), q_t
+
+
+def prototype_spread_loss(prototypes: torch.Tensor, offset: float = 1.5) -> torch.Tensor:
+    """CRPTpro's intrinsic loss: mean over all ``M x M`` entries of ``S / (S.detach() + offset)``, zero diagonal.
+
+    ``S = C C^T`` is the prototype cosine matrix (rows of ``C`` normalised). The detached denominator weights
+    each pair by how close it already is, so near-duplicate prototypes are pushed apart hardest.
+    """
+    c = F.normalize(prototypes, dim=1)
+    s = c @ c.T
+    ratio = s / (s.detach() + offset)
+    ratio = ratio * (1 - torch.eye(len(c), device=c.device, dtype=c.dtype))
+    return ratio.mean()
+
+
+def total_loss(comparative: torch.Tensor, intrinsic: torch.Tensor, alpha: float) -> torch.Tensor:
+    """``L = L_comp + alpha * L_intr`` (alpha 0.005 in CRPTpro; 0 gives plain Proto-RL)."""
+    return comparative + alpha * intrinsic
