@@ -14,3 +14,14 @@ CORE_TASKS = ["cheetah_run", "walker_run", "quadruped_run", "cartpole_swingup", 
 def fast_env_kwargs() -> dict:
     """Small, fast-rendering env settings for tests that step many times."""
     return {"image_size": 32, "render": "fast"}
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """Two real DMC domains, 200 transitions each (4 episodes of 50 steps), 24 px, fast preset."""
+    from sb3_crptpro.data import collect
+
+    out = tmp_path_factory.mktemp("tiny_data")
+    collect(["cartpole_swingup", "reacher_easy"], out, transitions_per_domain=200, chunk_transitions=100, n_workers=1,
+            image_size=24, action_repeat=20, render="fast", progress=False)  # fmt: skip
+    return out

@@ -18,7 +18,7 @@ from sb3_crptpro import load_artifact
 from sb3_crptpro.artifact import ArtifactError, save_artifact
 from sb3_crptpro.augment import random_crop, random_shift
 from sb3_crptpro.cli import main
-from sb3_crptpro.data import CrossDomainDataset, collect
+from sb3_crptpro.data import CrossDomainDataset
 from sb3_crptpro.losses import comparative_loss, prototype_spread_loss, sinkhorn_knopp, total_loss
 from sb3_crptpro.networks import Encoder, Projector, Prototypes, ema_update
 from sb3_crptpro.pretrain import PretrainConfig, Pretrainer
@@ -139,14 +139,6 @@ def test_random_shift_bounded_and_seeded() -> None:
 
 
 # ---------------------------------------------------------------- pretraining on a real (tiny) dataset
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("pretrain_data")
-    collect(["cartpole_swingup", "reacher_easy"], out, transitions_per_domain=200, chunk_transitions=100, n_workers=1,
-            image_size=24, action_repeat=4, render="fast", progress=False)  # fmt: skip
-    return out
-
-
 def test_short_fit_lowers_loss(tiny_data: Path, tmp_path: Path) -> None:
     trainer = Pretrainer(PretrainConfig(updates=60, lr=1e-3, **TINY), CrossDomainDataset(tiny_data), tmp_path)
     stats = trainer.fit()

@@ -1,0 +1,80 @@
+"""Linear state probes: how much of the proprioceptive state a frozen encoder's features make linearly readable."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from sb3_crptpro.data.domain import DomainDataset
+from sb3_crptpro.networks import Encoder
+
+__all__ = ["encode_frames", "probe_domain", "ridge_r2"]
+
+
+@torch.no_grad()
+def encode_frames(encoder: Encoder, obs: np.ndarray | torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Frozen features ``float32 [N, repr_dim]`` of ``uint8`` frame stacks ``[N, C, H, W]`` (in eval mode, on CPU)."""
+    encoder = encoder.eval()
+    device = next(encoder.parameters()).device
+    obs_t = torch.as_tensor(obs)
+    return torch.cat([encoder(obs_t[i : i + batch_size].to(device)).cpu() for i in range(0, len(obs_t), batch_size)])
+
+
+def ridge_r2(
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+    lambdas: Sequence[float] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0),
+) -> float:
+    """Held-out R^2 (averaged over target dims) of ridge regression ``y ~ x``, solved in its dual (kernel) form.
+
+    ``lambdas`` are relative to the mean kernel diagonal; the last 20% of the training rows choose one, then the
+    model is refitted on all training rows. Target dims that are constant on the test rows are skipped.
+    """
+    x_train, x_test = x_train.double(), x_test.double()
+    y_train, y_test = y_train.double(), y_test.double()
+    mean_x, mean_y = x_train.mean(0), y_train.mean(0)
+    std_y = y_train.std(0).clamp_min(1e-8)
+    xtr, xte = x_train - mean_x, x_test - mean_x
+    ytr, yte = (y_train - mean_y) / std_y, (y_test - mean_y) / std_y
+
+    def fit_predict(xa: torch.Tensor, ya: torch.Tensor, xb: torch.Tensor, lam: float) -> torch.Tensor:
+        kernel = xa @ xa.T
+        scale = kernel.diagonal().mean().clamp_min(1e-12)
+        alpha = torch.linalg.solve(kernel + lam * scale * torch.eye(len(xa), dtype=xa.dtype), ya)
+        return (xb @ xa.T) @ alpha
+
+    def r2(pred: torch.Tensor, target: torch.Tensor) -> float:
+        sst = ((target - target.mean(0)) ** 2).sum(0)
+        keep = sst > 1e-10
+        sse = ((target - pred) ** 2).sum(0)
+        return float((1 - sse[keep] / sst[keep]).mean())
+
+    split = int(0.8 * len(xtr))
+    best = max(lambdas, key=lambda lam: r2(fit_predict(xtr[:split], ytr[:split], xtr[split:], lam), ytr[split:]))
+    return r2(fit_predict(xtr, ytr, xte, best), yte)
+
+
+def probe_domain(encoder: Encoder, dataset: DomainDataset, test_fraction: float = 0.25, max_rows: int = 3000) -> float:
+    """State-probe R^2 on one domain: train on the first episodes, test on the last ``test_fraction`` of them."""
+    episodes = dataset.episode_ids()
+    n_test_episodes = max(1, round(test_fraction * (episodes.max() + 1)))
+    test_mask = episodes > episodes.max() - n_test_episodes
+    if test_mask.all():
+        raise ValueError(f"{dataset.path}: need at least 2 episodes to hold some out")
+    rng = np.random.default_rng(0)
+    rows = {}
+    for name, mask in (("train", ~test_mask), ("test", test_mask)):
+        idx = np.flatnonzero(mask)
+        if len(idx) > max_rows:
+            idx = np.sort(rng.choice(idx, max_rows, replace=False))
+        rows[name] = idx
+    feats, states = {}, {}
+    for name, idx in rows.items():
+        obs, _, state = dataset.transitions(idx)
+        feats[name] = encode_frames(encoder, obs)
+        states[name] = torch.from_numpy(state)
+    return ridge_r2(feats["train"], states["train"], feats["test"], states["test"])

@@ -1,0 +1,29 @@
+"""Linear state probes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from sb3_crptpro.data import DomainDataset
+from sb3_crptpro.networks import Encoder
+from sb3_crptpro.probe import probe_domain, ridge_r2
+
+
+def test_ridge_r2_linear_and_noise() -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 20, generator=g)
+    w = torch.randn(20, 3, generator=g)
+    y = x @ w
+    assert ridge_r2(x[:200], y[:200], x[200:], y[200:]) > 0.99
+    noise = torch.randn(300, 3, generator=g)
+    assert ridge_r2(x[:200], noise[:200], x[200:], noise[200:]) < 0.1
+
+
+def test_probe_domain_on_real_data(tiny_data: Path) -> None:
+    data = DomainDataset(tiny_data / "cartpole_swingup")
+    assert data.episode_ids().max() == 3  # 4 episodes: 3 to fit, 1 held out
+    torch.manual_seed(0)
+    r2 = probe_domain(Encoder(data.obs_shape), data)
+    assert -10 < r2 <= 1  # a real number on held-out episodes (random features can be below 0)
