@@ -27,22 +27,26 @@ if TYPE_CHECKING:
         make_dmc_vec_env,
         resolve_task,
     )
+    from sb3_crptpro.extractor import CRPTproExtractor, EncoderWeights, crptpro_kwargs
     from sb3_crptpro.pretrain import PretrainConfig, Pretrainer
 
 __all__ = [
     "RENDER_PRESETS",
     "ArtifactError",
+    "CRPTproExtractor",
     "CrossDomainDataset",
     "DMCConfig",
     "DMCPixelEnv",
     "DatasetError",
     "DomainDataset",
+    "EncoderWeights",
     "PretrainConfig",
     "PretrainedArtifact",
     "Pretrainer",
     "__version__",
     "available_tasks",
     "collect",
+    "crptpro_kwargs",
     "load_artifact",
     "make_dmc_env",
     "make_dmc_vec_env",
@@ -57,6 +61,7 @@ _MODULE_OF = {
     "data": ["CrossDomainDataset", "DatasetError", "DomainDataset", "collect"],
     "artifact": ["ArtifactError", "PretrainedArtifact", "load_artifact", "save_artifact"],
     "pretrain": ["PretrainConfig", "Pretrainer"],
+    "extractor": ["CRPTproExtractor", "EncoderWeights", "crptpro_kwargs"],
 }
 _LAZY = {name: f"sb3_crptpro.{module}" for module, names in _MODULE_OF.items() for name in names}
 

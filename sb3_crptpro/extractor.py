@@ -1,0 +1,157 @@
+"""``CRPTproExtractor``: a pretrained (frozen by default) CRPTpro conv trunk as an SB3 features extractor."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import torch
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from torch import nn
+
+from sb3_crptpro.artifact import PretrainedArtifact, load_artifact
+from sb3_crptpro.networks import Encoder, orthogonal_init
+
+__all__ = ["CRPTproExtractor", "EncoderWeights", "crptpro_kwargs"]
+
+
+@dataclass
+class EncoderWeights:
+    """The part of an artifact an extractor needs: conv-trunk architecture and weights (~100 KB), plus metadata.
+
+    :func:`crptpro_kwargs` passes this instead of a file path, so SB3 stores it with the model's ``policy_kwargs``
+    and ``SAC.load`` works after the artifact file is moved or deleted.
+    """
+
+    obs_shape: tuple[int, int, int]
+    n_filters: int
+    n_layers: int
+    state_dict: dict[str, torch.Tensor]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_artifact(cls, artifact: str | Path | PretrainedArtifact | EncoderWeights) -> EncoderWeights:
+        """Accept a path, a loaded artifact, or an ``EncoderWeights`` (returned as is)."""
+        if isinstance(artifact, EncoderWeights):
+            return artifact
+        if isinstance(artifact, (str, Path)):
+            artifact = load_artifact(artifact)
+        meta = artifact.metadata
+        state = {k: v.detach().cpu().clone() for k, v in artifact.encoder.state_dict().items()}
+        keep = ("obs_shape", "frame_stack", "image_size", "render", "tasks", "tensor_sha256", "package_version")
+        return cls(
+            obs_shape=tuple(meta["obs_shape"]),  # type: ignore[arg-type]
+            n_filters=int(meta["n_filters"]),
+            n_layers=int(meta["n_layers"]),
+            state_dict=state,
+            metadata={k: meta.get(k) for k in keep},
+        )
+
+    def build(self) -> Encoder:
+        encoder = Encoder(self.obs_shape, n_filters=self.n_filters, n_layers=self.n_layers)
+        encoder.load_state_dict(self.state_dict)
+        return encoder
+
+
+def _check_space(observation_space: gym.Space, weights: EncoderWeights) -> None:
+    expected = tuple(weights.obs_shape)
+    if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) != 3:
+        raise ValueError(
+            f"CRPTproExtractor needs a Box image observation space of shape {expected}, got {observation_space}"
+        )
+    shape = tuple(observation_space.shape)
+    if shape == expected:
+        return
+    if shape == (expected[1], expected[2], expected[0]):
+        raise ValueError(
+            f"observation space {shape} is channel-last; the encoder expects channel-first {expected}. "
+            "Wrap the env with stable_baselines3.common.vec_env.VecTransposeImage (or use make_dmc_env)."
+        )
+    frame_stack, size = weights.metadata.get("frame_stack"), weights.metadata.get("image_size")
+    raise ValueError(
+        f"observation shape {shape} does not match the pretrained encoder's {expected} "
+        f"(frame stack {frame_stack} x 3 channels, {size}x{size} images)"
+    )
+
+
+class CRPTproExtractor(BaseFeaturesExtractor):
+    """Pretrained CRPTpro conv trunk + a trainable ``Linear(repr_dim -> features_dim) + LayerNorm`` (the reference
+    ``pre_fc``).
+
+    With ``freeze=True`` (default) the conv trunk gets no gradient, stays in eval mode and runs under
+    ``torch.no_grad``. Inputs are raw pixels in ``[0, 255]``: use ``normalize_images=False`` in ``policy_kwargs``
+    (:func:`crptpro_kwargs` does).
+
+    :param observation_space: channel-first image space matching the artifact's ``obs_shape``
+    :param artifact: artifact path, loaded :class:`~sb3_crptpro.artifact.PretrainedArtifact` or
+        :class:`EncoderWeights`
+    :param features_dim: output size of the trainable trunk (reference 50)
+    :param freeze: keep the pretrained conv weights fixed
+    :param encoder_dtype: e.g. ``torch.bfloat16`` to run the frozen trunk under autocast (CPU/GPU)
+    """
+
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        artifact: str | Path | PretrainedArtifact | EncoderWeights,
+        features_dim: int = 50,
+        freeze: bool = True,
+        encoder_dtype: torch.dtype | None = None,
+    ) -> None:
+        weights = EncoderWeights.from_artifact(artifact)
+        _check_space(observation_space, weights)
+        super().__init__(observation_space, features_dim)
+        self.freeze = freeze
+        self.encoder_dtype = encoder_dtype
+        self.pretrained_metadata = weights.metadata
+        self.encoder = weights.build()
+        if freeze:
+            self.encoder.requires_grad_(False).eval()
+        self.trunk = nn.Sequential(nn.Linear(self.encoder.repr_dim, features_dim), nn.LayerNorm(features_dim))
+        self.trunk.apply(orthogonal_init)
+
+    def train(self, mode: bool = True) -> CRPTproExtractor:
+        super().train(mode)
+        if self.freeze:
+            self.encoder.eval()
+        return self
+
+    def conv_features(self, observations: torch.Tensor) -> torch.Tensor:
+        """Conv-trunk features ``[B, repr_dim]`` (no gradient when frozen)."""
+        autocast = self.encoder_dtype is not None
+        grad = not self.freeze and torch.is_grad_enabled()
+        device = observations.device.type
+        with torch.set_grad_enabled(grad), torch.autocast(device, dtype=self.encoder_dtype, enabled=autocast):
+            h = self.encoder(observations)
+        return h.float()
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        return self.trunk(self.conv_features(observations))
+
+
+def crptpro_kwargs(artifact: str | Path | PretrainedArtifact | EncoderWeights, **overrides: Any) -> dict[str, Any]:
+    """SB3 ``policy_kwargs`` for a CRPTpro encoder with the reference head sizes (``net_arch`` 1024 x 1024).
+
+    The artifact is read once; its encoder weights travel inside the returned kwargs (and so inside a saved
+    model). Keys of ``overrides`` replace the defaults; ``features_extractor_kwargs`` entries are merged.
+
+    Example: ``SAC("CnnPolicy", env, policy_kwargs=crptpro_kwargs("encoder.safetensors"))``.
+    """
+    weights = EncoderWeights.from_artifact(artifact)
+    extractor_kwargs = {"artifact": weights, "features_dim": 50, "freeze": True}
+    extractor_kwargs.update(overrides.pop("features_extractor_kwargs", {}))
+    kwargs: dict[str, Any] = {
+        "features_extractor_class": CRPTproExtractor,
+        "features_extractor_kwargs": extractor_kwargs,
+        "net_arch": [1024, 1024],
+        "normalize_images": False,
+    }
+    kwargs.update(overrides)
+    if kwargs["normalize_images"]:
+        warnings.warn(
+            "normalize_images=True divides pixels by 255 before the encoder, which does it again", stacklevel=2
+        )
+    return kwargs
