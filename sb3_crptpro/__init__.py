@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     )
     from sb3_crptpro.extractor import CRPTproExtractor, EncoderWeights, crptpro_kwargs
     from sb3_crptpro.pretrain import PretrainConfig, Pretrainer
+    from sb3_crptpro.reward import PrototypeIntrinsicReward
 
 __all__ = [
     "RENDER_PRESETS",
@@ -43,6 +44,7 @@ __all__ = [
     "PretrainConfig",
     "PretrainedArtifact",
     "Pretrainer",
+    "PrototypeIntrinsicReward",
     "__version__",
     "available_tasks",
     "collect",
@@ -62,6 +64,7 @@ _MODULE_OF = {
     "artifact": ["ArtifactError", "PretrainedArtifact", "load_artifact", "save_artifact"],
     "pretrain": ["PretrainConfig", "Pretrainer"],
     "extractor": ["CRPTproExtractor", "EncoderWeights", "crptpro_kwargs"],
+    "reward": ["PrototypeIntrinsicReward"],
 }
 _LAZY = {name: f"sb3_crptpro.{module}" for module, names in _MODULE_OF.items() for name in names}
 

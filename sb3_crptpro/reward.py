@@ -1,0 +1,165 @@
+"""Proto-RL's prototype kNN intrinsic reward as an SB3 ``VecEnvWrapper`` (PAPER.md, "Intrinsic reward").
+
+Each new observation is embedded with the frozen pretrained encoder + projector (normalised). The intrinsic reward
+is the Euclidean distance to the k-th nearest embedding in a FIFO *candidate queue*. The queue is refreshed the
+Proto-RL way: for each prototype, one embedding is drawn from a softmax (over a batch) of that prototype's cosine
+scores and pushed. The wrapper draws from a window of recent steps (all envs) every ``update_every`` steps, so a
+single env still feeds the queue diverse candidates.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
+
+from sb3_crptpro.artifact import PretrainedArtifact, load_artifact
+
+__all__ = ["PrototypeIntrinsicReward", "enqueue_probs", "knn_reward"]
+
+
+def knn_reward(z: torch.Tensor, queue: torch.Tensor, k: int) -> torch.Tensor:
+    """Distance from each row of ``normalize(z) [B, D]`` to its ``k``-th nearest row of ``queue [Q, D]``."""
+    z = F.normalize(z, dim=1)
+    k = min(k, len(queue))
+    if k == 0:
+        return torch.zeros(len(z), dtype=z.dtype, device=z.device)
+    distances = torch.cdist(z, queue.to(z.dtype))
+    return distances.topk(k, dim=1, largest=False).values[:, -1]
+
+
+def enqueue_probs(z: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
+    """Row ``j``: softmax over the batch of prototype ``j``'s cosine scores with ``normalize(z) [B, D]``."""
+    scores = F.normalize(prototypes, dim=1) @ F.normalize(z, dim=1).T  # [M, B]
+    return F.softmax(scores, dim=1)
+
+
+class PrototypeIntrinsicReward(VecEnvWrapper):
+    """Adds ``coef * intrinsic`` to the rewards of ``venv``; puts both parts in ``infos``.
+
+    Wrap *outside* the per-env ``Monitor`` (as :func:`~sb3_crptpro.envs.make_dmc_vec_env` builds it) so that logged
+    episode returns stay extrinsic.
+
+    :param venv: image VecEnv whose observations match the artifact's ``obs_shape`` (channel-first ``uint8``)
+    :param artifact: path or loaded artifact (encoder + projector + prototypes are used, frozen)
+    :param coef: weight of the intrinsic reward (reference ``intr_coef`` 0.2)
+    :param queue_size: candidate queue length (reference 2048)
+    :param topk: ``k`` of the kNN distance (reference 3)
+    :param update_every: refresh the queue every this many vector steps
+    :param window: number of recent embeddings the refresh draws from
+    :param seed: seed of the refresh sampling
+    :param device: where the encoder runs
+    """
+
+    def __init__(
+        self,
+        venv: VecEnv,
+        artifact: str | Path | PretrainedArtifact,
+        coef: float = 0.2,
+        queue_size: int = 2048,
+        topk: int = 3,
+        update_every: int = 16,
+        window: int = 256,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        super().__init__(venv)
+        art = artifact if isinstance(artifact, PretrainedArtifact) else load_artifact(artifact)
+        if tuple(venv.observation_space.shape) != tuple(art.obs_shape):
+            raise ValueError(f"observation shape {venv.observation_space.shape} != artifact obs_shape {art.obs_shape}")
+        if queue_size < 1 or topk < 1 or update_every < 1 or window < 1:
+            raise ValueError("queue_size, topk, update_every and window must be >= 1")
+        self.device = torch.device(device)
+        self.encoder = art.encoder.to(self.device).eval().requires_grad_(False)
+        self.projector = art.projector.to(self.device).eval().requires_grad_(False)
+        self.prototypes = F.normalize(art.prototypes.weight.detach().to(self.device), dim=1)
+        self.coef, self.topk, self.update_every, self.window = coef, topk, update_every, window
+        dim = self.prototypes.shape[1]
+        self.queue = torch.zeros(queue_size, dim, device=self.device)
+        self.queue_ptr = 0
+        self.queue_filled = 0
+        self.recent = torch.zeros(window, dim, device=self.device)
+        self.recent_ptr = 0
+        self.recent_filled = 0
+        self.steps = 0
+        self.generator = torch.Generator(device="cpu").manual_seed(seed)
+
+    @torch.no_grad()
+    def embed(self, obs: np.ndarray) -> torch.Tensor:
+        """Normalised projector embeddings ``[n, D]`` of a batch of observations."""
+        x = torch.as_tensor(obs, device=self.device)
+        return F.normalize(self.projector(self.encoder(x)), dim=1)
+
+    def _remember(self, z: torch.Tensor) -> None:
+        for row in z:
+            self.recent[self.recent_ptr] = row
+            self.recent_ptr = (self.recent_ptr + 1) % self.window
+        self.recent_filled = min(self.recent_filled + len(z), self.window)
+
+    def _refresh_queue(self) -> None:
+        candidates = self.recent[: self.recent_filled]
+        probs = enqueue_probs(candidates, self.prototypes).cpu()
+        picks = torch.multinomial(probs, 1, generator=self.generator).squeeze(1)  # one index per prototype
+        for row in candidates[picks.to(self.device)]:
+            self.queue[self.queue_ptr] = row
+            self.queue_ptr = (self.queue_ptr + 1) % len(self.queue)
+        self.queue_filled = min(self.queue_filled + len(picks), len(self.queue))
+
+    def reset(self) -> np.ndarray:
+        obs = self.venv.reset()
+        self._remember(self.embed(obs))
+        return obs
+
+    def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        obs, rewards, dones, infos = self.venv.step_wait()
+        reached = np.array(obs, copy=True)
+        for i, done in enumerate(dones):
+            if done and infos[i].get("terminal_observation") is not None:
+                reached[i] = infos[i]["terminal_observation"]  # the state the step actually led to
+        z = self.embed(reached)
+        intrinsic = knn_reward(z, self.queue[: self.queue_filled], self.topk).cpu().numpy()
+        self._remember(z)
+        self.steps += 1
+        if self.steps % self.update_every == 0:
+            self._refresh_queue()
+        total = rewards + self.coef * intrinsic.astype(rewards.dtype)
+        for i, info in enumerate(infos):
+            info["extrinsic_reward"] = float(rewards[i])
+            info["intrinsic_reward"] = float(intrinsic[i])
+        return obs, total, dones, infos
+
+    def state_dict(self) -> dict[str, Any]:
+        """Queue, recent window and sampling state (save it beside the model to resume a run)."""
+        return {
+            "queue": self.queue.cpu(),
+            "queue_ptr": self.queue_ptr,
+            "queue_filled": self.queue_filled,
+            "recent": self.recent.cpu(),
+            "recent_ptr": self.recent_ptr,
+            "recent_filled": self.recent_filled,
+            "steps": self.steps,
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if tuple(state["queue"].shape) != tuple(self.queue.shape) or tuple(state["recent"].shape) != tuple(
+            self.recent.shape
+        ):
+            raise ValueError("saved queue/window sizes differ from this wrapper's")
+        self.queue = state["queue"].to(self.device)
+        self.recent = state["recent"].to(self.device)
+        for key in ("queue_ptr", "queue_filled", "recent_ptr", "recent_filled", "steps"):
+            setattr(self, key, int(state[key]))
+        self.generator.set_state(state["generator"])
+
+    def save(self, path: str | Path) -> None:
+        """Write :meth:`state_dict` to ``path`` (a torch file holding tensors and ints only)."""
+        torch.save(self.state_dict(), path)
+
+    def load(self, path: str | Path) -> None:
+        """Restore a state written by :meth:`save` (``weights_only`` loading: no arbitrary unpickling)."""
+        self.load_state_dict(torch.load(path, weights_only=True))
