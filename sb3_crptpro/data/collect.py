@@ -263,6 +263,9 @@ def collect(
     :param resume: continue an interrupted collection in ``out_dir`` (a finished one is left as is)
     :param progress: show a progress bar per domain
     :return: the domain directories, in the order of ``tasks``
+
+    With ``n_workers > 1`` workers are separate processes (forkserver/spawn): in a script, call ``collect`` under
+    ``if __name__ == "__main__":``, as for any ``multiprocessing`` code.
     """
     if transitions_per_domain < 1:
         raise ValueError(f"transitions_per_domain must be >= 1, got {transitions_per_domain}")
