@@ -30,10 +30,15 @@ if TYPE_CHECKING:
     from sb3_crptpro.extractor import CRPTproExtractor, EncoderWeights, crptpro_kwargs
     from sb3_crptpro.pretrain import PretrainConfig, Pretrainer
     from sb3_crptpro.reward import PrototypeIntrinsicReward
+    from sb3_crptpro.sac import PAPER_SAC_PRESET, AugmentedReplayBuffer, AugmentedSAC, AugmentedTQC
 
 __all__ = [
+    "PAPER_SAC_PRESET",
     "RENDER_PRESETS",
     "ArtifactError",
+    "AugmentedReplayBuffer",
+    "AugmentedSAC",
+    "AugmentedTQC",
     "CRPTproExtractor",
     "CrossDomainDataset",
     "DMCConfig",
@@ -65,6 +70,7 @@ _MODULE_OF = {
     "pretrain": ["PretrainConfig", "Pretrainer"],
     "extractor": ["CRPTproExtractor", "EncoderWeights", "crptpro_kwargs"],
     "reward": ["PrototypeIntrinsicReward"],
+    "sac": ["PAPER_SAC_PRESET", "AugmentedReplayBuffer", "AugmentedSAC", "AugmentedTQC"],
 }
 _LAZY = {name: f"sb3_crptpro.{module}" for module, names in _MODULE_OF.items() for name in names}
 

@@ -25,3 +25,15 @@ def tiny_data(tmp_path_factory):
     collect(["cartpole_swingup", "reacher_easy"], out, transitions_per_domain=200, chunk_transitions=100, n_workers=1,
             image_size=24, action_repeat=20, render="fast", progress=False)  # fmt: skip
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_artifact(tiny_data, tmp_path_factory):
+    """A CRPTpro artifact (9x24x24 observations, 16 prototypes) pretrained for 2 updates on ``tiny_data``."""
+    from sb3_crptpro.data import CrossDomainDataset
+    from sb3_crptpro.pretrain import PretrainConfig, Pretrainer
+
+    config = PretrainConfig(updates=2, batch_size=8, num_protos=16, progress=False, checkpoint_every=0)
+    trainer = Pretrainer(config, CrossDomainDataset(tiny_data))
+    trainer.fit()
+    return trainer.save(tmp_path_factory.mktemp("artifact") / "encoder.safetensors")

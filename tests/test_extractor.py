@@ -11,19 +11,14 @@ import torch
 from stable_baselines3 import SAC
 
 from sb3_crptpro import make_dmc_env
-from sb3_crptpro.data import CrossDomainDataset
 from sb3_crptpro.extractor import CRPTproExtractor, EncoderWeights, crptpro_kwargs
-from sb3_crptpro.pretrain import PretrainConfig, Pretrainer
 
 SAC_SMALL = {"learning_starts": 50, "batch_size": 16, "buffer_size": 1000, "seed": 0, "verbose": 0}
 
 
-@pytest.fixture(scope="module")
-def artifact(tiny_data: Path, tmp_path_factory) -> Path:
-    config = PretrainConfig(updates=2, batch_size=8, num_protos=16, progress=False, checkpoint_every=0)
-    trainer = Pretrainer(config, CrossDomainDataset(tiny_data))
-    trainer.fit()
-    return trainer.save(tmp_path_factory.mktemp("art") / "encoder.safetensors")
+@pytest.fixture
+def artifact(tiny_artifact: Path) -> Path:
+    return tiny_artifact
 
 
 def _env() -> gym.Env:

@@ -11,21 +11,16 @@ import torch
 from stable_baselines3 import PPO, SAC
 
 from sb3_crptpro import make_dmc_vec_env
-from sb3_crptpro.data import CrossDomainDataset
 from sb3_crptpro.extractor import crptpro_kwargs
-from sb3_crptpro.pretrain import PretrainConfig, Pretrainer
 from sb3_crptpro.reward import PrototypeIntrinsicReward, enqueue_probs, knn_reward
 
 ORACLE = json.loads((Path(__file__).parent / "data" / "crptpro_cases.json").read_text())
 ENV = {"image_size": 24, "render": "fast", "action_repeat": 50}  # 20-step episodes
 
 
-@pytest.fixture(scope="module")
-def artifact(tiny_data: Path, tmp_path_factory) -> Path:
-    trainer = Pretrainer(PretrainConfig(updates=1, batch_size=8, num_protos=16, progress=False, checkpoint_every=0),
-                         CrossDomainDataset(tiny_data))  # fmt: skip
-    trainer.fit()
-    return trainer.save(tmp_path_factory.mktemp("reward_art") / "encoder.safetensors")
+@pytest.fixture
+def artifact(tiny_artifact: Path) -> Path:
+    return tiny_artifact
 
 
 def test_knn_reward_matches_oracle() -> None:

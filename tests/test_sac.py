@@ -1,0 +1,63 @@
+"""AugmentedSAC / AugmentedTQC: augmentation of sampled batches only, on real DMC envs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from stable_baselines3.common.buffers import ReplayBuffer
+
+from sb3_crptpro import make_dmc_env
+from sb3_crptpro.extractor import crptpro_kwargs
+from sb3_crptpro.sac import PAPER_SAC_PRESET, AugmentedReplayBuffer, AugmentedSAC, AugmentedTQC
+
+SMALL = {"learning_starts": 30, "batch_size": 8, "buffer_size": 500, "seed": 0}
+
+
+def _is_shift_of(out: torch.Tensor, src: torch.Tensor, pad: int = 4) -> bool:
+    padded = F.pad(src.float()[None], (pad, pad, pad, pad), mode="replicate")[0]
+    h, w = src.shape[-2:]
+    return any(
+        torch.equal(out.float(), padded[:, dy : dy + h, dx : dx + w])
+        for dy in range(2 * pad + 1)
+        for dx in range(2 * pad + 1)
+    )
+
+
+def test_buffer_augments_samples_not_storage() -> None:
+    env = make_dmc_env("cartpole_swingup", image_size=24, render="fast", seed=0)
+    plain = ReplayBuffer(50, env.observation_space, env.action_space)
+    aug = AugmentedReplayBuffer(50, env.observation_space, env.action_space, augment_seed=0)
+    obs, _ = env.reset()
+    for _ in range(20):
+        action = env.action_space.sample()
+        nxt, reward, terminated, _, _ = env.step(action)
+        for buffer in (plain, aug):
+            buffer.add(obs[None], nxt[None], action[None], np.array([reward]), np.array([terminated]), [{}])
+        obs = nxt
+    stored = aug.observations.copy()
+    inds = np.arange(16)
+    a, p = aug._get_samples(inds), plain._get_samples(inds)
+    assert np.array_equal(aug.observations, stored)  # storage untouched
+    assert a.observations.dtype == torch.uint8
+    shifted = [not torch.equal(a.observations[i], p.observations[i]) for i in range(16)]
+    assert any(shifted)
+    for i in range(16):
+        assert _is_shift_of(a.observations[i], p.observations[i])
+        assert _is_shift_of(a.next_observations[i], p.next_observations[i])
+    torch.testing.assert_close(a.rewards, p.rewards)
+
+
+@pytest.mark.parametrize("algo", [AugmentedSAC, AugmentedTQC])
+def test_augmented_algorithms_learn(algo, tiny_artifact: Path, tmp_path: Path) -> None:
+    env = make_dmc_env("cartpole_swingup", image_size=24, render="fast", seed=0)
+    model = algo("CnnPolicy", env, policy_kwargs=crptpro_kwargs(tiny_artifact, net_arch=[32]), **SMALL)
+    assert isinstance(model.replay_buffer, AugmentedReplayBuffer)
+    model.learn(60)
+    model.save(tmp_path / "m.zip")
+    loaded = algo.load(tmp_path / "m.zip", env=env)
+    assert isinstance(loaded.replay_buffer, AugmentedReplayBuffer) or loaded.replay_buffer is None
+    assert PAPER_SAC_PRESET["batch_size"] == 512 and PAPER_SAC_PRESET["tau"] == 0.01
