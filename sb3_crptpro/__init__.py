@@ -6,9 +6,9 @@ names are imported on first use, so that ``import sb3_crptpro`` stays light.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from sb3_crptpro._compat import lazy_attributes
 from sb3_crptpro._gl import set_default_mujoco_gl
 
 set_default_mujoco_gl()
@@ -75,14 +75,4 @@ _MODULE_OF = {
 _LAZY = {name: f"sb3_crptpro.{module}" for module, names in _MODULE_OF.items() for name in names}
 
 
-def __getattr__(name: str) -> Any:
-    """Import public names on first use (PEP 562), so that light entry points do not pay for torch/SB3."""
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())

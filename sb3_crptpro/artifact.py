@@ -19,6 +19,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from sb3_crptpro._compat import check_format
 from sb3_crptpro._version import __version__
 from sb3_crptpro.networks import Encoder, Projector, Prototypes
 
@@ -141,14 +142,9 @@ def _read_metadata(path: Path) -> dict[str, Any]:
     if _META_KEY not in header:
         raise ArtifactError(f"{path} is a safetensors file but not a sb3-crptpro artifact (no metadata)")
     metadata = json.loads(header[_META_KEY])
-    if metadata.get("format") != ARTIFACT_FORMAT:
-        raise ArtifactError(f"{path} is not a {ARTIFACT_FORMAT} artifact")
-    version = metadata.get("format_version")
-    if not isinstance(version, int) or version > ARTIFACT_FORMAT_VERSION:
-        raise ArtifactError(
-            f"{path} has artifact format version {version!r}; this sb3-crptpro {__version__} reads versions "
-            f"<= {ARTIFACT_FORMAT_VERSION}: upgrade sb3-crptpro"
-        )
+    check_format(
+        metadata, source=str(path), name=ARTIFACT_FORMAT, max_version=ARTIFACT_FORMAT_VERSION, error=ArtifactError
+    )
     return metadata
 
 

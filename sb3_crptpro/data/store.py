@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from sb3_crptpro._version import __version__
+from sb3_crptpro._compat import check_format
 
 FORMAT_NAME = "sb3-crptpro-dataset"
 FORMAT_VERSION = 1
@@ -168,14 +168,7 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise DatasetError(f"{path} is not valid JSON ({exc})") from exc
-    if manifest.get("format") != FORMAT_NAME:
-        raise DatasetError(f"{path} is not a {FORMAT_NAME} manifest")
-    version = manifest.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise DatasetError(
-            f"{path} has format version {version!r}, newer than this sb3-crptpro {__version__} understands "
-            f"(<= {FORMAT_VERSION}); upgrade sb3-crptpro to read it"
-        )
+    check_format(manifest, source=str(path), name=FORMAT_NAME, max_version=FORMAT_VERSION, error=DatasetError)
     return manifest
 
 

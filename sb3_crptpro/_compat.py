@@ -1,0 +1,44 @@
+"""Small helpers shared by the package's modules: lazy public names and versioned-format checks."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from sb3_crptpro._version import __version__
+
+
+def lazy_attributes(
+    package: str, module_of: dict[str, str], namespace: dict[str, Any]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """``__getattr__``/``__dir__`` for a package whose public names are imported on first use (PEP 562).
+
+    :param package: the package's ``__name__``
+    :param module_of: public name -> module that defines it
+    :param namespace: the package's ``globals()`` (imported names are cached there)
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name in module_of:
+            value = getattr(importlib.import_module(module_of[name]), name)
+            namespace[name] = value
+            return value
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    def __dir__() -> list[str]:
+        return sorted(namespace.get("__all__", module_of))
+
+    return __getattr__, __dir__
+
+
+def check_format(document: dict[str, Any], *, source: str, name: str, max_version: int, error: type[Exception]) -> None:
+    """Refuse a file that is not ``name`` or whose ``format_version`` is newer than ``max_version``."""
+    if document.get("format") != name:
+        raise error(f"{source} is not a {name} file")
+    version = document.get("format_version")
+    if not isinstance(version, int) or version > max_version:
+        raise error(
+            f"{source} has format version {version!r}, newer than this sb3-crptpro {__version__} understands "
+            f"(<= {max_version}); upgrade sb3-crptpro to read it"
+        )
