@@ -129,6 +129,10 @@ class CRPTproExtractor(BaseFeaturesExtractor):
         return h.float()
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        """Pixels ``[B, C, H, W]``, or conv features ``[B, repr_dim]`` computed beforehand (see
+        :class:`~sb3_crptpro.sac.AugmentedSAC`: one frozen-trunk pass per batch serves actor, critic and target)."""
+        if observations.dim() == 2 and observations.shape[1] == self.encoder.repr_dim:
+            return self.trunk(observations)
         return self.trunk(self.conv_features(observations))
 
 

@@ -8,6 +8,7 @@ off-policy SB3 algorithm can use it through ``replay_buffer_class=AugmentedRepla
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -18,6 +19,7 @@ from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_crptpro.augment import random_shift
+from sb3_crptpro.extractor import CRPTproExtractor
 
 __all__ = ["PAPER_SAC_PRESET", "AugmentedReplayBuffer", "AugmentedSAC", "AugmentedTQC", "AugmentingBufferMixin"]
 
@@ -46,16 +48,23 @@ class AugmentingBufferMixin:
         super().__init__(*args, **kwargs)
         self.augment_pad = augment_pad
         self.augment_generator = torch.Generator().manual_seed(augment_seed)
+        #: optional frozen feature function applied after augmentation (set by AugmentedSAC / AugmentedTQC)
+        self.feature_fn: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["feature_fn"] = None  # a bound method of the policy: re-attached by the algorithm, never pickled
+        return state
 
     def _get_samples(self, batch_inds: Any, env: VecNormalize | None = None) -> ReplayBufferSamples:
         samples = super()._get_samples(batch_inds, env)  # type: ignore[misc]
-        if not self.augment_pad:
-            return samples
-        g = self.augment_generator
-        return samples._replace(
-            observations=random_shift(samples.observations, self.augment_pad, g),
-            next_observations=random_shift(samples.next_observations, self.augment_pad, g),
-        )
+        obs, next_obs = samples.observations, samples.next_observations
+        if self.augment_pad:
+            obs = random_shift(obs, self.augment_pad, self.augment_generator)
+            next_obs = random_shift(next_obs, self.augment_pad, self.augment_generator)
+        if self.feature_fn is not None:
+            obs, next_obs = self.feature_fn(obs), self.feature_fn(next_obs)
+        return samples._replace(observations=obs, next_observations=next_obs)
 
 
 class AugmentedReplayBuffer(AugmentingBufferMixin, ReplayBuffer):
@@ -72,19 +81,43 @@ def _with_augmenting_buffer(kwargs: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-class AugmentedSAC(SAC):
+class _ComputeOnceMixin:
+    """With a frozen :class:`~sb3_crptpro.extractor.CRPTproExtractor`, the replay buffer turns each sampled (and
+    augmented) batch into conv features once; actor, critic and critic target then only run their trainable trunks.
+    Stock SAC would run the frozen trunk 5 times per gradient step (3x obs, 2x next_obs)."""
+
+    replay_buffer: Any
+    actor: Any
+
+    def _setup_model(self) -> None:
+        super()._setup_model()  # type: ignore[misc]
+        self._attach_features()
+
+    def load_replay_buffer(self, *args: Any, **kwargs: Any) -> None:
+        super().load_replay_buffer(*args, **kwargs)  # type: ignore[misc]
+        self._attach_features()
+
+    def _attach_features(self) -> None:
+        extractor = self.actor.features_extractor
+        if isinstance(self.replay_buffer, AugmentingBufferMixin):
+            frozen = isinstance(extractor, CRPTproExtractor) and extractor.freeze
+            self.replay_buffer.feature_fn = extractor.conv_features if frozen else None
+
+
+class AugmentedSAC(_ComputeOnceMixin, SAC):
     """SB3 ``SAC`` whose replay buffer augments sampled pixel batches (RAD / DrQ random shift).
 
-    Use ``AugmentedSAC("CnnPolicy", env, policy_kwargs=crptpro_kwargs(path), **PAPER_SAC_PRESET)`` for the
-    reference downstream setting.
+    With a frozen :class:`~sb3_crptpro.extractor.CRPTproExtractor`, each batch goes through the frozen conv trunk
+    once per gradient step. Use ``AugmentedSAC("CnnPolicy", env, policy_kwargs=crptpro_kwargs(path),
+    **PAPER_SAC_PRESET)`` for the reference downstream setting.
     """
 
     def __init__(self, policy: Any, env: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(policy, env, *args, **_with_augmenting_buffer(kwargs))
 
 
-class AugmentedTQC(TQC):
-    """sb3-contrib ``TQC`` with the same augmenting replay buffer as :class:`AugmentedSAC`."""
+class AugmentedTQC(_ComputeOnceMixin, TQC):
+    """sb3-contrib ``TQC`` with the same augmenting replay buffer and compute-once features as :class:`AugmentedSAC`."""
 
     def __init__(self, policy: Any, env: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(policy, env, *args, **_with_augmenting_buffer(kwargs))

@@ -61,3 +61,29 @@ def test_augmented_algorithms_learn(algo, tiny_artifact: Path, tmp_path: Path) -
     loaded = algo.load(tmp_path / "m.zip", env=env)
     assert isinstance(loaded.replay_buffer, AugmentedReplayBuffer) or loaded.replay_buffer is None
     assert PAPER_SAC_PRESET["batch_size"] == 512 and PAPER_SAC_PRESET["tau"] == 0.01
+
+
+def _conv_passes_per_step(model, steps: int = 2) -> float:
+    calls = []
+    extractors = [model.actor.features_extractor, model.critic.features_extractor]
+    extractors.append(model.critic_target.features_extractor)
+    hooks = [e.encoder.register_forward_hook(lambda *_: calls.append(1)) for e in extractors]
+    model.train(gradient_steps=steps, batch_size=8)
+    for h in hooks:
+        h.remove()
+    return len(calls) / steps
+
+
+def test_frozen_trunk_runs_once_per_batch(tiny_artifact: Path) -> None:
+    from stable_baselines3 import SAC
+
+    passes = {}
+    for algo in (AugmentedSAC, SAC):
+        env = make_dmc_env("cartpole_swingup", image_size=24, render="fast", seed=0)
+        model = algo("CnnPolicy", env, policy_kwargs=crptpro_kwargs(tiny_artifact, net_arch=[16]), **SMALL)
+        model.learn(40)  # fills the buffer past learning_starts
+        passes[algo.__name__] = _conv_passes_per_step(model)
+    assert passes == {"AugmentedSAC": 2.0, "SAC": 5.0}  # obs + next_obs once, instead of 3x obs + 2x next_obs
+    extractor = model.actor.features_extractor
+    obs = torch.randint(0, 256, (4, 9, 24, 24), dtype=torch.uint8).float()
+    torch.testing.assert_close(extractor(extractor.conv_features(obs)), extractor(obs))
