@@ -43,19 +43,24 @@ def ridge_r2(
     xtr, xte = x_train - mean_x, x_test - mean_x
     ytr, yte = (y_train - mean_y) / std_y, (y_test - mean_y) / std_y
 
-    def fit_predict(xa: torch.Tensor, ya: torch.Tensor, xb: torch.Tensor, lam: float) -> torch.Tensor:
-        kernel = xa @ xa.T
+    def fit_predict(kernel: torch.Tensor, ya: torch.Tensor, cross: torch.Tensor, lam: float) -> torch.Tensor:
         scale = kernel.diagonal().mean().clamp_min(1e-12)
-        alpha = torch.linalg.solve(kernel + lam * scale * torch.eye(len(xa), dtype=xa.dtype), ya)
-        return (xb @ xa.T) @ alpha
+        alpha = torch.linalg.solve(kernel + lam * scale * torch.eye(len(kernel), dtype=kernel.dtype), ya)
+        return cross @ alpha
 
     def r2(pred: torch.Tensor, target: torch.Tensor) -> float:
         sst = ((target - target.mean(0)) ** 2).sum()
         return float(1 - ((target - pred) ** 2).sum() / sst.clamp_min(1e-12))
 
+    kernel = xtr @ xtr.T  # computed once; every fit below uses blocks of it
     split = int(0.8 * len(xtr))
-    best = max(lambdas, key=lambda lam: r2(fit_predict(xtr[:split], ytr[:split], xtr[split:], lam), ytr[split:]))
-    return r2(fit_predict(xtr, ytr, xte, best), yte)
+    fit, val = slice(0, split), slice(split, None)
+
+    def validation_r2(lam: float) -> float:
+        return r2(fit_predict(kernel[fit, fit], ytr[fit], kernel[val, fit], lam), ytr[val])
+
+    best = max(lambdas, key=validation_r2)
+    return r2(fit_predict(kernel, ytr, xte @ xtr.T, best), yte)
 
 
 def probe_domain(encoder: Encoder, dataset: DomainDataset, test_fraction: float = 0.25, max_rows: int = 3000) -> float:
