@@ -38,6 +38,15 @@ def enqueue_probs(z: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
     return F.softmax(scores, dim=1)
 
 
+def _ring_write(buffer: torch.Tensor, ptr: int, rows: torch.Tensor) -> int:
+    """Write ``rows`` into the ring ``buffer`` from ``ptr`` on (as if one by one); return the new pointer."""
+    size, n = len(buffer), len(rows)
+    kept = rows[-size:]  # rows that a sequential write would leave in place
+    slots = (ptr + n - len(kept) + torch.arange(len(kept), device=buffer.device)) % size
+    buffer[slots] = kept
+    return (ptr + n) % size
+
+
 class PrototypeIntrinsicReward(VecEnvWrapper):
     """Adds ``coef * intrinsic`` to the rewards of ``venv``; puts both parts in ``infos``.
 
@@ -95,18 +104,14 @@ class PrototypeIntrinsicReward(VecEnvWrapper):
         return F.normalize(self.projector(self.encoder(x)), dim=1)
 
     def _remember(self, z: torch.Tensor) -> None:
-        for row in z:
-            self.recent[self.recent_ptr] = row
-            self.recent_ptr = (self.recent_ptr + 1) % self.window
+        self.recent_ptr = _ring_write(self.recent, self.recent_ptr, z)
         self.recent_filled = min(self.recent_filled + len(z), self.window)
 
     def _refresh_queue(self) -> None:
         candidates = self.recent[: self.recent_filled]
         probs = enqueue_probs(candidates, self.prototypes).cpu()
         picks = torch.multinomial(probs, 1, generator=self.generator).squeeze(1)  # one index per prototype
-        for row in candidates[picks.to(self.device)]:
-            self.queue[self.queue_ptr] = row
-            self.queue_ptr = (self.queue_ptr + 1) % len(self.queue)
+        self.queue_ptr = _ring_write(self.queue, self.queue_ptr, candidates[picks.to(self.device)])  # FIFO push
         self.queue_filled = min(self.queue_filled + len(picks), len(self.queue))
 
     def reset(self) -> np.ndarray:

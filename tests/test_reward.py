@@ -90,3 +90,17 @@ def test_works_with_sb3_algorithms(artifact: Path, algo, tmp_path: Path) -> None
     assert venv.steps >= 32
     venv.save(tmp_path / "queue.pt")
     venv.load(tmp_path / "queue.pt")
+
+
+def test_ring_write_matches_sequential_fifo() -> None:
+    from sb3_crptpro.reward import _ring_write
+
+    for size, n, ptr in [(8, 3, 6), (4, 10, 1), (5, 5, 0)]:
+        buffer, expected = torch.zeros(size, 1), torch.zeros(size, 1)
+        rows = torch.arange(1, n + 1, dtype=torch.float32)[:, None]
+        p = ptr
+        for row in rows:
+            expected[p] = row
+            p = (p + 1) % size
+        assert _ring_write(buffer, ptr, rows) == p
+        assert torch.equal(buffer, expected)
