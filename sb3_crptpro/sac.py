@@ -8,6 +8,7 @@ off-policy SB3 algorithm can use it through ``replay_buffer_class=AugmentedRepla
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -92,6 +93,24 @@ class _ComputeOnceMixin:
     def _setup_model(self) -> None:
         super()._setup_model()  # type: ignore[misc]
         self._attach_features()
+        self._check_render_preset()
+
+    def _check_render_preset(self) -> None:
+        """Warn when the env renders with another preset than the encoder's pretraining data (DESIGN.md)."""
+        extractor, env = self.actor.features_extractor, getattr(self, "env", None)
+        pretrained = getattr(extractor, "pretrained_metadata", {}).get("render")
+        if env is None or not pretrained:
+            return
+        try:
+            presets = set(env.get_attr("render_preset"))
+        except AttributeError:
+            return
+        if presets != {pretrained}:
+            warnings.warn(
+                f"the env renders with preset(s) {sorted(presets)} but the encoder was pretrained on "
+                f"'{pretrained}' frames; features may shift (use the same `render=` for both)",
+                stacklevel=3,
+            )
 
     def load_replay_buffer(self, *args: Any, **kwargs: Any) -> None:
         super().load_replay_buffer(*args, **kwargs)  # type: ignore[misc]

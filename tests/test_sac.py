@@ -87,3 +87,16 @@ def test_frozen_trunk_runs_once_per_batch(tiny_artifact: Path) -> None:
     extractor = model.actor.features_extractor
     obs = torch.randint(0, 256, (4, 9, 24, 24), dtype=torch.uint8).float()
     torch.testing.assert_close(extractor(extractor.conv_features(obs)), extractor(obs))
+
+
+def test_render_preset_mismatch_warns(tiny_artifact: Path) -> None:
+    import warnings
+
+    kwargs = crptpro_kwargs(tiny_artifact, net_arch=[16])  # pretrained on "fast" frames
+    with pytest.warns(UserWarning, match="preset"):
+        AugmentedSAC("CnnPolicy", make_dmc_env("cartpole_swingup", image_size=24, render="paper"), policy_kwargs=kwargs,
+                     **SMALL)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        AugmentedSAC("CnnPolicy", make_dmc_env("cartpole_swingup", image_size=24, render="fast"), policy_kwargs=kwargs,
+                     **SMALL)  # fmt: skip
