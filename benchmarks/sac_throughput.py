@@ -3,7 +3,8 @@
 (a) AugmentedSAC + frozen CRPTproExtractor (features computed once per batch), also with a bf16 frozen trunk;
 (b) stock SB3 SAC with the same ``crptpro_kwargs`` (frozen trunk run by actor, critic and target separately);
 (c) stock SB3 ``SAC("CnnPolicy")`` (NatureCNN trained end to end).
-Encoder weights are random (speed does not depend on them). Also prints replay-buffer bytes per transition.
+Encoder weights are random (speed does not depend on them). Also prints replay-buffer bytes per transition of
+SB3's ReplayBuffer and our FrameStackReplayBuffer on the same transitions.
 
 Usage: ``python benchmarks/sac_throughput.py [--batch-size 128] [--steps 5]``.
 """
@@ -15,10 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from stable_baselines3 import SAC
+from stable_baselines3.common.buffers import ReplayBuffer
 
-from sb3_crptpro import AugmentedSAC, crptpro_kwargs, make_dmc_env, save_artifact
+from sb3_crptpro import AugmentedSAC, FrameStackReplayBuffer, crptpro_kwargs, make_dmc_env, save_artifact
 from sb3_crptpro.networks import Encoder, Projector, Prototypes
 
 
@@ -58,8 +61,31 @@ def main() -> None:
             print(f"{name:<36} {results[name]:6.2f} steps/s")
         a, a16, b, c = results.values()
         print(f"(a)/(b) = {a / b:.2f}   (a)/(c) = {a / c:.2f}   (a')/(c) = {a16 / c:.2f}")
-        per = 2 * 9 * 84 * 84
-        print(f"replay bytes per transition (obs + next_obs stacks, SB3 layout, also ours for now): {per}")
+        print_buffer_bytes()
+
+
+def print_buffer_bytes(transitions: int = 2000) -> None:
+    """Bytes per stored transition of SB3's ReplayBuffer and ours, filled by the same random-policy episodes."""
+    env = make_dmc_env("cheetah_run", render="fast", seed=0, action_repeat=8)  # 125-step episodes
+    ours = FrameStackReplayBuffer(transitions, env.observation_space, env.action_space)
+    sb3 = ReplayBuffer(transitions, env.observation_space, env.action_space)
+    obs, _ = env.reset(seed=0)
+    for _ in range(transitions):
+        action = env.action_space.sample()
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        done = terminated or truncated
+        for buffer in (ours, sb3):
+            buffer.add(obs[None], next_obs[None], action[None], [reward], [done], [{"TimeLimit.truncated": truncated}])
+        obs = env.reset()[0] if done else next_obs
+    frame = int(np.prod(env.observation_space.shape)) // 3
+    sb3_bytes = sb3.observations.nbytes + sb3.next_observations.nbytes
+    ours_bytes = ours.frames.nbytes + ours.obs_frames.nbytes + ours.next_frames.nbytes
+    print(f"replay bytes per transition (pixels + frame indices), {transitions} transitions, 125-step episodes:")
+    print(f"  SB3 ReplayBuffer          {sb3_bytes / transitions:9.0f} ({2 * 3} frames)")
+    allocated, written = ours.frames.shape[0] / transitions, ours.frames_per_transition
+    print(f"  FrameStackReplayBuffer    {ours_bytes / transitions:9.0f} (frames per transition: allocated "
+          f"{allocated:.3f}, written {written:.3f}; one frame = {frame} B)")  # fmt: skip
+    print(f"  ratio                     {sb3_bytes / ours_bytes:9.2f}x less")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from sb3_crptpro._version import __version__  # noqa: E402
 
 if TYPE_CHECKING:
     from sb3_crptpro.artifact import ArtifactError, PretrainedArtifact, load_artifact, save_artifact
+    from sb3_crptpro.buffers import FrameStackReplayBuffer
     from sb3_crptpro.data import CrossDomainDataset, DatasetError, DomainDataset, collect
     from sb3_crptpro.envs import (
         RENDER_PRESETS,
@@ -30,12 +31,19 @@ if TYPE_CHECKING:
     from sb3_crptpro.extractor import CRPTproExtractor, EncoderWeights, crptpro_kwargs
     from sb3_crptpro.pretrain import PretrainConfig, Pretrainer
     from sb3_crptpro.reward import PrototypeIntrinsicReward
-    from sb3_crptpro.sac import PAPER_SAC_PRESET, AugmentedReplayBuffer, AugmentedSAC, AugmentedTQC
+    from sb3_crptpro.sac import (
+        PAPER_SAC_PRESET,
+        AugmentedFrameStackReplayBuffer,
+        AugmentedReplayBuffer,
+        AugmentedSAC,
+        AugmentedTQC,
+    )
 
 __all__ = [
     "PAPER_SAC_PRESET",
     "RENDER_PRESETS",
     "ArtifactError",
+    "AugmentedFrameStackReplayBuffer",
     "AugmentedReplayBuffer",
     "AugmentedSAC",
     "AugmentedTQC",
@@ -46,6 +54,7 @@ __all__ = [
     "DatasetError",
     "DomainDataset",
     "EncoderWeights",
+    "FrameStackReplayBuffer",
     "PretrainConfig",
     "PretrainedArtifact",
     "Pretrainer",
@@ -70,7 +79,11 @@ _MODULE_OF = {
     "pretrain": ["PretrainConfig", "Pretrainer"],
     "extractor": ["CRPTproExtractor", "EncoderWeights", "crptpro_kwargs"],
     "reward": ["PrototypeIntrinsicReward"],
-    "sac": ["PAPER_SAC_PRESET", "AugmentedReplayBuffer", "AugmentedSAC", "AugmentedTQC"],
+    "sac": [
+        *["PAPER_SAC_PRESET", "AugmentedFrameStackReplayBuffer", "AugmentedReplayBuffer"],
+        *["AugmentedSAC", "AugmentedTQC"],
+    ],
+    "buffers": ["FrameStackReplayBuffer"],
 }
 _LAZY = {name: f"sb3_crptpro.{module}" for module, names in _MODULE_OF.items() for name in names}
 

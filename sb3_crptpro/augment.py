@@ -1,23 +1,24 @@
 """Batched image augmentations in pure torch: random shift (DrQ/Proto-RL) and random crop (RAD).
 
-Both gather pixels with precomputed per-sample offsets, so a whole batch is one vectorised op (no per-sample Python
+Both gather pixels with precomputed per-sample indices, so a whole batch is one vectorised gather (no per-sample Python
 loop), and all randomness comes from the given ``torch.Generator``.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 __all__ = ["random_crop", "random_shift"]
 
 
 def _crop_at(x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, out_h: int, out_w: int) -> torch.Tensor:
-    b, c, _, w = x.shape
-    rows = (top[:, None] + torch.arange(out_h, device=x.device)[None, :]).view(b, 1, out_h, 1)
-    x = x.gather(2, rows.expand(b, c, out_h, w))
-    cols = (left[:, None] + torch.arange(out_w, device=x.device)[None, :]).view(b, 1, 1, out_w)
-    return x.gather(3, cols.expand(b, c, out_h, out_w))
+    """Window ``out_h x out_w`` at ``(top, left)`` per image; rows/columns outside the image repeat the edge (the
+    same pixels as replicate padding, without building a padded copy)."""
+    b, c, h, w = x.shape
+    rows = (top[:, None] + torch.arange(out_h, device=x.device)[None, :]).clamp_(0, h - 1)
+    cols = (left[:, None] + torch.arange(out_w, device=x.device)[None, :]).clamp_(0, w - 1)
+    index = (rows[:, :, None] * w + cols[:, None, :]).view(b, 1, out_h * out_w).expand(b, c, out_h * out_w)
+    return x.reshape(b, c, h * w).gather(2, index).view(b, c, out_h, out_w)
 
 
 def random_crop(x: torch.Tensor, size: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -40,9 +41,7 @@ def random_shift(x: torch.Tensor, pad: int = 4, generator: torch.Generator | Non
     if pad == 0:
         return x
     b, _, h, w = x.shape
-    padded = F.pad(x.float() if x.dtype == torch.uint8 else x, (pad, pad, pad, pad), mode="replicate")
-    padded = padded.to(x.dtype)
     device = generator.device if generator is not None else torch.device("cpu")
-    top = torch.randint(0, 2 * pad + 1, (b,), generator=generator, device=device).to(x.device)
-    left = torch.randint(0, 2 * pad + 1, (b,), generator=generator, device=device).to(x.device)
-    return _crop_at(padded, top, left, h, w)
+    top = torch.randint(0, 2 * pad + 1, (b,), generator=generator, device=device).to(x.device) - pad
+    left = torch.randint(0, 2 * pad + 1, (b,), generator=generator, device=device).to(x.device) - pad
+    return _crop_at(x, top, left, h, w)

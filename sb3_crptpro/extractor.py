@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,9 @@ class CRPTproExtractor(BaseFeaturesExtractor):
     :param encoder_dtype: e.g. ``torch.bfloat16`` to run the frozen trunk under autocast (CPU/GPU)
     """
 
+    #: frames per frozen-trunk pass on CPU
+    CPU_CHUNK = 64
+
     def __init__(
         self,
         observation_space: gym.Space,
@@ -109,9 +113,18 @@ class CRPTproExtractor(BaseFeaturesExtractor):
         self.pretrained_metadata = weights.metadata
         self.encoder = weights.build()
         if freeze:
-            self.encoder.requires_grad_(False).eval()
+            self.encoder.requires_grad_(False).eval().to(memory_format=torch.channels_last)
         self.trunk = nn.Sequential(nn.Linear(self.encoder.repr_dim, features_dim), nn.LayerNorm(features_dim))
         self.trunk.apply(orthogonal_init)
+
+    def apply(self, fn: Callable[[nn.Module], None]) -> CRPTproExtractor:
+        """Apply ``fn`` to the trainable trunk and this module only, never to the pretrained conv trunk.
+
+        SB3's ``ActorCriticPolicy`` (PPO, A2C with ``ortho_init=True``) re-initialises every layer of the features
+        extractor through ``apply``; that would silently replace the pretrained weights with random ones."""
+        self.trunk.apply(fn)
+        fn(self)
+        return self
 
     def train(self, mode: bool = True) -> CRPTproExtractor:
         super().train(mode)
@@ -120,13 +133,19 @@ class CRPTproExtractor(BaseFeaturesExtractor):
         return self
 
     def conv_features(self, observations: torch.Tensor) -> torch.Tensor:
-        """Conv-trunk features ``[B, repr_dim]`` (no gradient when frozen)."""
+        """Conv-trunk features ``[B, repr_dim]`` (no gradient when frozen).
+
+        Without gradient the trunk runs in ``channels_last`` layout and, on CPU, in chunks of
+        ``CPU_CHUNK`` frames (measured on 2 cores at batch 128: ~1.4x faster than one NCHW pass, same values)."""
         autocast = self.encoder_dtype is not None
         grad = not self.freeze and torch.is_grad_enabled()
         device = observations.device.type
         with torch.set_grad_enabled(grad), torch.autocast(device, dtype=self.encoder_dtype, enabled=autocast):
-            h = self.encoder(observations)
-        return h.float()
+            if grad:
+                return self.encoder(observations).float()
+            chunks = observations.split(self.CPU_CHUNK) if device == "cpu" else [observations]
+            h = [self.encoder(chunk.contiguous(memory_format=torch.channels_last)) for chunk in chunks]
+        return torch.cat(h).float()
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
         """Pixels ``[B, C, H, W]``, or conv features ``[B, repr_dim]`` computed beforehand (see

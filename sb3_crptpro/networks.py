@@ -42,9 +42,9 @@ class Encoder(nn.Module):
         if len(obs_shape) != 3:
             raise ValueError(f"obs_shape must be (C, H, W), got {obs_shape}")
         self.obs_shape = tuple(int(s) for s in obs_shape)
-        layers: list[nn.Module] = [nn.Conv2d(obs_shape[0], n_filters, 3, stride=2), nn.ReLU()]
+        layers: list[nn.Module] = [nn.Conv2d(obs_shape[0], n_filters, 3, stride=2), nn.ReLU(inplace=True)]
         for _ in range(n_layers - 1):
-            layers += [nn.Conv2d(n_filters, n_filters, 3, stride=1), nn.ReLU()]
+            layers += [nn.Conv2d(n_filters, n_filters, 3, stride=1), nn.ReLU(inplace=True)]
         self.convs = nn.Sequential(*layers)
         with torch.no_grad():
             self.repr_dim = int(self.convs(torch.zeros(1, *obs_shape)).numel())
@@ -52,7 +52,7 @@ class Encoder(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """``uint8`` or float pixels in ``[0, 255]``, shape ``[B, C, H, W]`` -> features ``[B, repr_dim]``."""
-        x = obs.float() / 255.0
+        x = obs.float().div_(255.0) if obs.dtype == torch.uint8 else obs / 255.0  # uint8: one fresh tensor
         return self.convs(x).flatten(1)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from gymnasium import spaces
 from sb3_contrib import TQC
 from stable_baselines3 import SAC
 from stable_baselines3.common.buffers import ReplayBuffer
@@ -20,9 +21,17 @@ from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_crptpro.augment import random_shift
+from sb3_crptpro.buffers import FrameStackReplayBuffer
 from sb3_crptpro.extractor import CRPTproExtractor
 
-__all__ = ["PAPER_SAC_PRESET", "AugmentedReplayBuffer", "AugmentedSAC", "AugmentedTQC", "AugmentingBufferMixin"]
+__all__ = [
+    "PAPER_SAC_PRESET",
+    "AugmentedFrameStackReplayBuffer",
+    "AugmentedReplayBuffer",
+    "AugmentedSAC",
+    "AugmentedTQC",
+    "AugmentingBufferMixin",
+]
 
 #: Reference downstream SAC values (PAPER.md). SB3's SAC updates the actor every step (no ``policy_delay``);
 #: the reference updates it every 2 steps, which SB3 does not offer.
@@ -72,14 +81,10 @@ class AugmentedReplayBuffer(AugmentingBufferMixin, ReplayBuffer):
     """SB3's ``ReplayBuffer`` with random-shift augmentation of sampled ``obs`` and ``next_obs``."""
 
 
-def _with_augmenting_buffer(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Default ``replay_buffer_class`` to :class:`AugmentedReplayBuffer`, seeding its augmentation from ``seed``."""
-    kwargs.setdefault("replay_buffer_class", AugmentedReplayBuffer)
-    buffer_kwargs = dict(kwargs.get("replay_buffer_kwargs") or {})
-    if kwargs.get("seed") is not None and issubclass(kwargs["replay_buffer_class"], AugmentingBufferMixin):
-        buffer_kwargs.setdefault("augment_seed", kwargs["seed"])
-    kwargs["replay_buffer_kwargs"] = buffer_kwargs
-    return kwargs
+class AugmentedFrameStackReplayBuffer(AugmentingBufferMixin, FrameStackReplayBuffer):
+    """:class:`~sb3_crptpro.buffers.FrameStackReplayBuffer` (about one stored frame per transition) with
+    random-shift augmentation of sampled ``obs`` and ``next_obs``; the default buffer of :class:`AugmentedSAC` and
+    :class:`AugmentedTQC` for image observations."""
 
 
 class _ComputeOnceMixin:
@@ -88,12 +93,28 @@ class _ComputeOnceMixin:
     Stock SAC would run the frozen trunk 5 times per gradient step (3x obs, 2x next_obs)."""
 
     replay_buffer: Any
+    replay_buffer_class: Any
+    replay_buffer_kwargs: dict[str, Any]
+    observation_space: Any
+    seed: int | None
     actor: Any
 
     def _setup_model(self) -> None:
+        self._default_buffer()
         super()._setup_model()  # type: ignore[misc]
         self._attach_features()
         self._check_render_preset()
+
+    def _default_buffer(self) -> None:
+        """Pick the augmenting buffer (frame-lean for image spaces) unless the user chose one; seed its augmentation
+        from the algorithm's ``seed``."""
+        if self.replay_buffer_class is None:
+            image = isinstance(self.observation_space, spaces.Box) and len(self.observation_space.shape) == 3
+            self.replay_buffer_class = AugmentedFrameStackReplayBuffer if image else AugmentedReplayBuffer
+        kwargs = dict(self.replay_buffer_kwargs or {})
+        if self.seed is not None and issubclass(self.replay_buffer_class, AugmentingBufferMixin):
+            kwargs.setdefault("augment_seed", self.seed)
+        self.replay_buffer_kwargs = kwargs
 
     def _check_render_preset(self) -> None:
         """Warn when the env renders with another preset than the encoder's pretraining data (DESIGN.md)."""
@@ -132,11 +153,11 @@ class AugmentedSAC(_ComputeOnceMixin, SAC):
     """
 
     def __init__(self, policy: Any, env: Any, *args: Any, **kwargs: Any) -> None:
-        super().__init__(policy, env, *args, **_with_augmenting_buffer(kwargs))
+        super().__init__(policy, env, *args, **kwargs)
 
 
 class AugmentedTQC(_ComputeOnceMixin, TQC):
     """sb3-contrib ``TQC`` with the same augmenting replay buffer and compute-once features as :class:`AugmentedSAC`."""
 
     def __init__(self, policy: Any, env: Any, *args: Any, **kwargs: Any) -> None:
-        super().__init__(policy, env, *args, **_with_augmenting_buffer(kwargs))
+        super().__init__(policy, env, *args, **kwargs)

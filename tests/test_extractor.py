@@ -83,3 +83,27 @@ def test_bf16_features_close_to_fp32(artifact: Path) -> None:
     assert b.dtype == torch.float32
     rel = (a - b).norm() / a.norm()
     assert rel < 0.02  # stated tolerance: 2% relative L2 error
+
+
+def test_frozen_fast_path_matches_plain_encoder(artifact: Path) -> None:
+    space = gym.spaces.Box(0, 255, (9, 24, 24), np.uint8)
+    extractor = CRPTproExtractor(space, artifact)
+    obs = torch.randint(0, 256, (2 * extractor.CPU_CHUNK + 5, 9, 24, 24), dtype=torch.uint8)
+    plain = EncoderWeights.from_artifact(artifact).build().eval()
+    with torch.no_grad():
+        expected = plain(obs)
+    fast = extractor.conv_features(obs)  # channels_last, three chunks
+    assert fast.shape == expected.shape
+    torch.testing.assert_close(fast, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_ppo_orthogonal_init_keeps_pretrained_conv_weights(artifact: Path) -> None:
+    from stable_baselines3 import PPO
+
+    model = PPO("CnnPolicy", _env(), policy_kwargs=crptpro_kwargs(artifact, net_arch=[16]), n_steps=16, batch_size=16)
+    pretrained = EncoderWeights.from_artifact(artifact).build().state_dict()
+    extractor = model.policy.features_extractor
+    for k, v in extractor.encoder.state_dict().items():
+        assert torch.equal(v, pretrained[k]), k  # SB3's ortho_init must not touch the pretrained trunk
+    model.learn(32)
+    assert all(torch.equal(v, pretrained[k]) for k, v in extractor.encoder.state_dict().items())

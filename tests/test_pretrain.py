@@ -131,7 +131,9 @@ def test_random_shift_bounded_and_seeded() -> None:
     many = random_shift(x.repeat(8, 1, 1, 1), 4, torch.Generator().manual_seed(1))
     assert not all(torch.equal(many[0], many[i]) for i in range(1, 16))
     frames = torch.randint(0, 256, (4, 9, 12, 12), dtype=torch.uint8)
-    assert random_shift(frames, 4, torch.Generator().manual_seed(0)).dtype == torch.uint8
+    shifted = random_shift(frames, 4, torch.Generator().manual_seed(0))
+    assert shifted.dtype == torch.uint8
+    assert torch.equal(shifted.float(), random_shift(frames.float(), 4, torch.Generator().manual_seed(0)))
     crop = random_crop(frames, 8, torch.Generator().manual_seed(0))
     assert crop.shape == (4, 9, 8, 8)
     with pytest.raises(ValueError, match="crop size"):

@@ -12,7 +12,13 @@ from stable_baselines3.common.buffers import ReplayBuffer
 
 from sb3_crptpro import make_dmc_env
 from sb3_crptpro.extractor import crptpro_kwargs
-from sb3_crptpro.sac import PAPER_SAC_PRESET, AugmentedReplayBuffer, AugmentedSAC, AugmentedTQC
+from sb3_crptpro.sac import (
+    PAPER_SAC_PRESET,
+    AugmentedFrameStackReplayBuffer,
+    AugmentedReplayBuffer,
+    AugmentedSAC,
+    AugmentedTQC,
+)
 
 SMALL = {"learning_starts": 30, "batch_size": 8, "buffer_size": 500, "seed": 0}
 
@@ -55,11 +61,12 @@ def test_buffer_augments_samples_not_storage() -> None:
 def test_augmented_algorithms_learn(algo, tiny_artifact: Path, tmp_path: Path) -> None:
     env = make_dmc_env("cartpole_swingup", image_size=24, render="fast", seed=0)
     model = algo("CnnPolicy", env, policy_kwargs=crptpro_kwargs(tiny_artifact, net_arch=[32]), **SMALL)
-    assert isinstance(model.replay_buffer, AugmentedReplayBuffer)
+    assert isinstance(model.replay_buffer, AugmentedFrameStackReplayBuffer)  # frame-lean default for images
     model.learn(60)
+    assert model.replay_buffer.frames_per_transition <= 1.1
     model.save(tmp_path / "m.zip")
     loaded = algo.load(tmp_path / "m.zip", env=env)
-    assert isinstance(loaded.replay_buffer, AugmentedReplayBuffer) or loaded.replay_buffer is None
+    assert isinstance(loaded.replay_buffer, AugmentedFrameStackReplayBuffer)
     assert PAPER_SAC_PRESET["batch_size"] == 512 and PAPER_SAC_PRESET["tau"] == 0.01
 
 
