@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from sb3_crptpro.artifact import ArtifactError, PretrainedArtifact, load_artifact, save_artifact
     from sb3_crptpro.buffers import FrameStackReplayBuffer
     from sb3_crptpro.data import CrossDomainDataset, DatasetError, DomainDataset, collect
+    from sb3_crptpro.demo import DemoConfig, run_demo
     from sb3_crptpro.envs import (
         RENDER_PRESETS,
         DMCConfig,
@@ -28,7 +29,9 @@ if TYPE_CHECKING:
         make_dmc_vec_env,
         resolve_task,
     )
+    from sb3_crptpro.evaluation import evaluate_run, random_policy_returns
     from sb3_crptpro.extractor import CRPTproExtractor, EncoderWeights, crptpro_kwargs
+    from sb3_crptpro.pipeline import pretrain_encoder
     from sb3_crptpro.pretrain import PretrainConfig, Pretrainer
     from sb3_crptpro.reward import PrototypeIntrinsicReward
     from sb3_crptpro.sac import (
@@ -38,10 +41,12 @@ if TYPE_CHECKING:
         AugmentedSAC,
         AugmentedTQC,
     )
+    from sb3_crptpro.training import TRAIN_PRESETS, TrainConfig, train
 
 __all__ = [
     "PAPER_SAC_PRESET",
     "RENDER_PRESETS",
+    "TRAIN_PRESETS",
     "ArtifactError",
     "AugmentedFrameStackReplayBuffer",
     "AugmentedReplayBuffer",
@@ -52,6 +57,7 @@ __all__ = [
     "DMCConfig",
     "DMCPixelEnv",
     "DatasetError",
+    "DemoConfig",
     "DomainDataset",
     "EncoderWeights",
     "FrameStackReplayBuffer",
@@ -59,15 +65,21 @@ __all__ = [
     "PretrainedArtifact",
     "Pretrainer",
     "PrototypeIntrinsicReward",
+    "TrainConfig",
     "__version__",
     "available_tasks",
     "collect",
     "crptpro_kwargs",
+    "evaluate_run",
     "load_artifact",
     "make_dmc_env",
     "make_dmc_vec_env",
+    "pretrain_encoder",
+    "random_policy_returns",
     "resolve_task",
+    "run_demo",
     "save_artifact",
+    "train",
 ]
 _MODULE_OF = {
     "envs": [
@@ -84,6 +96,10 @@ _MODULE_OF = {
         *["AugmentedSAC", "AugmentedTQC"],
     ],
     "buffers": ["FrameStackReplayBuffer"],
+    "training": ["TRAIN_PRESETS", "TrainConfig", "train"],
+    "evaluation": ["evaluate_run", "random_policy_returns"],
+    "pipeline": ["pretrain_encoder"],
+    "demo": ["DemoConfig", "run_demo"],
 }
 _LAZY = {name: f"sb3_crptpro.{module}" for module, names in _MODULE_OF.items() for name in names}
 

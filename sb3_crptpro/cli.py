@@ -19,31 +19,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from sb3_crptpro.render_demo import render_frame_grid
-
-    out = Path(args.out) / "frames.png"
-    start = time.perf_counter()
-    timings = render_frame_grid(out, args.tasks, n_frames=args.frames, image_size=args.image_size, render=args.render)
-    print(f"{'task':<20} {'frames/s':>9}")
-    for task, fps in timings.items():
-        print(f"{task:<20} {fps:9.1f}")
-    print(f"wrote {out} in {time.perf_counter() - start:.1f} s")
-    return 0
-
-
-def _add_demo(sub: argparse._SubParsersAction) -> None:
-    from sb3_crptpro.render_demo import DEFAULT_DEMO_TASKS
-
-    p = sub.add_parser("demo", help="render a few frames of several domains into a PNG grid and print timings")
-    p.add_argument("--out", default="outputs/demo", help="report folder (default: %(default)s)")
-    p.add_argument("--tasks", nargs="+", default=list(DEFAULT_DEMO_TASKS), help="DMC tasks (default: %(default)s)")
-    p.add_argument("--frames", type=int, default=6, help="frames per task (default: %(default)s)")
-    p.add_argument("--image-size", type=int, default=84, help="frame side in pixels (default: %(default)s)")
-    p.add_argument("--render", choices=["paper", "fast"], default="fast", help="render preset (default: %(default)s)")
-    p.set_defaults(func=_cmd_demo)
-
-
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -55,7 +30,7 @@ def _positive_int(text: str) -> int:
 
 
 def _cmd_collect(args: argparse.Namespace) -> int:
-    from sb3_crptpro.data.collect import collect
+    from sb3_crptpro.data.collection import collect
     from sb3_crptpro.data.store import read_manifest
 
     start = time.perf_counter()
@@ -83,7 +58,7 @@ def _cmd_collect(args: argparse.Namespace) -> int:
 
 
 def _add_collect(sub: argparse._SubParsersAction) -> None:
-    from sb3_crptpro.data.collect import DEFAULT_CHUNK_TRANSITIONS
+    from sb3_crptpro.data.collection import DEFAULT_CHUNK_TRANSITIONS
 
     p = sub.add_parser("collect", help="collect uniform-random transitions from DMC domains into datasets")
     p.add_argument("--tasks", nargs="+", required=True, help="DMC tasks, e.g. cheetah_run walker_run quadruped_run")
@@ -181,7 +156,146 @@ def _add_pretrain(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_pretrain)
 
 
-_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_collect, _add_pretrain, _add_demo]
+def _cmd_train(args: argparse.Namespace) -> int:
+    from sb3_crptpro.training import TrainConfig, train
+
+    given = {"batch_size": args.batch_size, "buffer_size": args.buffer_size, "learning_starts": args.learning_starts}
+    overrides = {k: v for k, v in given.items() if v is not None}
+    config = TrainConfig(
+        task=args.task,
+        encoder=args.encoder,
+        algo=args.algo,
+        intrinsic_coef=args.intrinsic_coef,
+        steps=args.steps,
+        preset=args.preset,
+        overrides=overrides,
+        seed=args.seed,
+        n_envs=args.n_envs,
+        action_repeat=args.action_repeat,
+        eval_freq=args.eval_freq,
+        eval_episodes=args.eval_episodes,
+        log_dir=args.log_dir,
+        device=args.device,
+        progress=not args.no_progress,
+    )
+    start = time.perf_counter()
+    run_dir = train(config, command=["sb3-crptpro", *args.argv])
+    print(f"run directory {run_dir} ({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    from sb3_crptpro.training import TRAIN_PRESETS
+
+    p = sub.add_parser("train", help="train AugmentedSAC/TQC with a frozen pretrained encoder on a DMC task")
+    p.add_argument("--task", required=True, help="DMC task, e.g. cheetah_run")
+    p.add_argument("--encoder", required=True, help="pretrained artifact (.safetensors) written by `pretrain`")
+    p.add_argument("--algo", choices=["sac", "tqc"], default="sac", help="AugmentedSAC or AugmentedTQC (default: sac)")
+    p.add_argument("--intrinsic-coef", type=float, default=0.2, help="intrinsic reward coefficient, 0 = off (0.2)")
+    p.add_argument("--steps", type=_positive_int, default=10_000, help="environment steps (default: %(default)s)")
+    preset_help = "hyperparameters: quick (CPU-sized) or paper (reference values) (default: %(default)s)"
+    p.add_argument("--preset", choices=sorted(TRAIN_PRESETS), default="quick", help=preset_help)
+    p.add_argument("--batch-size", type=_positive_int, default=None, help="override the preset's batch size")
+    p.add_argument("--buffer-size", type=_positive_int, default=None, help="override the preset's replay size")
+    p.add_argument("--learning-starts", type=int, default=None, help="override the preset's learning_starts")
+    p.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
+    p.add_argument("--n-envs", type=_positive_int, default=1, help="parallel training envs (default: %(default)s)")
+    p.add_argument("--action-repeat", type=_positive_int, default=2, help="action repeat (default: %(default)s)")
+    p.add_argument("--eval-freq", type=int, default=1000, help="evaluate every N env steps, 0 = never (1000)")
+    p.add_argument("--eval-episodes", type=_positive_int, default=2, help="episodes per evaluation (default: 2)")
+    p.add_argument("--log-dir", default="logs", help="runs go to <log-dir>/<algo>/<task>_<id>/ (default: logs)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from sb3_crptpro.evaluation import evaluate_run
+
+    video = Path(args.run) / f"{args.task or 'video'}.mp4" if args.video else None
+    result = evaluate_run(args.run, task=args.task, episodes=args.episodes, seed=args.seed, video=video)
+    seen = "seen" if result["seen_in_pretraining"] else "not seen"
+    print(f"{result['task']} ({seen} in pretraining; trained on {result['trained_task']}): "
+          f"{result['mean']:.2f} +- {result['std']:.2f} over {result['episodes']} episodes")  # fmt: skip
+    print("returns: " + " ".join(f"{r:.1f}" for r in result["returns"]))
+    if video is not None:
+        print(f"video: {video}")
+    return 0
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="mean/std extrinsic return of a trained run, on its task or another one")
+    p.add_argument("--run", required=True, help="run directory written by `train`")
+    p.add_argument("--task", default=None, help="evaluate on this task instead (same action size)")
+    p.add_argument("--episodes", type=_positive_int, default=10, help="episodes (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=100, help="evaluation env seed (default: %(default)s)")
+    p.add_argument("--video", action="store_true", help="also write <run>/<task>.mp4 of one episode")
+    p.set_defaults(func=_cmd_evaluate)
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from sb3_crptpro.inspection import describe
+
+    print(describe(args.path))
+    return 0
+
+
+def _add_inspect(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("inspect", help="print an artifact's metadata or a dataset folder's manifests")
+    p.add_argument("path", help="encoder .safetensors file, dataset folder or folder of datasets")
+    p.set_defaults(func=_cmd_inspect)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from sb3_crptpro.demo import DemoConfig, run_demo
+
+    fields = {f.name for f in dataclasses.fields(DemoConfig)}
+    values = {k: v for k, v in vars(args).items() if k in fields}
+    values["tasks"] = tuple(values["tasks"])
+    run_demo(DemoConfig(**values))
+    return 0
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    from sb3_crptpro.demo import DemoConfig
+
+    d = DemoConfig()
+    p = sub.add_parser(
+        "demo",
+        help="end to end in ~10 min on 2 cores: collect, pretrain, train, evaluate seen/unseen, write a report",
+    )
+    p.add_argument("--out", default=d.out, help="output folder; report in <out>/report (default: %(default)s)")
+    p.add_argument("--tasks", nargs="+", default=list(d.tasks), help="pretraining domains (default: %(default)s)")
+    p.add_argument("--transitions", type=_positive_int, default=d.transitions, help="per domain (default: %(default)s)")
+    p.add_argument("--image-size", type=_positive_int, default=d.image_size, help="frame side (default: %(default)s)")
+    p.add_argument("--action-repeat", type=_positive_int, default=d.action_repeat, help="(default: %(default)s)")
+    p.add_argument("--pretrain-updates", type=_positive_int, default=d.pretrain_updates, help="(default: %(default)s)")
+    p.add_argument("--pretrain-batch-size", type=_positive_int, default=d.pretrain_batch_size,
+                   help="(default: %(default)s)")  # fmt: skip
+    p.add_argument("--train-task", default=d.train_task, help="downstream task (default: %(default)s)")
+    unseen_help = "zero-shot task from a domain not in --tasks, same action size (default: %(default)s)"
+    p.add_argument("--unseen-task", default=d.unseen_task, help=unseen_help)
+    p.add_argument("--unseen-transitions", type=_positive_int, default=d.unseen_transitions,
+                   help="unseen-domain frames for the coverage plots (default: %(default)s)")  # fmt: skip
+    p.add_argument("--train-steps", type=_positive_int, default=d.train_steps, help="env steps (default: %(default)s)")
+    p.add_argument("--intrinsic-coef", type=float, default=d.intrinsic_coef, help="(default: %(default)s)")
+    p.add_argument("--eval-episodes", type=_positive_int, default=d.eval_episodes, help="(default: %(default)s)")
+    p.add_argument("--seed", type=int, default=d.seed, help="(default: %(default)s)")
+    p.add_argument("--workers", type=_positive_int, default=None, help="collection workers (default: CPU count)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+    p.set_defaults(func=_cmd_demo)
+
+
+_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_collect,
+    _add_pretrain,
+    _add_train,
+    _add_evaluate,
+    _add_inspect,
+    _add_demo,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -196,7 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sb3-crptpro`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return int(args.func(args))
     except (ValueError, OSError) as exc:

@@ -8,4 +8,4 @@ fi
 # shellcheck disable=SC1091
 source .venv/bin/activate
 python -m pip install --quiet --upgrade pip
-python -m pip install --quiet -e ".[test,docs]"
+python -m pip install --quiet -e ".[test,docs,video]"

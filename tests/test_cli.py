@@ -8,21 +8,30 @@ from pathlib import Path
 
 import pytest
 
-from sb3_crptpro.cli import main
+from sb3_crptpro.cli import build_parser, main
 from sb3_crptpro.data import read_manifest
 
+SUBCOMMANDS = ["collect", "pretrain", "train", "evaluate", "inspect", "demo"]
 
-@pytest.mark.parametrize("command", [[], ["collect"], ["demo"]])
+
+@pytest.mark.parametrize("command", [[], *[[c] for c in SUBCOMMANDS]])
 def test_help_documents_every_option(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main([*command, "--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "usage: sb3-crptpro" in out
-    if command == ["collect"]:
-        for flag in ("--tasks", "--transitions", "--out", "--workers", "--seed", "--image-size", "--action-repeat",
-                     "--render", "--resume"):  # fmt: skip
-            assert flag in out
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    target = sub.choices[command[0]] if command else parser
+    documented = [a for a in target._actions if a.dest not in ("help", "command")]
+    assert documented or not command
+    for action in documented:  # options and positionals
+        assert (action.option_strings[-1] if action.option_strings else action.dest) in out
+        assert action.help, f"{command} {action.option_strings or action.dest} has no help text"
+    if not command:
+        for name in SUBCOMMANDS:
+            assert name in out
 
 
 @pytest.mark.parametrize(
@@ -34,6 +43,13 @@ def test_help_documents_every_option(command: list[str], capsys: pytest.CaptureF
             "invalid choice",
         ),
         (["collect", "--tasks", "cheeta_run", "--transitions", "10", "--out", "x"], "Did you mean: cheetah_run"),
+        (["train", "--task", "cheetah_run", "--encoder", "missing.safetensors"], "missing.safetensors"),
+        (["train", "--task", "cheetah_run", "--encoder", "e", "--algo", "ppo"], "invalid choice"),
+        (["train", "--task", "cheetah_run", "--encoder", "e", "--steps", "-5"], "positive integer"),
+        (["evaluate", "--run", "nowhere"], "not a training run"),
+        (["inspect", "nothing_here"], "does not exist"),
+        (["demo", "--unseen-task", "walker_run"], "is one of the pretraining tasks"),
+        (["demo", "--unseen-task", "cartpole_swingup"], "same action size"),
     ],
 )
 def test_bad_arguments_one_clear_line(argv: list[str], message: str, tmp_path: Path) -> None:

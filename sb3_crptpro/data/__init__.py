@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 from sb3_crptpro._compat import lazy_attributes
 
 if TYPE_CHECKING:
-    from sb3_crptpro.data.collect import collect
+    from sb3_crptpro.data.collection import collect
     from sb3_crptpro.data.domain import DomainDataset
     from sb3_crptpro.data.sampler import SAMPLING_MODES, Batch, CrossDomainDataset, find_domain_dirs
     from sb3_crptpro.data.store import DatasetError, manifest_sha256, read_manifest
 
 _LAZY = {
-    "collect": "sb3_crptpro.data.collect",
+    "collect": "sb3_crptpro.data.collection",
     "DomainDataset": "sb3_crptpro.data.domain",
     "SAMPLING_MODES": "sb3_crptpro.data.sampler",
     "Batch": "sb3_crptpro.data.sampler",

@@ -1,0 +1,77 @@
+"""Human-readable summaries of artifacts and datasets (``sb3-crptpro inspect``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__all__ = ["describe", "describe_artifact", "describe_datasets"]
+
+
+def _lines(pairs: list[tuple[str, Any]]) -> str:
+    width = max(len(k) for k, _ in pairs)
+    return "\n".join(f"  {k:<{width}}  {v}" for k, v in pairs)
+
+
+def describe_artifact(path: str | Path) -> str:
+    """Metadata of a pretrained artifact: format, observation layout, pretraining data, config and final stats.
+
+    Reading verifies the tensor checksum, so a corrupted file is reported as an error, not described.
+    """
+    from sb3_crptpro.artifact import load_artifact
+
+    meta = load_artifact(path).metadata
+    stats, config = meta.get("stats") or {}, meta.get("config") or {}
+    final = stats.get("final") or {}
+    pairs = [
+        ("format", f"{meta['format']} v{meta['format_version']} (package {meta.get('package_version')})"),
+        ("observation", f"{meta['obs_shape']} uint8 ({meta['frame_stack']} frames, {meta['image_size']} px)"),
+        ("render preset", meta.get("render")),
+        ("pretraining tasks", ", ".join(meta.get("tasks") or []) or "-"),
+        ("encoder", f"{meta['n_layers']} conv layers x {meta['n_filters']} filters, repr_dim {meta['repr_dim']}"),
+        ("prototypes", f"{meta['num_protos']} x {meta['proj_dim']}"),
+        ("updates", stats.get("updates", "-")),
+        ("final loss", final.get("loss", "-")),
+        ("prototypes used", final.get("n_used", "-")),
+        ("tensor sha256", meta["tensor_sha256"]),
+    ]
+    keys = ("updates", "batch_size", "lr", "alpha", "temperature", "num_protos", "sampling", "augment", "seed")
+    pairs += [(f"config.{k}", config[k]) for k in keys if k in config]
+    pairs += [(f"dataset {t}", sha[:16]) for t, sha in (meta.get("datasets") or {}).items()]
+    return f"{path}: CRPTpro artifact\n{_lines(pairs)}"
+
+
+def describe_datasets(path: str | Path) -> str:
+    """One block per dataset found under ``path`` (a domain folder or a folder of them)."""
+    from sb3_crptpro.data.sampler import find_domain_dirs
+    from sb3_crptpro.data.store import read_manifest
+
+    blocks = []
+    for directory in find_domain_dirs(path):
+        manifest = read_manifest(directory)
+        env, counts, collection = manifest["env"], manifest["counts"], manifest.get("collection", {})
+        per = counts["bytes"] / max(counts["transitions"], 1)
+        shards = len(manifest["shards"])
+        pairs = [
+            ("task", env["task"]),
+            ("complete", manifest.get("complete", False)),
+            ("transitions", f"{counts['transitions']} ({counts['episodes']} episodes, {shards} shards)"),
+            ("frames", f"{counts['frames']} x {manifest['shapes']['frame']} uint8"),
+            ("env", f"{env['image_size']} px, action repeat {env['action_repeat']}, camera {env['camera_id']}"),
+            ("render preset", env["render"]),
+            ("state / action dims", f"{manifest['shapes']['state_dim']} / {manifest['shapes']['action_dim']}"),
+            ("collection", f"{collection.get('policy', '?')}, seed {collection.get('seed', '?')}"),
+            ("size", f"{counts['bytes'] / 2**20:.1f} MiB ({per / 1024:.1f} KiB/transition)"),
+        ]
+        blocks.append(f"{directory}: dataset ({manifest['format']} v{manifest['format_version']})\n{_lines(pairs)}")
+    return "\n\n".join(blocks)
+
+
+def describe(path: str | Path) -> str:
+    """Describe an artifact file or a dataset folder, whichever ``path`` is."""
+    path = Path(path)
+    if path.is_file():
+        return describe_artifact(path)
+    if path.is_dir():
+        return describe_datasets(path)
+    raise FileNotFoundError(f"{path} does not exist")
