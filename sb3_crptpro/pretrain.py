@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -187,6 +188,11 @@ class Pretrainer:
             metrics["assign_entropy"] = assignment_entropy(q_t)
             metrics.update(prototype_usage(q_t, c.num_protos))
             metrics.update(prototype_cosine_stats(self.online.prototypes.weight))
+            # the same without Sinkhorn balancing (which spreads q_t by construction): nearest prototype per sample
+            with torch.no_grad():
+                raw = F.normalize(proj_t, dim=1) @ F.normalize(self.online.prototypes.weight, dim=1).T
+            usage = prototype_usage(raw, c.num_protos)
+            metrics["n_used_raw"], metrics["usage_entropy_raw"] = usage["n_used"], usage["usage_entropy"]
         return metrics
 
     # ------------------------------------------------------------------ loop

@@ -99,7 +99,9 @@ def plot_pretraining(metrics_csv: str | Path, out: str | Path) -> Path:
     axes[0, 0].legend(fontsize=8)
     axes[0, 1].plot(x, m["loss_intr"], color="tab:red")
     axes[0, 1].set_title("intrinsic (prototype-spreading) loss")
-    axes[1, 0].plot(x, m["n_used"], color="tab:green", label="prototypes used per batch")
+    axes[1, 0].plot(x, m["n_used"], color="tab:green", label="prototypes used per batch (Sinkhorn targets)")
+    if "n_used_raw" in m:
+        axes[1, 0].plot(x, m["n_used_raw"], color="tab:olive", label="nearest prototype (no Sinkhorn)")
     twin = axes[1, 0].twinx()
     twin.plot(x, m["usage_entropy"], color="tab:purple", label="usage entropy")
     twin.plot(x, m["usage_entropy_max"], color="tab:purple", linestyle=":", label="max entropy")

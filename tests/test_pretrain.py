@@ -147,8 +147,12 @@ def test_short_fit_lowers_loss(tiny_data: Path, tmp_path: Path) -> None:
     assert stats["updates"] == 60
     assert np.mean(trainer.losses[-10:]) < np.mean(trainer.losses[:10])
     header = (tmp_path / "metrics.csv").read_text().splitlines()[0].split(",")
-    for column in ("loss_comp", "loss_intr", "assign_entropy", "n_used", "usage_entropy", "cos_mean", "cos_max"):
+    for column in ("loss_comp", "loss_intr", "assign_entropy", "n_used", "usage_entropy", "cos_mean", "cos_max",
+                   "n_used_raw", "usage_entropy_raw"):  # fmt: skip
         assert column in header
+    rows = (tmp_path / "metrics.csv").read_text().splitlines()[1:]
+    used = [float(dict(zip(header, r.split(","), strict=True))["n_used_raw"]) for r in rows]
+    assert all(1 <= u <= TINY["batch_size"] for u in used)
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
 
 
