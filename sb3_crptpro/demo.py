@@ -36,7 +36,7 @@ class DemoConfig:
     #: downstream task (seen in pretraining by default)
     train_task: str = "reacher_easy"
     #: zero-shot evaluation task from a domain not seen in pretraining, same action size as ``train_task``
-    unseen_task: str = "point_mass_easy"
+    unseen_task: str = "finger_spin"
     #: transitions collected on the unseen domain for the coverage plots (never used for pretraining)
     unseen_transitions: int = 300
     #: environment steps of downstream training
@@ -200,11 +200,13 @@ def _summary_markdown(results: dict[str, Any]) -> str:
         "## Pretraining (last logged update)",
         "",
         f"loss {final.get('loss', float('nan')):.4f} (comparative {final.get('loss_comp', float('nan')):.4f}, "
-        f"intrinsic {final.get('loss_intr', float('nan')):.4f}), prototypes used by the last batch "
-        f"{final.get('n_used', float('nan')):.0f}, mean/max prototype cosine {final.get('cos_mean', float('nan')):.3f}"
+        f"intrinsic {final.get('loss_intr', float('nan')):.4f}); prototypes used by the last batch: "
+        f"{final.get('n_used', float('nan')):.0f} by its Sinkhorn targets (balanced by construction), "
+        f"{final.get('n_used_raw', float('nan')):.0f} as nearest prototype; "
+        f"mean/max prototype cosine {final.get('cos_mean', float('nan')):.3f}"
         f" / {final.get('cos_max', float('nan')):.3f}; {results['pretrain']['updates_per_s']:.2f} updates/s.",
         "",
-        "## Prototype coverage (argmax assignment of sampled frames)",
+        "## Prototype coverage (nearest prototype of 500 sampled frames per domain, no Sinkhorn balancing)",
         "",
         "| domain | in pretraining | prototypes used | usage entropy (nats) | max possible |",
         "| --- | --- | ---: | ---: | ---: |",
