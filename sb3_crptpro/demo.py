@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,12 @@ class _Stages:
         return result
 
 
+def _action_shape(env: Any) -> tuple[int, ...]:
+    shape = env.action_space.shape
+    env.close()
+    return shape
+
+
 def run_demo(config: DemoConfig) -> dict[str, Any]:
     """Run the whole pipeline and write ``<out>/report/`` (PNGs, ``summary.md``, ``summary.json``)."""
     from sb3_crptpro.artifact import load_artifact
@@ -90,7 +97,7 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     if config.unseen_task in config.tasks:
         raise ValueError(f"unseen_task {config.unseen_task} is one of the pretraining tasks")
     pair = (config.train_task, config.unseen_task)
-    action_sizes = {t: make_dmc_env(t, image_size=16).action_space.shape for t in pair}
+    action_sizes = {t: _action_shape(make_dmc_env(t, image_size=16)) for t in pair}
     if len(set(action_sizes.values())) > 1:
         raise ValueError(f"train_task and unseen_task need the same action size (zero-shot evaluation): {action_sizes}")
 
@@ -116,6 +123,7 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         checkpoint_every=0,
         progress=config.progress,
     )
+    shutil.rmtree(out / "pretrain", ignore_errors=True)  # a re-run pretrains afresh (metrics.csv appends)
     trainer = Pretrainer(pretrain_config, CrossDomainDataset(out / "data"), out / "pretrain")
     pretrain_stats = stages.run("pretrain", trainer.fit)
     encoder_path = trainer.save(out / "encoder.safetensors", pretrain_stats)
