@@ -23,6 +23,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from sb3_crptpro.augment import random_shift
 from sb3_crptpro.buffers import FrameStackReplayBuffer
 from sb3_crptpro.extractor import CRPTproExtractor
+from sb3_crptpro.presets import PAPER_SAC_PRESET
 
 __all__ = [
     "PAPER_SAC_PRESET",
@@ -32,19 +33,6 @@ __all__ = [
     "AugmentedTQC",
     "AugmentingBufferMixin",
 ]
-
-#: Reference downstream SAC values (PAPER.md). SB3's SAC updates the actor every step (no ``policy_delay``);
-#: the reference updates it every 2 steps, which SB3 does not offer.
-PAPER_SAC_PRESET: dict[str, Any] = {
-    "batch_size": 512,
-    "learning_rate": 1e-4,
-    "ent_coef": "auto_0.1",
-    "tau": 0.01,
-    "target_update_interval": 2,
-    "learning_starts": 1000,
-    "buffer_size": 40_000,
-    "gamma": 0.99,
-}
 
 
 class AugmentingBufferMixin:

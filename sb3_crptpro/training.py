@@ -20,35 +20,9 @@ from typing import Any
 import yaml
 
 from sb3_crptpro._version import __version__
+from sb3_crptpro.presets import TRAIN_PRESETS
 
 __all__ = ["TRAIN_PRESETS", "TrainConfig", "algo_class", "env_settings", "load_run_config", "next_run_dir", "train"]
-
-#: ``paper``: the reference downstream hyperparameters (PAPER.md); ``quick``: sized for a CPU laptop.
-TRAIN_PRESETS: dict[str, dict[str, Any]] = {
-    "paper": {
-        "batch_size": 512,
-        "learning_rate": 1e-4,
-        "ent_coef": "auto_0.1",
-        "tau": 0.01,
-        "target_update_interval": 2,
-        "learning_starts": 1000,
-        "buffer_size": 100_000,
-        "gamma": 0.99,
-        "net_arch": [1024, 1024],
-    },
-    "quick": {
-        "batch_size": 64,
-        "learning_rate": 3e-4,
-        "ent_coef": "auto_0.1",
-        "tau": 0.01,
-        "target_update_interval": 2,
-        "learning_starts": 250,
-        "buffer_size": 20_000,
-        "gamma": 0.99,
-        "train_freq": 2,
-        "net_arch": [256, 256],
-    },
-}
 
 
 @dataclass
