@@ -1,6 +1,7 @@
 """sb3-crptpro: CRPTpro (cross-domain random pre-training with prototypes) for Stable-Baselines3.
 
-Importing the package sets ``MUJOCO_GL=egl`` when the user has not chosen a backend (headless rendering). Public
+Importing the package prepares the process for headless rendering (``MUJOCO_GL=egl`` unless the user chose a
+backend, and libraries that bundle LLVM loaded before the first GL context: see :mod:`sb3_crptpro._gl`). Public
 names are imported on first use, so that ``import sb3_crptpro`` stays light.
 """
 
@@ -9,9 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sb3_crptpro._compat import lazy_attributes
-from sb3_crptpro._gl import set_default_mujoco_gl
+from sb3_crptpro._gl import prepare_rendering
 
-set_default_mujoco_gl()
+prepare_rendering()
 
 from sb3_crptpro._version import __version__  # noqa: E402
 

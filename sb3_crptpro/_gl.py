@@ -1,15 +1,91 @@
-"""Headless OpenGL default for MuJoCo rendering.
+"""Process set-up for headless MuJoCo rendering, run once when :mod:`sb3_crptpro` is imported.
 
-MuJoCo picks its OpenGL backend from ``MUJOCO_GL`` the first time it is imported, so this must run before
-``mujoco``/``dm_control`` are imported. EGL is the only headless backend on the machines we target (osmesa is
-usually absent and GLFW needs a display). A value set by the user is never overridden.
+Two things must happen before the first OpenGL context of the process, so every entry point (CLI, demo, collection
+workers, SubprocVecEnv children, tests) passes through :func:`prepare_rendering` by importing the package:
+
+1. ``MUJOCO_GL``: MuJoCo picks its OpenGL backend the first time it is imported. EGL is the only headless backend on
+   the machines we target (osmesa is usually absent and GLFW needs a display). A value set by the user is kept.
+2. **Libraries that bundle their own LLVM are loaded before Mesa's** (issue 11). With EGL on a machine without a GPU,
+   Mesa's software rasteriser (llvmpipe) is loaded with ``RTLD_GLOBAL`` and brings the system ``libLLVM`` into the
+   process's global symbol scope. The default (CUDA) torch wheel ships triton, whose ``libtriton.so`` links its own,
+   newer LLVM without hiding the symbols. If triton is loaded *after* the first GL context (``torch._dynamo`` imports
+   it, e.g. when an Adam optimizer is created), the dynamic linker binds its LLVM references (about 12,000 symbols,
+   seen with ``LD_DEBUG=bindings``) to the system ``libLLVM``, and triton's static initialisers crash with a
+   segmentation fault inside ``llvm::DebugCounter`` (gdb backtrace: ``_GLOBAL__sub_I_PassBuilder.cpp``). Loaded
+   *before*, triton binds to its own copy (it is loaded ``RTLD_LOCAL``, so Mesa still binds to the system one) and
+   both work in one process. Importing triton costs ~0.2 s and happens only where it is installed.
 """
 
+from __future__ import annotations
+
+import importlib
+import importlib.util
 import os
+import sys
+import warnings
+
+__all__ = ["DEFAULT_MUJOCO_GL", "LLVM_BUNDLING_MODULES", "prepare_rendering", "set_default_mujoco_gl"]
 
 DEFAULT_MUJOCO_GL = "egl"
+
+#: importable modules whose native library carries its own LLVM with exported symbols; each is imported (if present)
+#: before the first GL context so that it binds to its own LLVM, not to the one Mesa puts in the global scope
+LLVM_BUNDLING_MODULES: tuple[str, ...] = ("triton",)
 
 
 def set_default_mujoco_gl() -> str:
     """Set ``MUJOCO_GL`` to :data:`DEFAULT_MUJOCO_GL` if the user has not set it; return the value in force."""
     return os.environ.setdefault("MUJOCO_GL", DEFAULT_MUJOCO_GL)
+
+
+def _system_llvm_loaded() -> bool:
+    """Whether a system ``libLLVM`` (Mesa's) is already mapped into this process (Linux only; False elsewhere)."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            return any("libLLVM" in line for line in maps)
+    except OSError:
+        return False
+
+
+def preload_llvm_bundling_modules() -> list[str]:
+    """Import each installed module of :data:`LLVM_BUNDLING_MODULES`; return the names now loaded.
+
+    A module that is not installed is skipped; one that fails to import is skipped with a warning (a broken optional
+    dependency of torch must not break rendering). If a system ``libLLVM`` is already loaded (something rendered
+    before :mod:`sb3_crptpro` was imported), importing would crash the process, so the module is left alone and a
+    :class:`RuntimeWarning` says to import ``sb3_crptpro`` before creating any rendering environment.
+    """
+    loaded = []
+    for name in LLVM_BUNDLING_MODULES:
+        if name in sys.modules:
+            loaded.append(name)
+            continue
+        if importlib.util.find_spec(name) is None:
+            continue
+        if _system_llvm_loaded():
+            warnings.warn(
+                f"an OpenGL context (Mesa's libLLVM) was created before sb3_crptpro was imported; {name} is "
+                f"installed and importing it now (torch does when an optimizer is created) can crash the process "
+                f"with a segmentation fault. Import sb3_crptpro (or {name}) before creating rendering environments.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            continue
+        try:
+            importlib.import_module(name)
+        except Exception as error:  # a broken optional install: rendering must still work
+            warnings.warn(f"could not pre-import {name} ({error!r}); rendering may crash later", RuntimeWarning,
+                          stacklevel=3)  # fmt: skip
+            continue
+        loaded.append(name)
+    return loaded
+
+
+def prepare_rendering() -> str:
+    """Run the process set-up above (``MUJOCO_GL`` default, then the LLVM preload); return ``MUJOCO_GL``.
+
+    Idempotent and cheap after the first call.
+    """
+    backend = set_default_mujoco_gl()
+    preload_llvm_bundling_modules()
+    return backend

@@ -211,9 +211,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from sb3_crptpro.evaluation import evaluate_run
+    from sb3_crptpro.training import load_run_config
 
-    video = Path(args.run) / f"{args.task or 'video'}.mp4" if args.video else None
-    result = evaluate_run(args.run, task=args.task, episodes=args.episodes, seed=args.seed, video=video)
+    task = args.task or load_run_config(args.run)["env"]["task"]
+    video = Path(args.run) / f"{task}.mp4" if args.video else None
+    result = evaluate_run(args.run, task=args.task, episodes=args.episodes, seed=args.seed, video=video,
+                          progress=not args.no_progress)  # fmt: skip
     seen = "seen" if result["seen_in_pretraining"] else "not seen"
     print(f"{result['task']} ({seen} in pretraining; trained on {result['trained_task']}): "
           f"{result['mean']:.2f} +- {result['std']:.2f} over {result['episodes']} episodes")  # fmt: skip
@@ -230,6 +233,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--episodes", type=_positive_int, default=10, help="episodes (default: %(default)s)")
     p.add_argument("--seed", type=int, default=100, help="evaluation env seed (default: %(default)s)")
     p.add_argument("--video", action="store_true", help="also write <run>/<task>.mp4 of one episode")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_cmd_evaluate)
 
 

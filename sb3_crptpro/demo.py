@@ -145,8 +145,10 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     def evaluations() -> list[dict[str, Any]]:
         rows = []
         for task in (config.train_task, config.unseen_task):
-            agent = evaluate_run(run_dir, task=task, episodes=config.eval_episodes, seed=config.seed + 100)
-            rand = random_policy_returns(task, config.eval_episodes, seed=config.seed + 100, **env_kwargs)
+            agent = evaluate_run(run_dir, task=task, episodes=config.eval_episodes, seed=config.seed + 100,
+                                 progress=config.progress)  # fmt: skip
+            rand = random_policy_returns(task, config.eval_episodes, seed=config.seed + 100, progress=config.progress,
+                                         **env_kwargs)  # fmt: skip
             rows.append({"task": task, "agent": agent, "random": rand})
         return rows
 
@@ -176,7 +178,7 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     }
     (report / "summary.json").write_text(json.dumps(results, indent=2, default=str))
     (report / "summary.md").write_text(_summary_markdown(results))
-    print(f"[demo] report in {report} (total {sum(stages.seconds.values()):.0f} s)")
+    print(f"[demo] done in {sum(stages.seconds.values()):.0f} s; report: {report / 'summary.md'} (figures in {report})")
     return results
 
 

@@ -16,9 +16,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sb3_crptpro._gl import set_default_mujoco_gl
+from sb3_crptpro._gl import prepare_rendering
 
-set_default_mujoco_gl()  # before mujoco / dm_control are imported below
+prepare_rendering()  # before mujoco / dm_control are imported below
 
 import warnings  # noqa: E402
 from typing import TYPE_CHECKING  # noqa: E402

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 __all__ = ["evaluate_run", "random_policy_returns", "write_video"]
 
@@ -13,6 +14,10 @@ __all__ = ["evaluate_run", "random_policy_returns", "write_video"]
 def _episode_stats(returns: list[float]) -> dict[str, Any]:
     arr = np.asarray(returns, dtype=np.float64)
     return {"mean": float(arr.mean()), "std": float(arr.std()), "returns": [float(r) for r in arr]}
+
+
+def _episode_bar(episodes: int, desc: str, enabled: bool) -> tqdm:
+    return tqdm(total=episodes, desc=desc, unit="ep", disable=not enabled)
 
 
 def evaluate_run(
@@ -23,6 +28,7 @@ def evaluate_run(
     video: str | Path | None = None,
     deterministic: bool = True,
     device: str = "auto",
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Mean/std extrinsic episode return of a run's final model.
 
@@ -31,6 +37,7 @@ def evaluate_run(
     :param episodes: number of episodes
     :param seed: seed of the evaluation env (different from training seeds by default)
     :param video: write an mp4 of the first episode here (needs ``imageio-ffmpeg``: ``sb3-crptpro[video]``)
+    :param progress: show a bar over episodes (tqdm, stderr)
     :return: ``task``, ``episodes``, ``mean``, ``std``, ``returns``, ``seen_in_pretraining``
     """
     from stable_baselines3.common.evaluation import evaluate_policy
@@ -55,8 +62,13 @@ def evaluate_run(
             f"{task} has actions of shape {env.action_space.shape}, the model was trained on {trained_task} with "
             f"{model.action_space.shape}; pick a task with the same action size"
         )
-    returns, _ = evaluate_policy(model, env, n_eval_episodes=episodes, deterministic=deterministic,
-                                 return_episode_rewards=True)  # fmt: skip
+    with _episode_bar(episodes, f"evaluate {task}", progress) as bar:
+
+        def count_episodes(locals_: dict[str, Any], _globals: dict[str, Any]) -> None:
+            bar.update(int(locals_["done"]))
+
+        returns, _ = evaluate_policy(model, env, n_eval_episodes=episodes, deterministic=deterministic,
+                                     return_episode_rewards=True, callback=count_episodes)  # fmt: skip
     env.close()
     if video is not None:
         write_video(model, task, env_kwargs, Path(video), seed=seed, deterministic=deterministic)
@@ -69,13 +81,18 @@ def evaluate_run(
     }
 
 
-def random_policy_returns(task: str, episodes: int, seed: int = 100, **env_kwargs: Any) -> dict[str, Any]:
-    """Mean/std episode return of the uniform-random policy (the baseline every report should show)."""
+def random_policy_returns(
+    task: str, episodes: int, seed: int = 100, progress: bool = False, **env_kwargs: Any
+) -> dict[str, Any]:
+    """Mean/std episode return of the uniform-random policy (the baseline every report should show).
+
+    :param progress: show a bar over episodes (tqdm, stderr)
+    """
     from sb3_crptpro.envs import make_dmc_env
 
     env = make_dmc_env(task, seed=seed, **env_kwargs)
     returns = []
-    for _ in range(episodes):
+    for _ in tqdm(range(episodes), desc=f"random policy {task}", unit="ep", disable=not progress):
         env.reset()
         total, done = 0.0, False
         while not done:

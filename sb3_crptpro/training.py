@@ -57,7 +57,7 @@ class TrainConfig:
     log_dir: str = "logs"
     #: ``auto``, ``cpu`` or ``cuda``
     device: str = "auto"
-    #: show SB3's progress bar
+    #: show progress: SB3's bar on a terminal, one line every 30 s when stdout is piped (a log file, CI)
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -112,6 +112,7 @@ def train(config: TrainConfig, command: list[str] | None = None) -> Path:
     from sb3_crptpro.artifact import load_artifact
     from sb3_crptpro.envs import make_dmc_vec_env, resolve_task
     from sb3_crptpro.extractor import EncoderWeights, crptpro_kwargs
+    from sb3_crptpro.progress import training_progress
     from sb3_crptpro.reward import PrototypeIntrinsicReward
 
     resolve_task(config.task)
@@ -165,10 +166,12 @@ def train(config: TrainConfig, command: list[str] | None = None) -> Path:
                 verbose=0,
             )
         )
+    progress_bar, progress_callbacks = training_progress(config.steps, config.progress)
+    callbacks += progress_callbacks
     try:
         with warnings.catch_warnings():  # evaluation deliberately runs without the intrinsic-reward wrapper
             warnings.filterwarnings("ignore", message="Training and eval env are not of the same type")
-            model.learn(config.steps, callback=callbacks, tb_log_name="tb", progress_bar=config.progress)
+            model.learn(config.steps, callback=callbacks, tb_log_name="tb", progress_bar=progress_bar)
     finally:
         model.save(run_dir / saved["model"])
         if isinstance(venv, PrototypeIntrinsicReward):

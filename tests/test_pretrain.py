@@ -183,7 +183,8 @@ def test_checkpoint_resume_same_trajectory(tiny_data: Path, tmp_path: Path) -> N
 def test_ddp_two_gloo_processes(tiny_data: Path, tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            str(Path(__file__).parent / "ddp_fit.py"), str(tiny_data), str(tmp_path)]  # fmt: skip
-    subprocess.run(cmd, check=True, timeout=300, capture_output=True)
+    run = subprocess.run(cmd, timeout=300, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [r["world"] for r in ranks] == [2, 2]
     assert ranks[0]["weights"] == ranks[1]["weights"]  # DDP keeps replicas identical

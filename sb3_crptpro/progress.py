@@ -1,0 +1,68 @@
+"""Progress that reaches the user whether or not stdout is a terminal (issue 11).
+
+SB3's ``progress_bar=True`` draws a rich bar, which prints nothing until the end when the output is piped to a file
+or a CI log; a long training stage then looks hung. :func:`training_progress` keeps SB3's bar on a terminal and uses
+:class:`ProgressLineCallback` (one plain line every ``interval_s`` seconds) elsewhere.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from stable_baselines3.common.callbacks import BaseCallback
+
+__all__ = ["ProgressLineCallback", "training_progress"]
+
+
+class ProgressLineCallback(BaseCallback):
+    """Print ``[<label>] step N/total (p%), S steps/s, ETA`` every ``interval_s`` seconds of wall time and at the end.
+
+    :param total: environment steps of the ``learn`` call
+    :param label: prefix of each line
+    :param interval_s: seconds between lines
+    :param stream: where lines go (default ``sys.stdout``)
+    """
+
+    def __init__(self, total: int, label: str = "train", interval_s: float = 30.0, stream: TextIO | None = None):
+        super().__init__(verbose=0)
+        self.total, self.label, self.interval_s = total, label, interval_s
+        self.stream = stream
+        self._start = self._last = 0.0
+        self._first_step = 0
+
+    def _line(self) -> str:
+        elapsed = max(time.perf_counter() - self._start, 1e-9)
+        done = self.num_timesteps - self._first_step
+        rate = done / elapsed
+        left = max(self.total - done, 0)
+        eta = f", ETA {left / rate / 60:.1f} min" if rate > 0 and left else ""
+        return (f"[{self.label}] step {done}/{self.total} ({100 * done / max(self.total, 1):.0f}%), "
+                f"{rate:.1f} steps/s{eta}")  # fmt: skip
+
+    def _print(self) -> None:
+        print(self._line(), file=self.stream or sys.stdout, flush=True)
+
+    def _on_training_start(self) -> None:
+        self._start = self._last = time.perf_counter()
+        self._first_step = self.num_timesteps
+
+    def _on_step(self) -> bool:
+        now = time.perf_counter()
+        if now - self._last >= self.interval_s:
+            self._last = now
+            self._print()
+        return True
+
+    def _on_training_end(self) -> None:
+        self._print()
+
+
+def training_progress(total: int, enabled: bool, label: str = "train") -> tuple[bool, list[BaseCallback]]:
+    """``(progress_bar, callbacks)`` for ``model.learn``: SB3's bar on a terminal, periodic lines otherwise."""
+    if not enabled:
+        return False, []
+    if sys.stdout.isatty():
+        return True, []
+    return False, [ProgressLineCallback(total, label)]
