@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from sb3_crptpro.evaluation import evaluate_run, random_policy_returns
     from sb3_crptpro.extractor import CRPTproExtractor, EncoderWeights, crptpro_kwargs
     from sb3_crptpro.pipeline import pretrain_encoder
-    from sb3_crptpro.pretrain import PretrainConfig, Pretrainer
+    from sb3_crptpro.pretrain import PRETRAIN_PRESETS, CollapseWarning, PretrainConfig, Pretrainer
     from sb3_crptpro.reward import PrototypeIntrinsicReward
     from sb3_crptpro.sac import (
         PAPER_SAC_PRESET,
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PAPER_SAC_PRESET",
+    "PRETRAIN_PRESETS",
     "RENDER_PRESETS",
     "TRAIN_PRESETS",
     "ArtifactError",
@@ -54,6 +55,7 @@ __all__ = [
     "AugmentedSAC",
     "AugmentedTQC",
     "CRPTproExtractor",
+    "CollapseWarning",
     "CrossDomainDataset",
     "DMCConfig",
     "DMCPixelEnv",
@@ -89,7 +91,7 @@ _MODULE_OF = {
     ],
     "data": ["CrossDomainDataset", "DatasetError", "DomainDataset", "collect"],
     "artifact": ["ArtifactError", "PretrainedArtifact", "load_artifact", "save_artifact"],
-    "pretrain": ["PretrainConfig", "Pretrainer"],
+    "pretrain": ["PRETRAIN_PRESETS", "CollapseWarning", "PretrainConfig", "Pretrainer"],
     "extractor": ["CRPTproExtractor", "EncoderWeights", "crptpro_kwargs"],
     "reward": ["PrototypeIntrinsicReward"],
     "sac": [

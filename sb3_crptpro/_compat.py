@@ -1,8 +1,9 @@
-"""Small helpers shared by the package's modules: lazy public names and versioned-format checks."""
+"""Small helpers shared by the package's modules: lazy public names, versioned-format checks, file permissions."""
 
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -42,3 +43,19 @@ def check_format(document: dict[str, Any], *, source: str, name: str, max_versio
             f"{source} has format version {version!r}, newer than this sb3-crptpro {__version__} understands "
             f"(<= {max_version}); upgrade sb3-crptpro to read it"
         )
+
+
+def _umask() -> int:
+    # read and restore: the only portable way to learn the umask
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def give_default_permissions(path: str | os.PathLike[str]) -> None:
+    """Give a file the mode a plain ``open(path, "w")`` would (``0o666`` less the umask; issue 14).
+
+    Temporary files that are renamed into place (atomic writes, ``safetensors``) are created ``0600``; without this
+    an artifact on a shared disk would be unreadable by the user's colleagues.
+    """
+    os.chmod(path, 0o666 & ~_umask())

@@ -19,7 +19,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from sb3_crptpro._compat import check_format
+from sb3_crptpro._compat import check_format, give_default_permissions
 from sb3_crptpro._version import __version__
 from sb3_crptpro.networks import Encoder, Projector, Prototypes
 
@@ -130,6 +130,7 @@ def save_artifact(
     save_file(tensors, str(tmp), metadata={_META_KEY: json.dumps(metadata)})
     with open(tmp, "rb+") as fh:
         os.fsync(fh.fileno())
+    give_default_permissions(tmp)
     os.replace(tmp, path)
     return path
 

@@ -92,8 +92,9 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     from sb3_crptpro.data.sampler import CrossDomainDataset
     from sb3_crptpro.pretrain import PretrainConfig, Pretrainer
 
-    fields = {f.name for f in dataclasses.fields(PretrainConfig)}
-    config = PretrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    fields = {f.name for f in dataclasses.fields(PretrainConfig)} - {"preset"}
+    given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    config = PretrainConfig.from_preset(args.preset, **given)
     out = Path(args.out)
     work_dir = Path(args.work_dir) if args.work_dir else out.with_name(out.stem + "_pretrain")
     dataset = CrossDomainDataset(args.data, frame_stack=args.frame_stack, mode=config.sampling)
@@ -110,7 +111,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
 def _add_pretrain(sub: argparse._SubParsersAction) -> None:
     import dataclasses
 
-    from sb3_crptpro.pretrain import PretrainConfig
+    from sb3_crptpro.pretrain import PRETRAIN_PRESETS, PretrainConfig
 
     p = sub.add_parser("pretrain", help="pretrain a CRPTpro encoder on collected datasets")
     p.add_argument("--data", required=True, nargs="+", help="dataset folder(s) written by `collect`")
@@ -118,6 +119,9 @@ def _add_pretrain(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--work-dir", default=None, help="metrics and checkpoints (default: <out stem>_pretrain/)")
     p.add_argument("--frame-stack", type=_positive_int, default=3, help="frames per observation (default: 3)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --work-dir")
+    p.add_argument("--preset", choices=sorted(PRETRAIN_PRESETS), default="default",
+                   help="default: the setting selected by the collapse study; paper: the reference exactly "
+                   "(default: %(default)s); the flags below override the preset")  # fmt: skip
     defaults = PretrainConfig()
     docs = {
         "updates": "number of updates",
@@ -137,20 +141,30 @@ def _add_pretrain(sub: argparse._SubParsersAction) -> None:
         "log_every": "log metrics every N updates",
         "checkpoint_every": "checkpoint every N updates (0: at the end only)",
         "device": "auto, cpu, cuda, cuda:N",
+        "sinkhorn_temperature": "temperature of the target scores in Sinkhorn (paper: = --temperature)",
+        "freeze_prototypes": "keep the prototypes fixed for the first N updates (SwAV)",
+        "queue_length": "past target projections balanced with the batch in Sinkhorn (SwAV; 0 = off)",
+        "centering": "none or projections: subtract a running mean of the target projections (DINO)",
+        "center_momentum": "momentum of that running mean",
+        "probe_frames": "probe frames per domain for the collapse diagnostics (0 = off)",
     }
-    choices = {"sampling": ["round_robin", "mixed"], "augment": ["shift", "crop", "none"]}
+    choices = {"sampling": ["round_robin", "mixed"], "augment": ["shift", "crop", "none"],
+               "centering": ["none", "projections"]}  # fmt: skip
+    kinds = {"sinkhorn_temperature": float}
     for field in dataclasses.fields(PretrainConfig):
         if field.name not in docs:
             continue
         default = getattr(defaults, field.name)
-        kind = {int: int, float: float}.get(type(default), str)
+        kind = kinds.get(field.name) or {int: int, float: float}.get(type(default), str)
+        in_presets = {name: values[field.name] for name, values in PRETRAIN_PRESETS.items() if field.name in values}
+        shown = f"paper: {default}" + "".join(f", {name}: {value}" for name, value in in_presets.items())
         p.add_argument(
             "--" + field.name.replace("_", "-"),
             dest=field.name,
             type=kind,
-            default=default,
+            default=None,
             choices=choices.get(field.name),
-            help=f"{docs[field.name]} (default: %(default)s)",
+            help=f"{docs[field.name]} ({shown})",
         )
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     p.set_defaults(func=_cmd_pretrain)
@@ -268,7 +282,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     d = DemoConfig()
     p = sub.add_parser(
         "demo",
-        help="end to end in ~10 min on 2 cores: collect, pretrain, train, evaluate seen/unseen, write a report",
+        help="end to end in ~3.5 min on 2 cores: collect, pretrain, train, evaluate seen/unseen, write a report",
     )
     p.add_argument("--out", default=d.out, help="output folder; report in <out>/report (default: %(default)s)")
     p.add_argument("--tasks", nargs="+", default=list(d.tasks), help="pretraining domains (default: %(default)s)")
@@ -277,6 +291,8 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--action-repeat", type=_positive_int, default=d.action_repeat, help="(default: %(default)s)")
     p.add_argument("--pretrain-updates", type=_positive_int, default=d.pretrain_updates, help="(default: %(default)s)")
     p.add_argument("--pretrain-batch-size", type=_positive_int, default=d.pretrain_batch_size,
+                   help="(default: %(default)s)")  # fmt: skip
+    p.add_argument("--pretrain-preset", choices=["default", "paper"], default=d.pretrain_preset,
                    help="(default: %(default)s)")  # fmt: skip
     p.add_argument("--train-task", default=d.train_task, help="downstream task (default: %(default)s)")
     unseen_help = "zero-shot task from a domain not in --tasks, same action size (default: %(default)s)"
@@ -323,8 +339,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sb3-crptpro {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        hint = _resume_hint(args)
+        print("interrupted" + (f"; {hint}" if hint else ""), file=sys.stderr)
         return 130
+
+
+def _resume_hint(args: argparse.Namespace) -> str | None:
+    """What to run after Ctrl-C, and what is lost (issue 14)."""
+    if args.command == "collect" and args.resume:
+        return (f"re-run the same command to resume: finished shards are kept, the shards in progress (at most "
+                f"{args.chunk} transitions per worker) are collected again")  # fmt: skip
+    if args.command == "pretrain":
+        from sb3_crptpro.pretrain import PretrainConfig
+
+        every = args.checkpoint_every or PretrainConfig.checkpoint_every
+        return (f"re-run with --resume to continue from the last checkpoint in the work dir (written every "
+                f"{every} updates; later updates are redone)")  # fmt: skip
+    return None
 
 
 if __name__ == "__main__":

@@ -152,11 +152,16 @@ class DMCPixelEnv(gym.Env[np.ndarray, np.ndarray]):
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"]}  # replaced per instance
 
-    def __init__(self, config: DMCConfig, seed: int | None = None) -> None:
+    def __init__(self, config: DMCConfig, seed: int | None = None, render_mode: str | None = "rgb_array") -> None:
         _validate(config.image_size, config.frame_stack, config.action_repeat, config.render)
+        if render_mode not in self.metadata["render_modes"] and render_mode is not None:
+            raise ValueError(
+                f"render_mode must be None or 'rgb_array' (frames are rendered offscreen, there is no window), "
+                f"got {render_mode!r}"
+            )
         domain, task = resolve_task(config.task)
         self.config = config
-        self.render_mode = "rgb_array"
+        self.render_mode = render_mode
         task_kwargs = {"random": seed} if seed is not None else None
         self._env = gym.make(f"dm_control/{domain}-{task}-v0", task_kwargs=task_kwargs).unwrapped
         self._physics = self._env.physics
@@ -226,7 +231,11 @@ class DMCPixelEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._observation(), reward, bool(terminated), bool(truncated), {"state": _flatten_state(observation)}
 
     def render(self) -> np.ndarray:  # type: ignore[override]
-        """The newest frame as ``(H, W, 3)`` ``uint8`` (for videos), or a fresh render before any reset."""
+        """The newest frame as ``(H, W, 3)`` ``uint8`` (for videos), or a fresh render before any reset.
+
+        Works with ``render_mode`` ``"rgb_array"`` (the default; what ``VecVideoRecorder`` and rl-zoo3's video
+        recording ask for) and ``None`` alike: observations are rendered anyway.
+        """
         frame = self._frames[-1] if self._frames else self.render_frame()
         return frame.transpose(1, 2, 0)
 
@@ -269,6 +278,7 @@ def make_dmc_env(
     camera_id: int | None = None,
     render: str = "paper",
     seed: int | None = None,
+    render_mode: str | None = "rgb_array",
 ) -> DMCPixelEnv:
     """Build a pixel-based DeepMind Control task.
 
@@ -280,7 +290,10 @@ def make_dmc_env(
     :param render: render preset, ``"paper"`` (dm_control's default scene) or ``"fast"`` (no shadows,
         reflections or multisampling)
     :param seed: seeds the task's random state and the action space
+    :param render_mode: ``"rgb_array"`` (default) or ``None``; :meth:`DMCPixelEnv.render` returns the newest
+        ``(image_size, image_size, 3)`` frame either way (Gymnasium's ``gym.make(..., render_mode=...)`` passes it)
     :return: a Gymnasium env with a ``Box(0, 255, (3 * frame_stack, H, W), uint8)`` observation space
+    :raises ValueError: unknown task (with close matches), bad sizes, preset or ``render_mode``
     """
     config = build_config(
         task,
@@ -290,7 +303,7 @@ def make_dmc_env(
         camera_id=camera_id,
         render=render,
     )
-    return DMCPixelEnv(config, seed=seed)
+    return DMCPixelEnv(config, seed=seed, render_mode=render_mode)
 
 
 def make_dmc_vec_env(

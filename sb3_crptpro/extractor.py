@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,12 +20,14 @@ from sb3_crptpro.networks import Encoder, orthogonal_init
 __all__ = ["CRPTproExtractor", "EncoderWeights", "crptpro_kwargs"]
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class EncoderWeights:
     """The part of an artifact an extractor needs: conv-trunk architecture and weights (~100 KB), plus metadata.
 
     :func:`crptpro_kwargs` passes this instead of a file path, so SB3 stores it with the model's ``policy_kwargs``
-    and ``SAC.load`` works after the artifact file is moved or deleted.
+    and ``SAC.load`` works after the artifact file is moved or deleted. Two instances are equal when architecture
+    and weights are (compared by a sha256 of the tensors), and the repr is one line: SB3's ``load(...,
+    policy_kwargs=...)`` compares and prints policy kwargs (issue 14: a tensor ``==`` raised, a full repr was 43 KB).
     """
 
     obs_shape: tuple[int, int, int]
@@ -55,6 +58,28 @@ class EncoderWeights:
         encoder = Encoder(self.obs_shape, n_filters=self.n_filters, n_layers=self.n_layers)
         encoder.load_state_dict(self.state_dict)
         return encoder
+
+    def digest(self) -> str:
+        """sha256 (hex) of the architecture and the weights' bytes, in ``state_dict`` key order."""
+        h = hashlib.sha256(repr((tuple(self.obs_shape), self.n_filters, self.n_layers)).encode())
+        for key in sorted(self.state_dict):
+            tensor = self.state_dict[key].detach().cpu().contiguous()
+            h.update(f"{key}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+            h.update(tensor.numpy().tobytes())
+        return h.hexdigest()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, EncoderWeights):
+            return NotImplemented
+        return self.digest() == other.digest()
+
+    def __hash__(self) -> int:
+        return hash(self.digest())
+
+    def __repr__(self) -> str:
+        tasks = self.metadata.get("tasks")
+        return (f"EncoderWeights(obs_shape={tuple(self.obs_shape)}, n_filters={self.n_filters}, "
+                f"n_layers={self.n_layers}, sha256={self.digest()[:12]}..., tasks={tasks})")  # fmt: skip
 
 
 def _check_space(observation_space: gym.Space, weights: EncoderWeights) -> None:

@@ -33,12 +33,32 @@ def describe_artifact(path: str | Path) -> str:
         ("updates", stats.get("updates", "-")),
         ("final loss", final.get("loss", "-")),
         ("prototypes used", final.get("n_used", "-")),
+        *_collapse_lines(stats.get("diagnostics") or {}, meta["num_protos"]),
         ("tensor sha256", meta["tensor_sha256"]),
     ]
-    keys = ("updates", "batch_size", "lr", "alpha", "temperature", "num_protos", "sampling", "augment", "seed")
+    keys = ("preset", "updates", "batch_size", "lr", "alpha", "temperature", "sinkhorn_temperature", "num_protos",
+            "queue_length", "freeze_prototypes", "centering", "sampling", "augment", "seed")  # fmt: skip
     pairs += [(f"config.{k}", config[k]) for k in keys if k in config]
     pairs += [(f"dataset {t}", sha[:16]) for t, sha in (meta.get("datasets") or {}).items()]
     return f"{path}: CRPTpro artifact\n{_lines(pairs)}"
+
+
+def _collapse_lines(diagnostics: dict[str, Any], num_protos: int) -> list[tuple[str, Any]]:
+    """Final collapse diagnostics (issue 12), or a line saying the artifact has none."""
+    from sb3_crptpro.diagnostics import collapse_warning
+
+    if not diagnostics:
+        return [("collapse check", "no diagnostics stored (artifact written before 0.x or with probe_frames=0)")]
+    collapsed = collapse_warning(diagnostics, num_protos) is not None
+    d = diagnostics
+    rank = f"{d['eff_rank']:.1f} (worst domain {d['eff_rank_min']:.1f}; collapsed < 5, random init ~15-80)"
+    used = f"{d['n_used']:.0f} used on the probe frames, largest share {100 * d['max_share']:.0f}%"
+    return [
+        ("collapse check", "COLLAPSED (trivial solution)" if collapsed else "not collapsed"),
+        ("effective rank", rank),
+        ("nearest prototypes", used),
+        ("margin below log M", f"{d.get('margin', float('nan')):.4f} nats"),
+    ]
 
 
 def describe_datasets(path: str | Path) -> str:

@@ -1,6 +1,7 @@
 """CRPTpro losses as pure functions of tensors (PAPER.md, "Losses").
 
 - :func:`sinkhorn_knopp`: equipartitioned soft assignments of a batch to prototypes (Proto-RL / SwAV).
+- :func:`sinkhorn_targets`: the same, balanced together with a queue of past samples (SwAV).
 - :func:`comparative_loss`: Proto-RL's swapped-prediction loss between online predictions and target assignments.
 - :func:`prototype_spread_loss`: CRPTpro's intrinsic loss that pushes prototypes apart.
 - :func:`total_loss`: ``L = L_comp + alpha * L_intr``.
@@ -13,7 +14,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["comparative_loss", "prototype_spread_loss", "sinkhorn_knopp", "total_loss"]
+__all__ = ["comparative_loss", "prototype_spread_loss", "sinkhorn_knopp", "sinkhorn_targets", "total_loss"]
 
 
 @torch.no_grad()
@@ -35,25 +36,58 @@ def sinkhorn_knopp(scores: torch.Tensor, temperature: float = 0.1, n_iters: int 
     return log_q.exp().T.to(scores.dtype)
 
 
+@torch.no_grad()
+def sinkhorn_targets(
+    scores_t: torch.Tensor,
+    temperature: float = 0.1,
+    n_iters: int = 3,
+    queue_scores: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Sinkhorn targets ``[B, M]`` for a batch, balanced together with the scores of queued past samples.
+
+    With a queue (SwAV, Caron et al. 2020, section 4 "small batches"; facebookresearch/swav ``main_swav.py``) the
+    equipartition constraint holds over ``B + Q`` samples instead of ``B``, which matters when ``B < M``: a batch of 64
+    cannot spread evenly over 512 prototypes. The result is Sinkhorn over ``[batch; queue]`` sliced to the batch.
+
+    :param scores_t: target scores ``[B, M]``
+    :param queue_scores: scores ``[Q, M]`` of queued target projections against the current prototypes, or ``None``
+    """
+    if queue_scores is None or len(queue_scores) == 0:
+        return sinkhorn_knopp(scores_t, temperature, n_iters)
+    both = torch.cat([scores_t, queue_scores.to(scores_t.dtype)])
+    return sinkhorn_knopp(both, temperature, n_iters)[: len(scores_t)]
+
+
 def comparative_loss(
     pred_s: torch.Tensor,
     proj_t: torch.Tensor,
     prototypes: torch.Tensor,
     temperature: float = 0.1,
     n_iters: int = 3,
+    *,
+    sinkhorn_temperature: float | None = None,
+    queue: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Proto-RL's comparative loss ``-mean_b sum_j q_t[b, j] log softmax(scores_s / T)[b, j]``.
 
     :param pred_s: online predictions ``[B, D]`` (predictor(projector(encoder(obs)))), normalised here
     :param proj_t: target projections ``[B, D]`` of the next observations, normalised here (no gradient)
     :param prototypes: ``[M, D]``, rows normalised here
+    :param temperature: softmax temperature ``T`` of the online scores (reference 0.1)
+    :param n_iters: Sinkhorn-Knopp iterations (reference 3)
+    :param sinkhorn_temperature: temperature of the target scores in Sinkhorn (``None``: ``temperature``, as in the
+        reference; SwAV uses 0.05 with a softmax temperature of 0.1)
+    :param queue: normalised past target projections ``[Q, D]`` balanced together with the batch
+        (:func:`sinkhorn_targets`), or ``None``
     :return: ``(loss, q_t)`` with ``q_t`` the Sinkhorn targets ``[B, M]``
     """
     c = F.normalize(prototypes, dim=1)
     scores_s = F.normalize(pred_s, dim=1) @ c.T
     with torch.no_grad():
         scores_t = F.normalize(proj_t, dim=1) @ c.T
-        q_t = sinkhorn_knopp(scores_t, temperature, n_iters)
+        queue_scores = None if queue is None else queue @ c.T
+        eps = temperature if sinkhorn_temperature is None else sinkhorn_temperature
+        q_t = sinkhorn_targets(scores_t, eps, n_iters, queue_scores)
     log_p_s = F.log_softmax(scores_s / temperature, dim=1)
     return -(q_t * log_p_s).sum(dim=1).mean(), q_t
 

@@ -19,6 +19,7 @@ def pretrain_encoder(
     image_size: int = 84,
     action_repeat: int = 2,
     render: str = "fast",
+    preset: str = "default",
     seed: int = 0,
     progress: bool = True,
     **pretrain_overrides: Any,
@@ -26,7 +27,8 @@ def pretrain_encoder(
     """Collect random data from ``tasks`` into ``<out>/data``, pretrain CRPTpro and write ``<out>/encoder.safetensors``.
 
     An existing complete artifact is reused; collection resumes. Further :class:`~sb3_crptpro.pretrain.PretrainConfig`
-    fields go in ``pretrain_overrides`` (e.g. ``alpha=0``, ``num_protos=128``).
+    fields go in ``pretrain_overrides`` (e.g. ``alpha=0``, ``num_protos=128``) on top of ``preset`` (a
+    :data:`~sb3_crptpro.pretrain.PRETRAIN_PRESETS` name: ``default`` or ``paper``, the reference exactly).
 
     :return: the artifact path
     """
@@ -40,8 +42,8 @@ def pretrain_encoder(
         return artifact
     collect(list(tasks), out / "data", transitions_per_domain=transitions, image_size=image_size,
             action_repeat=action_repeat, render=render, seed=seed, progress=progress)  # fmt: skip
-    config = PretrainConfig(updates=updates, batch_size=batch_size, seed=seed, progress=progress,
-                            log_every=max(updates // 20, 1), **pretrain_overrides)  # fmt: skip
+    config = PretrainConfig.from_preset(preset, updates=updates, batch_size=batch_size, seed=seed, progress=progress,
+                                        log_every=max(updates // 20, 1), **pretrain_overrides)  # fmt: skip
     trainer = Pretrainer(config, CrossDomainDataset(out / "data"), out / "pretrain")
     stats = trainer.fit(resume=True)
     return trainer.save(artifact, stats)  # type: ignore[return-value]

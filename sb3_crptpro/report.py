@@ -86,35 +86,71 @@ def _read_metrics(path: str | Path) -> dict[str, np.ndarray]:
     return {k: np.array([float(r[k]) if r.get(k) not in (None, "") else np.nan for r in rows]) for k in keys}
 
 
-def plot_pretraining(metrics_csv: str | Path, out: str | Path) -> Path:
-    """Four panels from the pretrainer's ``metrics.csv``: losses, intrinsic loss, prototypes used / usage entropy,
-    prototype cosine similarity."""
+def plot_pretraining(metrics_csv: str | Path, out: str | Path, num_protos: int | None = None) -> Path:
+    """Four panels from the pretrainer's ``metrics.csv``: losses against ``log(M)`` (the trivial solution), the
+    collapse diagnostics on the probe frames (effective rank, prototypes used), and the prototypes' pairwise cosine.
+
+    The title says whether the run collapsed, computed from the last logged diagnostics
+    (:func:`~sb3_crptpro.diagnostics.collapse_warning`).
+
+    :param num_protos: ``M`` for the ``log(M)`` line (default: recovered from the logged margin, if any)
+    """
+    import math
+
+    from sb3_crptpro.diagnostics import COLLAPSE_THRESHOLDS, collapse_warning
+
     plt = _pyplot()
     m = _read_metrics(metrics_csv)
     x = m["update"]
-    fig, axes = plt.subplots(2, 2, figsize=(10, 6.5))
-    axes[0, 0].plot(x, m["loss"], label="total")
-    axes[0, 0].plot(x, m["loss_comp"], label="comparative")
-    axes[0, 0].set_title("loss")
-    axes[0, 0].legend(fontsize=8)
-    axes[0, 1].plot(x, m["loss_intr"], color="tab:red")
-    axes[0, 1].set_title("intrinsic (prototype-spreading) loss")
-    axes[1, 0].plot(x, m["n_used"], color="tab:green", label="prototypes used per batch (Sinkhorn targets)")
-    if "n_used_raw" in m:
-        axes[1, 0].plot(x, m["n_used_raw"], color="tab:olive", label="nearest prototype (no Sinkhorn)")
-    twin = axes[1, 0].twinx()
-    twin.plot(x, m["usage_entropy"], color="tab:purple", label="usage entropy")
-    twin.plot(x, m["usage_entropy_max"], color="tab:purple", linestyle=":", label="max entropy")
-    axes[1, 0].set_title("coverage")
-    axes[1, 0].legend(loc="upper left", fontsize=8)
-    twin.legend(loc="lower right", fontsize=8)
-    axes[1, 1].plot(x, m["cos_mean"], label="mean")
-    axes[1, 1].plot(x, m["cos_max"], label="max")
-    axes[1, 1].set_title("prototype pairwise cosine (off-diagonal)")
-    axes[1, 1].legend(fontsize=8)
+    if num_protos is None and "probe/margin" in m:
+        num_protos = round(math.exp(m["probe/margin"][-1] + m["probe/loss_comp_probe"][-1]))
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7))
+    ax = axes[0, 0]
+    ax.plot(x, m["loss_comp"], color="tab:blue", lw=2, label="comparative loss (training batch)")
+    ax.plot(x, m["loss"], color="black", lw=1, ls="--", label="total = comparative + alpha x intrinsic")
+    if "probe/loss_comp_probe" in m:
+        ax.plot(x, m["probe/loss_comp_probe"], color="tab:cyan", lw=1, label="comparative loss (probe frames)")
+    if num_protos:
+        ax.axhline(math.log(num_protos), color="tab:red", ls=":", label=f"log M = {math.log(num_protos):.3f} (trivial)")
+    ax.set_title("losses: a run pinned at log M has collapsed")
+    ax.set_ylabel("loss (nats)")
+    ax.legend(fontsize=7)
+    ax = axes[0, 1]
+    if "probe/eff_rank" in m:
+        ax.plot(x, m["probe/eff_rank"], color="tab:green", label="all probe frames")
+        ax.plot(x, m["probe/eff_rank_min"], color="tab:olive", label="worst domain")
+        ax.axhline(COLLAPSE_THRESHOLDS["eff_rank_min"], color="grey", ls=":", label="target >= 20")
+        ax.axhspan(0, 5, color="tab:red", alpha=0.1, label="collapsed (< 5)")
+        ax.legend(fontsize=7)
+    ax.set_title("effective rank of normalised target projections")
+    ax.set_ylabel("effective rank (of 128 dims)")
+    ax = axes[1, 0]
+    if "probe/n_used" in m:
+        ax.plot(x, m["probe/n_used"], color="tab:green", label="nearest prototype of probe frames")
+    ax.plot(x, m["n_used_raw"] if "n_used_raw" in m else m["n_used"], color="tab:olive",
+            label="nearest prototype of the training batch")  # fmt: skip
+    ax.set_title("prototypes in use (no Sinkhorn balancing)")
+    ax.set_ylabel("prototypes (count)")
+    ax.legend(fontsize=7)
+    ax = axes[1, 1]
+    ax.plot(x, m["cos_mean"], label="mean")
+    ax.plot(x, m["cos_max"], label="max")
+    ax.set_title("prototype pairwise cosine (off-diagonal)")
+    ax.set_ylabel("cosine similarity")
+    ax.legend(fontsize=7)
+    from matplotlib.ticker import MaxNLocator
+
     for ax in axes.flat:
         ax.set_xlabel("update")
-    fig.suptitle(f"pretraining: {Path(metrics_csv).parent.name}")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    last = {k[len("probe/") :]: float(v[-1]) for k, v in m.items() if k.startswith("probe/")}
+    verdict = "no collapse diagnostics logged"
+    if "eff_rank_min" in last:
+        collapsed = collapse_warning(last, num_protos or 1) is not None
+        verdict = (f"{'COLLAPSED to the trivial solution' if collapsed else 'not collapsed'}: effective rank "
+                   f"{last['eff_rank_min']:.1f} (worst domain), {last['n_used']:.0f} prototypes used, "
+                   f"comparative loss {-last.get('margin', float('nan')):+.3f} nats from log M")  # fmt: skip
+    fig.suptitle(f"pretraining ({Path(metrics_csv).parent.name}): {verdict}", fontsize=10)
     fig.tight_layout()
     return _save(fig, out)
 

@@ -71,3 +71,16 @@ def test_collect_command_on_real_domains(tmp_path: Path) -> None:
     assert main(argv) == 0  # finished: a no-op
     changed = [("paper" if a == "fast" else a) for a in argv]
     assert main(changed) == 2  # same folder, other render preset: refused
+
+
+def test_ctrl_c_says_how_to_resume(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import sb3_crptpro.data.collection as collection
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(collection, "collect", interrupted)
+    argv = ["collect", "--tasks", "cartpole_swingup", "--transitions", "10", "--out", "x", "--chunk", "250"]
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert err.startswith("interrupted; re-run the same command to resume") and "at most 250 transitions" in err

@@ -216,3 +216,23 @@ def test_public_api_resolves() -> None:
         assert getattr(sb3_crptpro, name) is not None
     with pytest.raises(AttributeError):
         _ = sb3_crptpro.not_a_name
+
+
+def test_render_mode_through_gym_make_and_make_dmc_env() -> None:
+    """rl-zoo3 and VecVideoRecorder pass render_mode (issue 14); 'human' has no window to go to."""
+    import sb3_crptpro.zoo  # noqa: F401  (registers CRPTpro/<task>-v0)
+
+    env = gym.make("CRPTpro/cartpole_swingup-v0", render_mode="rgb_array", image_size=32)
+    obs, _ = env.reset(seed=0)
+    frame = env.render()
+    assert env.render_mode == "rgb_array" and frame.shape == (32, 32, 3) and frame.dtype == np.uint8
+    np.testing.assert_array_equal(frame, obs[-3:].transpose(1, 2, 0))  # the newest frame of the observation
+    env.close()
+    quiet = make_dmc_env("cartpole_swingup", image_size=32, render="fast", render_mode=None)
+    quiet.reset(seed=0)
+    assert quiet.render_mode is None and quiet.render().shape == (32, 32, 3)
+    quiet.close()
+    with pytest.raises(ValueError, match=r"render_mode must be None or 'rgb_array'.*got 'human'"):
+        make_dmc_env("cartpole_swingup", image_size=32, render_mode="human")
+    with pytest.raises(ValueError, match="render_mode must be None"):
+        gym.make("CRPTpro/cartpole_swingup-v0", render_mode="human")

@@ -261,3 +261,28 @@ def test_pretrain_cli(tiny_data: Path, tmp_path: Path) -> None:
     assert load_artifact(out).metadata["stats"]["updates"] == 8
     assert main(["pretrain", "--data", str(tmp_path / "nothing"), "--out", str(out)]) == 2
     shutil.rmtree(tmp_path / "enc_pretrain")
+
+
+def test_written_files_get_default_permissions(tiny_data: Path, tmp_path: Path) -> None:
+    """Artifacts and checkpoints are renamed from temporary files, which are 0600; users expect 0666 less umask."""
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        trainer = Pretrainer(PretrainConfig(updates=1, checkpoint_every=1, **TINY), CrossDomainDataset(tiny_data),
+                             tmp_path / "work")  # fmt: skip
+        trainer.fit()
+        artifact = trainer.save(tmp_path / "enc.safetensors")
+        assert artifact.stat().st_mode & 0o777 == 0o644
+        assert (tmp_path / "work" / "checkpoint.pt").stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(mask)
+
+
+def test_a_file_given_as_dataset_is_named_as_such(artifact_path: Path) -> None:
+    from sb3_crptpro.data import DatasetError
+
+    with pytest.raises(DatasetError, match="is a file; a dataset is a folder"):
+        CrossDomainDataset(artifact_path)
+    with pytest.raises(DatasetError, match="does not exist"):
+        CrossDomainDataset(artifact_path.with_name("missing"))

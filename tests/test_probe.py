@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from sb3_crptpro.data import DomainDataset
@@ -27,3 +28,12 @@ def test_probe_domain_on_real_data(tiny_data: Path) -> None:
     torch.manual_seed(0)
     r2 = probe_domain(Encoder(data.obs_shape), data)
     assert -10 < r2 <= 1  # a real number on held-out episodes (random features can be below 0)
+
+
+def test_probe_targets_turn_unbounded_angles_into_sin_cos_and_drop_the_target() -> None:
+    from sb3_crptpro.probe import probe_targets
+
+    state = np.array([[7.0, -1.0, 0.1, 0.2, 3.0, 4.0]], dtype=np.float32)  # reacher: angles, to_target, velocities
+    out = probe_targets(state, "reacher_easy")
+    np.testing.assert_allclose(out, [[3.0, 4.0, np.sin(7), np.sin(-1), np.cos(7), np.cos(-1)]], rtol=1e-6)
+    assert probe_targets(state, "cheetah_run") is state

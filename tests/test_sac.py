@@ -68,6 +68,13 @@ def test_augmented_algorithms_learn(algo, tiny_artifact: Path, tmp_path: Path) -
     loaded = algo.load(tmp_path / "m.zip", env=env)
     assert isinstance(loaded.replay_buffer, AugmentedFrameStackReplayBuffer)
     assert PAPER_SAC_PRESET["batch_size"] == 512 and PAPER_SAC_PRESET["tau"] == 0.01
+    # issue 14: loading with the same policy_kwargs works (weights compared by content), as with stock SAC
+    again = algo.load(tmp_path / "m.zip", env=env, policy_kwargs=model.policy_kwargs)
+    assert again.policy_kwargs["features_extractor_kwargs"] == model.policy_kwargs["features_extractor_kwargs"]
+    other = crptpro_kwargs(tiny_artifact, net_arch=[64])  # different kwargs: SB3's error stays short
+    with pytest.raises(ValueError, match="policy kwargs do not equal") as error:
+        algo.load(tmp_path / "m.zip", env=env, policy_kwargs=other)
+    assert len(str(error.value)) < 2000 and "sha256=" in str(error.value)
 
 
 def _conv_passes_per_step(model, steps: int = 2) -> float:

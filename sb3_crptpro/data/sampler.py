@@ -48,6 +48,8 @@ def find_domain_dirs(paths: str | Path | Sequence[str | Path]) -> list[Path]:
             if not children:
                 raise DatasetError(f"{path} holds no dataset (no {MANIFEST_NAME} in it or its subfolders)")
             found.extend(children)
+        elif path.exists():
+            raise DatasetError(f"dataset path {path} is a file; a dataset is a folder written by `sb3-crptpro collect`")
         else:
             raise DatasetError(f"dataset path {path} does not exist")
     if not found:

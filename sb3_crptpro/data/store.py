@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from sb3_crptpro._compat import check_format
+from sb3_crptpro._compat import check_format, give_default_permissions
 
 FORMAT_NAME = "sb3-crptpro-dataset"
 FORMAT_VERSION = 1
@@ -116,6 +116,7 @@ def atomic_write_bytes(path: Path, chunks: list[bytes] | bytes) -> None:
             fh.write(chunk)
         fh.flush()
         os.fsync(fh.fileno())
+    give_default_permissions(tmp)
     os.replace(tmp, path)
     _fsync_dir(path.parent)
 
