@@ -51,6 +51,8 @@ class ProtocolSizes:
     batch_size: int = 64
     num_protos: int = 512
     alphas: list[float] = field(default_factory=lambda: [0.005, 0.0])
+    #: pretraining preset of every encoder (``default`` or ``paper``; see ``PRETRAIN_PRESETS``)
+    pretrain_preset: str = "default"
     downstream_task: str = "cartpole_balance"
     downstream_action_repeat: int = 8
     downstream_steps: int = 2000
@@ -83,10 +85,11 @@ def _encoders(sizes: ProtocolSizes, out: Path) -> dict[str, Path]:
         name = f"alpha={alpha:g}"
         path = out / "encoders" / f"alpha_{alpha:g}.safetensors"
         if not path.is_file():
-            config = PretrainConfig(updates=sizes.updates, batch_size=sizes.batch_size, alpha=alpha, seed=sizes.seed,
-                                    num_protos=sizes.num_protos, device=sizes.device, progress=False,
-                                    log_every=max(sizes.updates // 20, 1),
-                                    checkpoint_every=max(sizes.updates // 10, 1))  # fmt: skip
+            config = PretrainConfig.from_preset(sizes.pretrain_preset, updates=sizes.updates,
+                                                batch_size=sizes.batch_size, alpha=alpha, seed=sizes.seed,
+                                                num_protos=sizes.num_protos, device=sizes.device, progress=False,
+                                                log_every=max(sizes.updates // 20, 1),
+                                                checkpoint_every=max(sizes.updates // 10, 1))  # fmt: skip
             trainer = Pretrainer(config, CrossDomainDataset(out / "data"), out / "pretrain" / f"alpha_{alpha:g}")
             start = time.perf_counter()
             stats = trainer.fit(resume=True)

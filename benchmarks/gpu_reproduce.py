@@ -53,6 +53,7 @@ def scaled_sizes(fraction: float, args: argparse.Namespace) -> ProtocolSizes:
         batch_size=args.batch_size,
         num_protos=args.num_protos,
         alphas=[0.005, 0.0],
+        pretrain_preset="paper",  # the reproduction runs the reference setting exactly
         downstream_task=args.downstream_task,
         downstream_action_repeat=args.downstream_action_repeat,
         downstream_steps=scale("downstream_steps", 40),
