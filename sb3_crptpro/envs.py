@@ -9,22 +9,18 @@ datasets.
 from __future__ import annotations
 
 import difflib
+import warnings
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from sb3_crptpro._gl import prepare_rendering
-
-prepare_rendering()  # before mujoco / dm_control are imported below
-
-import warnings  # noqa: E402
-from typing import TYPE_CHECKING  # noqa: E402
-
-import gymnasium as gym  # noqa: E402
-import numpy as np  # noqa: E402
+# mujoco / dm_control are imported below: importing this module first ran sb3_crptpro/__init__.py, whose
+# prepare_rendering() chose the GL backend and loaded triton's LLVM before any GL context (_gl.py)
+import gymnasium as gym
+import numpy as np
 
 with warnings.catch_warnings():
     # gymnasium's MuJoCo viewer imports glfw, which warns when there is no X display; we render headless (EGL)

@@ -50,7 +50,7 @@ class CollapseWarning(UserWarning):
 
 CHECKPOINT_NAME = "checkpoint.pt"
 # fields that may change between an interrupted run and its resumption without changing the trajectory
-_RESUMABLE_CHANGES = {"updates", "log_every", "checkpoint_every", "progress"}
+_RESUMABLE_CHANGES = {"updates", "log_every", "checkpoint_every", "progress", "preset", "probe_frames"}
 
 #: ``paper``: the reference exactly (the :class:`PretrainConfig` defaults); ``default``: the setting selected by
 #: ``benchmarks/collapse_study.py`` (issue 12), used by ``sb3-crptpro pretrain``, ``pretrain_encoder`` and the demo
