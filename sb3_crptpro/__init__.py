@@ -21,13 +21,19 @@ if TYPE_CHECKING:
     from sb3_crptpro.buffers import FrameStackReplayBuffer
     from sb3_crptpro.data import CrossDomainDataset, DatasetError, DomainDataset, collect
     from sb3_crptpro.demo import DemoConfig, run_demo
+    from sb3_crptpro.encode import FrozenEncoding, VecEncodeObservation
     from sb3_crptpro.envs import (
         RENDER_PRESETS,
         DMCConfig,
         DMCPixelEnv,
+        GymPixelEnv,
+        PixelEnv,
         available_tasks,
         make_dmc_env,
         make_dmc_vec_env,
+        make_pixel_env,
+        make_pixel_vec_env,
+        resolve_env,
         resolve_task,
     )
     from sb3_crptpro.evaluation import evaluate_run, random_policy_returns
@@ -42,12 +48,14 @@ if TYPE_CHECKING:
         AugmentedSAC,
         AugmentedTQC,
     )
-    from sb3_crptpro.training import TRAIN_PRESETS, TrainConfig, train
+    from sb3_crptpro.spaces import PixelSpaceError, check_pixel_space
+    from sb3_crptpro.training import TRAIN_MODES, TRAIN_PRESETS, TrainConfig, train
 
 __all__ = [
     "PAPER_SAC_PRESET",
     "PRETRAIN_PRESETS",
     "RENDER_PRESETS",
+    "TRAIN_MODES",
     "TRAIN_PRESETS",
     "ArtifactError",
     "AugmentedFrameStackReplayBuffer",
@@ -64,21 +72,30 @@ __all__ = [
     "DomainDataset",
     "EncoderWeights",
     "FrameStackReplayBuffer",
+    "FrozenEncoding",
+    "GymPixelEnv",
+    "PixelEnv",
+    "PixelSpaceError",
     "PretrainConfig",
     "PretrainedArtifact",
     "Pretrainer",
     "PrototypeIntrinsicReward",
     "TrainConfig",
+    "VecEncodeObservation",
     "__version__",
     "available_tasks",
+    "check_pixel_space",
     "collect",
     "crptpro_kwargs",
     "evaluate_run",
     "load_artifact",
     "make_dmc_env",
     "make_dmc_vec_env",
+    "make_pixel_env",
+    "make_pixel_vec_env",
     "pretrain_encoder",
     "random_policy_returns",
+    "resolve_env",
     "resolve_task",
     "run_demo",
     "save_artifact",
@@ -86,20 +103,22 @@ __all__ = [
 ]
 _MODULE_OF = {
     "envs": [
-        *["RENDER_PRESETS", "DMCConfig", "DMCPixelEnv", "available_tasks"],
-        *["make_dmc_env", "make_dmc_vec_env", "resolve_task"],
+        *["RENDER_PRESETS", "DMCConfig", "DMCPixelEnv", "GymPixelEnv", "PixelEnv", "available_tasks"],
+        *["make_dmc_env", "make_dmc_vec_env", "make_pixel_env", "make_pixel_vec_env", "resolve_env", "resolve_task"],
     ],
     "data": ["CrossDomainDataset", "DatasetError", "DomainDataset", "collect"],
     "artifact": ["ArtifactError", "PretrainedArtifact", "load_artifact", "save_artifact"],
     "pretrain": ["PRETRAIN_PRESETS", "CollapseWarning", "PretrainConfig", "Pretrainer"],
     "extractor": ["CRPTproExtractor", "EncoderWeights", "crptpro_kwargs"],
     "reward": ["PrototypeIntrinsicReward"],
+    "encode": ["FrozenEncoding", "VecEncodeObservation"],
+    "spaces": ["PixelSpaceError", "check_pixel_space"],
     "sac": [
         *["PAPER_SAC_PRESET", "AugmentedFrameStackReplayBuffer", "AugmentedReplayBuffer"],
         *["AugmentedSAC", "AugmentedTQC"],
     ],
     "buffers": ["FrameStackReplayBuffer"],
-    "training": ["TRAIN_PRESETS", "TrainConfig", "train"],
+    "training": ["TRAIN_MODES", "TRAIN_PRESETS", "TrainConfig", "train"],
     "evaluation": ["evaluate_run", "random_policy_returns"],
     "pipeline": ["pretrain_encoder"],
     "demo": ["DemoConfig", "run_demo"],

@@ -22,6 +22,8 @@ from stable_baselines3.common.buffers import BaseBuffer, ReplayBuffer
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 
+from sb3_crptpro.spaces import check_pixel_space
+
 __all__ = ["FrameStackReplayBuffer"]
 
 #: after this many added transitions, warn once if more than this many frames per transition were stored
@@ -59,8 +61,7 @@ class FrameStackReplayBuffer(ReplayBuffer):
         frame_channels: int | None = None,
         frame_margin: int | None = None,
     ) -> None:
-        if not (isinstance(observation_space, spaces.Box) and len(observation_space.shape) == 3):
-            raise ValueError(f"FrameStackReplayBuffer needs a [k*c, H, W] image Box space, got {observation_space}")
+        check_pixel_space(observation_space, type(self).__name__)
         BaseBuffer.__init__(self, buffer_size, observation_space, action_space, device, n_envs=n_envs)
         self.buffer_size = max(buffer_size // n_envs, 1)
         channels = observation_space.shape[0]

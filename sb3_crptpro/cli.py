@@ -61,7 +61,12 @@ def _add_collect(sub: argparse._SubParsersAction) -> None:
     from sb3_crptpro.data.collection import DEFAULT_CHUNK_TRANSITIONS
 
     p = sub.add_parser("collect", help="collect uniform-random transitions from DMC domains into datasets")
-    p.add_argument("--tasks", nargs="+", required=True, help="DMC tasks, e.g. cheetah_run walker_run quadruped_run")
+    p.add_argument(
+        "--tasks",
+        nargs="+",
+        required=True,
+        help="DMC tasks and/or Gymnasium ids that render, e.g. cheetah_run walker_run HalfCheetah-v5",
+    )
     p.add_argument("--transitions", type=_positive_int, required=True, help="transitions per domain (exact)")
     p.add_argument("--out", required=True, help="output folder; one sub-folder per task")
     p.add_argument("--workers", type=_positive_int, default=None, help="worker processes (default: CPU count)")
@@ -171,14 +176,26 @@ def _add_pretrain(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from sb3_crptpro.training import TrainConfig, train
+    from sb3_crptpro.training import TrainConfig, resume, train
 
+    if args.resume is not None:
+        given = [flag for flag, value in (("--task", args.task), ("--encoder", args.encoder)) if value is not None]
+        if given:
+            raise ValueError(f"--resume continues a run with its saved settings; drop {' and '.join(given)}")
+        start = time.perf_counter()
+        run_dir = resume(args.resume, command=["sb3-crptpro", *args.argv])
+        print(f"run directory {run_dir} (resumed, {time.perf_counter() - start:.1f} s)")
+        return 0
+    missing = [flag for flag, value in (("--task", args.task), ("--encoder", args.encoder)) if value is None]
+    if missing:
+        raise ValueError(f"the following arguments are required: {', '.join(missing)} (or --resume RUN_DIR)")
     given = {"batch_size": args.batch_size, "buffer_size": args.buffer_size, "learning_starts": args.learning_starts}
     overrides = {k: v for k, v in given.items() if v is not None}
     config = TrainConfig(
         task=args.task,
         encoder=args.encoder,
         algo=args.algo,
+        mode=args.mode,
         intrinsic_coef=args.intrinsic_coef,
         steps=args.steps,
         preset=args.preset,
@@ -191,6 +208,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         log_dir=args.log_dir,
         device=args.device,
         progress=not args.no_progress,
+        checkpoint_every=args.checkpoint_every,
     )
     start = time.perf_counter()
     run_dir = train(config, command=["sb3-crptpro", *args.argv])
@@ -199,12 +217,25 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    from sb3_crptpro.training import TRAIN_PRESETS
+    from sb3_crptpro.training import TRAIN_MODES, TRAIN_PRESETS
 
-    p = sub.add_parser("train", help="train AugmentedSAC/TQC with a frozen pretrained encoder on a DMC task")
-    p.add_argument("--task", required=True, help="DMC task, e.g. cheetah_run")
-    p.add_argument("--encoder", required=True, help="pretrained artifact (.safetensors) written by `pretrain`")
-    p.add_argument("--algo", choices=["sac", "tqc"], default="sac", help="AugmentedSAC or AugmentedTQC (default: sac)")
+    p = sub.add_parser("train", help="train SAC/TQC with a frozen pretrained encoder on a DMC task or Gymnasium env")
+    p.add_argument(
+        "--task", default=None, help="DMC task or Gymnasium id, e.g. cheetah_run, Hopper-v5 (required unless --resume)"
+    )
+    p.add_argument("--encoder", default=None,
+                   help="artifact (.safetensors) written by `pretrain` (required unless --resume)")  # fmt: skip
+    p.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue RUN_DIR from its latest checkpoint with its saved settings (after a crash, kill -9 "
+                   "or Ctrl-C)")  # fmt: skip
+    p.add_argument("--checkpoint-every", type=int, default=10_000,
+                   help="full checkpoint (model, replay buffer, reward queue, RNG) every N env steps, 0 = never "
+                   "(default: %(default)s)")  # fmt: skip
+    p.add_argument("--algo", choices=["sac", "tqc"], default="sac", help="SAC or TQC (default: sac)")
+    p.add_argument("--mode", choices=list(TRAIN_MODES), default="reference",
+                   help="reference: AugmentedSAC/TQC on pixels (frozen conv + trainable pre_fc, the paper's setting); "
+                   "embedding: stock SAC/TQC on the frozen encoder's projections, each frame encoded once, "
+                   "~10x faster on CPU (default: %(default)s)")  # fmt: skip
     p.add_argument("--intrinsic-coef", type=float, default=0.2, help="intrinsic reward coefficient, 0 = off (0.2)")
     p.add_argument("--steps", type=_positive_int, default=10_000, help="environment steps (default: %(default)s)")
     preset_help = "hyperparameters: quick (CPU-sized) or paper (reference values) (default: %(default)s)"
@@ -252,9 +283,18 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from sb3_crptpro.inspection import describe
+    from sb3_crptpro.inspection import describe, describe_datasets, verify_datasets
 
-    print(describe(args.path))
+    if not Path(args.path).is_dir():
+        print(describe(args.path))  # an artifact: reading it verifies its checksum
+        return 0
+    problems = verify_datasets(args.path)
+    print(describe_datasets(args.path, problems))
+    bad = [str(d) for d, problem in problems.items() if problem]
+    if bad:
+        print(f"sb3-crptpro inspect: error: {len(bad)} dataset(s) failed verification: {', '.join(bad)} (re-run "
+              "`collect` with the same arguments: it redoes the damaged shards)", file=sys.stderr)  # fmt: skip
+        return 1
     return 0
 
 
@@ -300,6 +340,8 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--unseen-transitions", type=_positive_int, default=d.unseen_transitions,
                    help="unseen-domain frames for the coverage plots (default: %(default)s)")  # fmt: skip
     p.add_argument("--train-steps", type=_positive_int, default=d.train_steps, help="env steps (default: %(default)s)")
+    p.add_argument("--train-mode", choices=["embedding", "reference"], default=d.train_mode,
+                   help="downstream mode, as `train --mode` (default: %(default)s)")  # fmt: skip
     p.add_argument("--intrinsic-coef", type=float, default=d.intrinsic_coef, help="(default: %(default)s)")
     p.add_argument("--eval-episodes", type=_positive_int, default=d.eval_episodes, help="(default: %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed, help="(default: %(default)s)")
@@ -349,6 +391,14 @@ def _resume_hint(args: argparse.Namespace) -> str | None:
     if args.command == "collect" and args.resume:
         return (f"re-run the same command to resume: finished shards are kept, the shards in progress (at most "
                 f"{args.chunk} transitions per worker) are collected again")  # fmt: skip
+    if args.command == "train":
+        every = getattr(args, "checkpoint_every", 0)
+        if not every:
+            return (
+                "the model was saved in the run directory; without checkpoints (--checkpoint-every 0) it cannot resume"
+            )
+        return (f"the model was saved in the run directory; `sb3-crptpro train --resume <run dir>` continues from the "
+                f"last checkpoint (written every {every} env steps; later steps are redone)")  # fmt: skip
     if args.command == "pretrain":
         from sb3_crptpro.pretrain import PretrainConfig
 

@@ -42,8 +42,8 @@ def evaluate_run(
     """
     from stable_baselines3.common.evaluation import evaluate_policy
 
-    from sb3_crptpro.envs import make_dmc_vec_env, resolve_task
-    from sb3_crptpro.training import algo_class, load_run_config
+    from sb3_crptpro.envs import make_pixel_vec_env, resolve_env
+    from sb3_crptpro.training import algo_class, encode_env, load_run_config, run_encoder_path
 
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
@@ -51,12 +51,14 @@ def evaluate_run(
     env_kwargs = dict(config["env"])
     trained_task = env_kwargs.pop("task")
     task = task or trained_task
-    resolve_task(task)
+    resolve_env(task)
     model_path = Path(run_dir) / config["model"]
     if not model_path.is_file():
         raise FileNotFoundError(f"{model_path} not found (was training interrupted before the first save?)")
-    env = make_dmc_vec_env(task, 1, seed=seed, **env_kwargs)
-    model = algo_class(config["train"]["algo"]).load(model_path, device=device, buffer_size=1)
+    mode = config["train"].get("mode", "reference")
+    encoder = run_encoder_path(run_dir, config) if mode != "reference" else None
+    env = encode_env(make_pixel_vec_env(task, 1, seed=seed, **env_kwargs), mode, encoder)  # type: ignore[arg-type]
+    model = algo_class(config["train"]["algo"], mode).load(model_path, device=device, buffer_size=1)
     if env.action_space.shape != model.action_space.shape:
         raise ValueError(
             f"{task} has actions of shape {env.action_space.shape}, the model was trained on {trained_task} with "
@@ -71,7 +73,7 @@ def evaluate_run(
                                      return_episode_rewards=True, callback=count_episodes)  # fmt: skip
     env.close()
     if video is not None:
-        write_video(model, task, env_kwargs, Path(video), seed=seed, deterministic=deterministic)
+        write_video(model, task, env_kwargs, Path(video), seed=seed, deterministic=deterministic, encoder=encoder)
     return {
         "task": task,
         "trained_task": trained_task,
@@ -88,9 +90,9 @@ def random_policy_returns(
 
     :param progress: show a bar over episodes (tqdm, stderr)
     """
-    from sb3_crptpro.envs import make_dmc_env
+    from sb3_crptpro.envs import make_pixel_env
 
-    env = make_dmc_env(task, seed=seed, **env_kwargs)
+    env = make_pixel_env(task, seed=seed, **env_kwargs)
     returns = []
     for _ in tqdm(range(episodes), desc=f"random policy {task}", unit="ep", disable=not progress):
         env.reset()
@@ -105,21 +107,32 @@ def random_policy_returns(
 
 
 def write_video(
-    model: Any, task: str, env_kwargs: dict[str, Any], path: Path, seed: int = 100, deterministic: bool = True
+    model: Any,
+    task: str,
+    env_kwargs: dict[str, Any],
+    path: Path,
+    seed: int = 100,
+    deterministic: bool = True,
+    encoder: str | Path | None = None,
 ) -> Path:
-    """Record one episode of ``model`` on ``task`` (the agent's newest frame per step) as an mp4."""
+    """Record one episode of ``model`` on ``task`` (the agent's newest frame per step) as an mp4.
+
+    :param encoder: artifact whose projections the model acts on (embedding mode); ``None``: the model reads pixels
+    """
     try:
         import imageio.v2 as imageio
         import imageio_ffmpeg  # noqa: F401
     except ImportError:
         raise ImportError("writing mp4 needs imageio-ffmpeg: pip install 'sb3-crptpro[video]'") from None
-    from sb3_crptpro.envs import make_dmc_env
+    from sb3_crptpro.encode import FrozenEncoding
+    from sb3_crptpro.envs import make_pixel_env
 
-    env = make_dmc_env(task, seed=seed, **env_kwargs)
+    encode = FrozenEncoding(encoder) if encoder is not None else None
+    env = make_pixel_env(task, seed=seed, **env_kwargs)
     obs, _ = env.reset()
     frames, done = [obs[-3:].transpose(1, 2, 0)], False
     while not done:
-        action, _ = model.predict(obs, deterministic=deterministic)
+        action, _ = model.predict(encode(obs[None])[0] if encode else obs, deterministic=deterministic)
         obs, _, terminated, truncated, _ = env.step(action)
         frames.append(obs[-3:].transpose(1, 2, 0))
         done = terminated or truncated

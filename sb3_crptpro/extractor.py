@@ -16,6 +16,7 @@ from torch import nn
 
 from sb3_crptpro.artifact import PretrainedArtifact, load_artifact
 from sb3_crptpro.networks import Encoder, orthogonal_init
+from sb3_crptpro.spaces import check_pixel_space
 
 __all__ = ["CRPTproExtractor", "EncoderWeights", "crptpro_kwargs"]
 
@@ -82,27 +83,6 @@ class EncoderWeights:
                 f"n_layers={self.n_layers}, sha256={self.digest()[:12]}..., tasks={tasks})")  # fmt: skip
 
 
-def _check_space(observation_space: gym.Space, weights: EncoderWeights) -> None:
-    expected = tuple(weights.obs_shape)
-    if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) != 3:
-        raise ValueError(
-            f"CRPTproExtractor needs a Box image observation space of shape {expected}, got {observation_space}"
-        )
-    shape = tuple(observation_space.shape)
-    if shape == expected:
-        return
-    if shape == (expected[1], expected[2], expected[0]):
-        raise ValueError(
-            f"observation space {shape} is channel-last; the encoder expects channel-first {expected}. "
-            "Wrap the env with stable_baselines3.common.vec_env.VecTransposeImage (or use make_dmc_env)."
-        )
-    frame_stack, size = weights.metadata.get("frame_stack"), weights.metadata.get("image_size")
-    raise ValueError(
-        f"observation shape {shape} does not match the pretrained encoder's {expected} "
-        f"(frame stack {frame_stack} x 3 channels, {size}x{size} images)"
-    )
-
-
 class CRPTproExtractor(BaseFeaturesExtractor):
     """Pretrained CRPTpro conv trunk + a trainable ``Linear(repr_dim -> features_dim) + LayerNorm`` (the reference
     ``pre_fc``).
@@ -131,7 +111,7 @@ class CRPTproExtractor(BaseFeaturesExtractor):
         encoder_dtype: torch.dtype | None = None,
     ) -> None:
         weights = EncoderWeights.from_artifact(artifact)
-        _check_space(observation_space, weights)
+        check_pixel_space(observation_space, "CRPTproExtractor", weights.obs_shape, weights.metadata.get("frame_stack"))
         super().__init__(observation_space, features_dim)
         self.freeze = freeze
         self.encoder_dtype = encoder_dtype

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["describe", "describe_artifact", "describe_datasets"]
+__all__ = ["describe", "describe_artifact", "describe_datasets", "verify_datasets"]
 
 
 def _lines(pairs: list[tuple[str, Any]]) -> str:
@@ -61,13 +61,36 @@ def _collapse_lines(diagnostics: dict[str, Any], num_protos: int) -> list[tuple[
     ]
 
 
-def describe_datasets(path: str | Path) -> str:
-    """One block per dataset found under ``path`` (a domain folder or a folder of them)."""
+def verify_datasets(path: str | Path) -> dict[Path, str | None]:
+    """Check every shard of every dataset under ``path`` as ``pretrain`` would (file present, size, sha256).
+
+    :return: ``{domain directory: None if intact, else the first problem found}`` (issue 14: ``inspect`` said
+        ``complete True`` for a dataset with a truncated shard that ``pretrain`` refused)
+    """
     from sb3_crptpro.data.sampler import find_domain_dirs
+    from sb3_crptpro.data.store import DatasetError, ShardReader, read_manifest
+
+    problems: dict[Path, str | None] = {}
+    for directory in find_domain_dirs(path):
+        manifest = read_manifest(directory)
+        problems[directory] = None
+        for entry in manifest["shards"]:
+            try:
+                ShardReader(directory, entry, manifest, verify=True)
+            except DatasetError as exc:
+                problems[directory] = str(exc)
+                break
+    return problems
+
+
+def describe_datasets(path: str | Path, problems: dict[Path, str | None] | None = None) -> str:
+    """One block per dataset found under ``path`` (a domain folder or a folder of them), with what
+    :func:`verify_datasets` found (computed here unless ``problems`` is given)."""
     from sb3_crptpro.data.store import read_manifest
 
+    problems = verify_datasets(path) if problems is None else problems
     blocks = []
-    for directory in find_domain_dirs(path):
+    for directory, problem in problems.items():
         manifest = read_manifest(directory)
         env, counts, collection = manifest["env"], manifest["counts"], manifest.get("collection", {})
         per = counts["bytes"] / max(counts["transitions"], 1)
@@ -75,6 +98,7 @@ def describe_datasets(path: str | Path) -> str:
         pairs = [
             ("task", env["task"]),
             ("complete", manifest.get("complete", False)),
+            ("verified", f"FAILED: {problem}" if problem else f"all {shards} shards: size and sha256 match"),
             ("transitions", f"{counts['transitions']} ({counts['episodes']} episodes, {shards} shards)"),
             ("frames", f"{counts['frames']} x {manifest['shapes']['frame']} uint8"),
             ("env", f"{env['image_size']} px, action repeat {env['action_repeat']}, camera {env['camera_id']}"),
@@ -88,7 +112,7 @@ def describe_datasets(path: str | Path) -> str:
 
 
 def describe(path: str | Path) -> str:
-    """Describe an artifact file or a dataset folder, whichever ``path`` is."""
+    """Describe an artifact file or a dataset folder, whichever ``path`` is (both are verified while read)."""
     path = Path(path)
     if path.is_file():
         return describe_artifact(path)

@@ -16,6 +16,7 @@ import torch
 
 __all__ = [
     "plot_coverage",
+    "plot_encoder_comparison",
     "plot_learning_curve",
     "plot_pretraining",
     "plot_prototype_gallery",
@@ -63,6 +64,48 @@ def plot_learning_curve(run_dir: str | Path, out: str | Path, random_return: flo
     ax.set_ylabel("episode return (extrinsic)")
     ax.set_title(f"learning curve: {run_dir.parent.name} {run_dir.name}")
     ax.legend(loc="best", fontsize=8)
+    return _save(fig, out)
+
+
+def plot_encoder_comparison(
+    runs: dict[str, str | Path],
+    out: str | Path,
+    random_return: float | None = None,
+    final_returns: dict[str, float] | None = None,
+) -> Path:
+    """Evaluation returns of several runs against environment steps (e.g. pretrained vs random-init encoder), with
+    the random policy as a reference line; the title states which run ends ahead, from ``final_returns`` (a longer
+    final evaluation) or else the last evaluation of each run.
+
+    :param runs: ``{label: run directory}`` (each with ``evaluations.npz`` written by :func:`~sb3_crptpro.train`)
+    :raises FileNotFoundError: a run without ``evaluations.npz``
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    last: dict[str, float] = {}
+    for i, (label, run_dir) in enumerate(runs.items()):
+        path = Path(run_dir) / "evaluations.npz"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found (train with eval_freq > 0)")
+        data = np.load(path)
+        mean, std = data["results"].mean(axis=1), data["results"].std(axis=1)
+        colour = DOMAIN_COLOURS[i % 8]
+        ax.plot(data["timesteps"], mean, marker="o", color=colour, label=f"{label} (evaluation mean)")
+        ax.fill_between(data["timesteps"], mean - std, mean + std, color=colour, alpha=0.15)
+        last[label] = float(mean[-1])
+    if random_return is not None:
+        ax.axhline(random_return, color="grey", linestyle="--", label=f"random policy ({random_return:.1f})")
+    final = {**last, **(final_returns or {})}
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("episode return (extrinsic, deterministic policy)")
+    ax.legend(loc="best", fontsize=8)
+    ranked = sorted(final, key=final.get, reverse=True)  # type: ignore[arg-type]
+    scores = ", ".join(f"{k} {final[k]:.1f}" for k in ranked)
+    verdict = f"{ranked[0]} ends ahead" if len(ranked) > 1 and final[ranked[0]] > final[ranked[1]] else "a tie"
+    if random_return is not None:
+        scores += f", random policy {random_return:.1f}"
+    ax.set_title(f"final return: {scores}\n{verdict} (band: +- std over evaluation episodes)", fontsize=9)
+    fig.tight_layout()
     return _save(fig, out)
 
 
@@ -189,20 +232,33 @@ def plot_coverage(scores_by_domain: dict[str, torch.Tensor], prototypes: torch.T
     total = sum(counts.values())
     order = np.argsort(-total)
     used = order[: max(int((total > 0).sum()), 1)]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     bottom = np.zeros(len(used))
+    ranks = np.arange(1, len(used) + 1)
     for i, (domain, c) in enumerate(counts.items()):
         usage = prototype_usage(scores_by_domain[domain], m)
         label = f"{domain} ({int(usage['n_used'])} used, entropy {usage['usage_entropy']:.2f})"
-        axes[0].bar(np.arange(len(used)), c[used], bottom=bottom, color=DOMAIN_COLOURS[i % 8], width=1.0, label=label)
+        axes[0].bar(ranks, c[used], bottom=bottom, color=DOMAIN_COLOURS[i % 8], width=1.0, label=label)
         bottom += c[used]
-    axes[0].set_xlabel(f"prototypes with at least one sample ({len(used)} of {m}), most used first")
-    axes[0].set_ylabel("samples assigned (argmax)")
-    axes[0].set_title("prototype usage by domain")
-    axes[0].legend(fontsize=7)
-    axes[1].hist(pairwise_cosines(prototypes).numpy(), bins=50, color="grey")
-    axes[1].set_title("pairwise prototype cosine similarity")
-    axes[1].set_xlabel("cosine")
+    from matplotlib.ticker import MaxNLocator
+
+    axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0].yaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0].set_xlim(0.5, len(used) + 0.5)
+    axes[0].set_xlabel(f"prototype rank by use (1 = most used; {len(used)} of {m} prototypes have a sample)")
+    axes[0].set_ylabel("sampled frames whose nearest prototype it is")
+    axes[0].set_title("prototype usage by domain (stacked)", fontsize=10)
+    axes[0].legend(fontsize=7, title="domain (prototypes used, usage entropy in nats)", title_fontsize=7)
+    cosines = pairwise_cosines(prototypes).numpy()
+    axes[1].hist(cosines, bins=50, color="grey")
+    axes[1].set_title("pairwise cosine similarity of the prototypes", fontsize=10)
+    axes[1].set_xlabel("cosine similarity")
+    axes[1].set_ylabel("prototype pairs")
+    top_share = float(total[order[0]] / max(total.sum(), 1))
+    fig.suptitle(f"{len(used)} of {m} prototypes are the nearest of some sampled frame; the most used one takes "
+                 f"{100 * top_share:.0f}% of the frames ({'collapsed' if top_share > 0.5 else 'spread'}); prototypes "
+                 f"are {'near-orthogonal' if abs(np.mean(cosines)) < 0.1 else 'aligned'} (mean cosine "
+                 f"{np.mean(cosines):+.2f})", fontsize=10)  # fmt: skip
     fig.tight_layout()
     return _save(fig, out)
 
@@ -222,11 +278,13 @@ def plot_prototype_gallery(
     owner = np.concatenate([[i] * len(scores_by_domain[d]) for i, d in enumerate(domains)])
     frames = np.concatenate([observations[d][:, -3:] for d in domains]).transpose(0, 2, 3, 1)  # newest RGB frame
     votes = torch.bincount(scores.argmax(dim=1), minlength=scores.shape[1])
-    chosen = torch.argsort(votes, descending=True)[:n_prototypes].tolist()
+    chosen = [p for p in torch.argsort(votes, descending=True)[:n_prototypes].tolist() if votes[p] > 0]
     rows, cols = len(chosen), min(per_prototype, len(scores))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.4 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.4 * rows + 0.8), squeeze=False)
+    purities = []
     for r, proto in enumerate(chosen):
         nearest = torch.argsort(scores[:, proto], descending=True)[:cols].tolist()
+        purities.append(np.bincount(owner[nearest]).max() / len(nearest))
         for c, idx in enumerate(nearest):
             ax = axes[r, c]
             ax.imshow(frames[idx])
@@ -237,8 +295,10 @@ def plot_prototype_gallery(
                 spine.set_linewidth(4)
         axes[r, 0].set_ylabel(f"#{proto}\n({int(votes[proto])})", fontsize=8)
     handles = [plt.Rectangle((0, 0), 1, 1, color=DOMAIN_COLOURS[i % 8]) for i in range(len(domains))]
-    fig.legend(handles, domains, loc="lower center", ncol=len(domains), fontsize=8, frameon=False,
-               bbox_to_anchor=(0.5, -0.03))  # fmt: skip
-    axes[0, 0].set_title("nearest frames per prototype (row: prototype id, samples assigned); border = domain",
-                         fontsize=9, loc="left")  # fmt: skip
+    fig.legend(handles, domains, loc="lower center", ncol=len(domains), fontsize=8, frameon=False)
+    purity = float(np.mean(purities))
+    verdict = "each groups frames of one domain" if purity > 0.9 else "they mix domains"
+    fig.suptitle(f"The {rows} most used prototypes (rows; id, frames assigned) and their nearest frames (border = "
+                 f"domain): {verdict}, {100 * purity:.0f}% of a row from its main domain", fontsize=9)  # fmt: skip
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     return _save(fig, out)

@@ -15,9 +15,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecNormalize
 
 from sb3_crptpro.artifact import PretrainedArtifact, load_artifact
+from sb3_crptpro.encode import VecEncodeObservation
+from sb3_crptpro.spaces import check_pixel_space
 
 __all__ = ["PrototypeIntrinsicReward", "enqueue_probs", "knn_reward"]
 
@@ -47,14 +49,36 @@ def _ring_write(buffer: torch.Tensor, ptr: int, rows: torch.Tensor) -> int:
     return (ptr + n) % size
 
 
+def _refuse_reward_dropping_wrappers(venv: VecEnv) -> None:
+    """Refuse wrapper stacks that would silently drop the intrinsic reward or embed something else than pixels."""
+    inner: VecEnv | None = venv
+    while isinstance(inner, VecEnvWrapper):
+        if isinstance(inner, VecNormalize):
+            raise ValueError(
+                "VecNormalize is below PrototypeIntrinsicReward: SB3's off-policy algorithms (SAC, TQC) store "
+                "VecNormalize.get_original_reward(), so the intrinsic reward would be lost without a trace (SB3 issue "
+                "693). Put VecNormalize outside: VecNormalize(PrototypeIntrinsicReward(venv, artifact), "
+                "norm_obs=False)."
+            )
+        if inner is not venv and isinstance(inner, VecEncodeObservation):
+            raise ValueError(
+                "VecEncodeObservation is not directly below PrototypeIntrinsicReward; stack them as "
+                "PrototypeIntrinsicReward(VecEncodeObservation(venv, artifact)) so the reward reads its vectors."
+            )
+        inner = inner.venv
+
+
 class PrototypeIntrinsicReward(VecEnvWrapper):
     """Adds ``coef * intrinsic`` to the rewards of ``venv``; puts both parts in ``infos``.
 
     Wrap *outside* the per-env ``Monitor`` (as :func:`~sb3_crptpro.envs.make_dmc_vec_env` builds it) so that logged
     episode returns stay extrinsic.
 
-    :param venv: image VecEnv whose observations match the artifact's ``obs_shape`` (channel-first ``uint8``)
-    :param artifact: path or loaded artifact (encoder + projector + prototypes are used, frozen)
+    :param venv: image VecEnv whose observations match the artifact's ``obs_shape`` (channel-first ``uint8``), or a
+        :class:`~sb3_crptpro.encode.VecEncodeObservation` (embedding mode: its vectors are used, nothing is encoded
+        twice)
+    :param artifact: path or loaded artifact (encoder + projector + prototypes are used, frozen); optional on a
+        ``VecEncodeObservation`` (its artifact)
     :param coef: weight of the intrinsic reward (reference ``intr_coef`` 0.2)
     :param queue_size: candidate queue length (reference 2048)
     :param topk: ``k`` of the kNN distance (reference 3)
@@ -62,12 +86,15 @@ class PrototypeIntrinsicReward(VecEnvWrapper):
     :param window: number of recent embeddings the refresh draws from
     :param seed: seed of the refresh sampling
     :param device: where the encoder runs
+    :raises PixelSpaceError: pixel observations that are not the artifact's raw ``uint8`` frames
+    :raises ValueError: a ``VecNormalize`` below this wrapper (issue 14: SB3's off-policy algorithms would store
+        ``VecNormalize.get_original_reward()``, which never contains the intrinsic reward; SB3 issue 693)
     """
 
     def __init__(
         self,
         venv: VecEnv,
-        artifact: str | Path | PretrainedArtifact,
+        artifact: str | Path | PretrainedArtifact | None = None,
         coef: float = 0.2,
         queue_size: int = 2048,
         topk: int = 3,
@@ -77,14 +104,26 @@ class PrototypeIntrinsicReward(VecEnvWrapper):
         device: str | torch.device = "cpu",
     ) -> None:
         super().__init__(venv)
-        art = artifact if isinstance(artifact, PretrainedArtifact) else load_artifact(artifact)
-        if tuple(venv.observation_space.shape) != tuple(art.obs_shape):
-            raise ValueError(f"observation shape {venv.observation_space.shape} != artifact obs_shape {art.obs_shape}")
         if queue_size < 1 or topk < 1 or update_every < 1 or window < 1:
             raise ValueError("queue_size, topk, update_every and window must be >= 1")
+        _refuse_reward_dropping_wrappers(venv)
         self.device = torch.device(device)
-        self.encoder = art.encoder.to(self.device).eval().requires_grad_(False)
-        self.projector = art.projector.to(self.device).eval().requires_grad_(False)
+        self.encoding = venv.encoding if isinstance(venv, VecEncodeObservation) else None
+        if artifact is None:
+            if self.encoding is None:
+                raise ValueError("artifact is required unless venv is a VecEncodeObservation")
+            art = self.encoding.artifact
+        else:
+            art = artifact if isinstance(artifact, PretrainedArtifact) else load_artifact(artifact)
+        if self.encoding is not None:
+            if self.encoding.sha256 != art.metadata.get("tensor_sha256"):
+                raise ValueError("artifact differs from the one VecEncodeObservation encodes with; pass artifact=None")
+        else:
+            check_pixel_space(
+                venv.observation_space, type(self).__name__, art.obs_shape, art.metadata.get("frame_stack")
+            )
+            self.encoder = art.encoder.to(self.device).eval().requires_grad_(False)
+            self.projector = art.projector.to(self.device).eval().requires_grad_(False)
         self.prototypes = F.normalize(art.prototypes.weight.detach().to(self.device), dim=1)
         self.coef, self.topk, self.update_every, self.window = coef, topk, update_every, window
         dim = self.prototypes.shape[1]
@@ -99,8 +138,11 @@ class PrototypeIntrinsicReward(VecEnvWrapper):
 
     @torch.no_grad()
     def embed(self, obs: np.ndarray) -> torch.Tensor:
-        """Normalised projector embeddings ``[n, D]`` of a batch of observations."""
-        x = torch.as_tensor(obs, device=self.device)
+        """Normalised projector embeddings ``[n, D]`` of a batch of observations (pixels, or the vectors of a
+        :class:`~sb3_crptpro.encode.VecEncodeObservation` below: then no encoder pass)."""
+        x = torch.as_tensor(np.asarray(obs), device=self.device)
+        if self.encoding is not None:
+            return self.encoding.unit_projection(x.float()).to(self.device)
         return F.normalize(self.projector(self.encoder(x)), dim=1)
 
     def _remember(self, z: torch.Tensor) -> None:

@@ -100,6 +100,14 @@ class _ComputeOnceMixin:
             image = isinstance(self.observation_space, spaces.Box) and len(self.observation_space.shape) == 3
             self.replay_buffer_class = AugmentedFrameStackReplayBuffer if image else AugmentedReplayBuffer
         kwargs = dict(self.replay_buffer_kwargs or {})
+        n_steps = max(int(getattr(self, "n_steps", 1)), int(kwargs.get("n_steps", 1)))
+        if n_steps > 1 and issubclass(self.replay_buffer_class, AugmentingBufferMixin):
+            raise ValueError(
+                f"n_steps={n_steps}: the augmenting replay buffers of {type(self).__name__} sample 1-step returns "
+                "only (issue 14). For n-step returns use embedding mode (VecEncodeObservation + stock SAC/TQC with "
+                "n_steps=3), or pass replay_buffer_class=stable_baselines3.common.buffers.NStepReplayBuffer "
+                "(full frame stacks, no augmentation)."
+            )
         if self.seed is not None and issubclass(self.replay_buffer_class, AugmentingBufferMixin):
             kwargs.setdefault("augment_seed", self.seed)
         self.replay_buffer_kwargs = kwargs

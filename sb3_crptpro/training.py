@@ -1,9 +1,12 @@
-"""Train an SB3 agent on a DMC task with a pretrained CRPTpro encoder, in an rl-zoo3-style run directory.
+"""Train an SB3 agent on a DMC task or Gymnasium env with a pretrained CRPTpro encoder, in an rl-zoo3-style run
+directory.
 
 ``logs/<algo>/<task>_<id>/`` receives the model zip (``<task>.zip``, also saved when training is interrupted),
 ``best_model.zip`` and ``evaluations.npz`` from SB3's ``EvalCallback``, ``monitor.csv`` files (extrinsic training
 returns), TensorBoard events, ``config.yml`` (everything needed to rebuild the env and reload the model),
-``command.txt`` and, with an intrinsic reward, the reward wrapper's queue state ``intrinsic_reward.pt``.
+``command.txt``, with an intrinsic reward the reward wrapper's queue state ``intrinsic_reward.pt`` and, in
+embedding mode, a copy of the artifact (``encoder.safetensors``) so the run evaluates on pixels wherever the original
+went.
 """
 
 from __future__ import annotations
@@ -11,30 +14,58 @@ from __future__ import annotations
 import dataclasses
 import re
 import shlex
+import shutil
 import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from sb3_crptpro._version import __version__
 from sb3_crptpro.presets import TRAIN_PRESETS
 
-__all__ = ["TRAIN_PRESETS", "TrainConfig", "algo_class", "env_settings", "load_run_config", "next_run_dir", "train"]
+if TYPE_CHECKING:
+    from stable_baselines3.common.vec_env import VecEnv
+
+    from sb3_crptpro.artifact import PretrainedArtifact
+
+__all__ = [
+    "TRAIN_MODES",
+    "TRAIN_PRESETS",
+    "TrainConfig",
+    "algo_class",
+    "encode_env",
+    "env_settings",
+    "load_run_config",
+    "next_run_dir",
+    "resume",
+    "run_encoder_path",
+    "train",
+]
+
+#: ``sb3-crptpro train --mode``: see :attr:`TrainConfig.mode`
+TRAIN_MODES = ("reference", "embedding")
+
+#: file name of the run's copy of the artifact in embedding mode (the policy alone cannot read pixels)
+RUN_ENCODER = "encoder.safetensors"
 
 
 @dataclass
 class TrainConfig:
     """Settings of one training run (``sb3-crptpro train`` mirrors these fields)."""
 
-    #: DMC task, e.g. ``cheetah_run``
+    #: DMC task or Gymnasium id, e.g. ``cheetah_run``, ``Hopper-v5``
     task: str
     #: pretrained artifact (``.safetensors``)
     encoder: str
-    #: ``sac`` (AugmentedSAC) or ``tqc`` (AugmentedTQC)
+    #: ``sac`` or ``tqc``
     algo: str = "sac"
+    #: ``reference``: AugmentedSAC/TQC on pixels, frozen conv trunk + trainable ``pre_fc`` (the paper's setting);
+    #: ``embedding``: stock SAC/TQC ``MlpPolicy`` on the frozen encoder's projections, each frame encoded once
+    #: (:class:`~sb3_crptpro.encode.VecEncodeObservation`, issue 13)
+    mode: str = "reference"
     #: coefficient of the prototype kNN intrinsic reward (0 disables the wrapper)
     intrinsic_coef: float = 0.2
     #: environment steps (summed over envs)
@@ -59,26 +90,37 @@ class TrainConfig:
     device: str = "auto"
     #: show progress: SB3's bar on a terminal, one line every 30 s when stdout is piped (a log file, CI)
     progress: bool = True
+    #: write a full checkpoint (model, replay buffer, reward queue, RNG) every N env steps; 0: never
+    checkpoint_every: int = 10_000
 
     def __post_init__(self) -> None:
         if self.algo not in ("sac", "tqc"):
             raise ValueError(f"algo must be 'sac' or 'tqc', got {self.algo!r}")
+        if self.mode not in TRAIN_MODES:
+            raise ValueError(f"mode must be one of {TRAIN_MODES}, got {self.mode!r}")
         if self.preset not in TRAIN_PRESETS:
             raise ValueError(f"preset must be one of {sorted(TRAIN_PRESETS)}, got {self.preset!r}")
         if self.steps < 1 or self.n_envs < 1 or self.action_repeat < 1 or self.eval_episodes < 1:
             raise ValueError("steps, n_envs, action_repeat and eval_episodes must be >= 1")
-        if self.intrinsic_coef < 0 or self.eval_freq < 0:
-            raise ValueError("intrinsic_coef and eval_freq must be >= 0")
+        if self.intrinsic_coef < 0 or self.eval_freq < 0 or self.checkpoint_every < 0:
+            raise ValueError("intrinsic_coef, eval_freq and checkpoint_every must be >= 0")
         unknown = set(self.overrides) - set(TRAIN_PRESETS["paper"]) - set(TRAIN_PRESETS["quick"])
         if unknown - {"train_freq", "gradient_steps"}:
             raise ValueError(f"unknown hyperparameter override(s): {sorted(unknown)}")
 
 
-def algo_class(name: str) -> type:
-    """``AugmentedSAC`` for ``"sac"``, ``AugmentedTQC`` for ``"tqc"``."""
-    from sb3_crptpro.sac import AugmentedSAC, AugmentedTQC
+def algo_class(name: str, mode: str = "reference") -> type:
+    """``AugmentedSAC`` / ``AugmentedTQC`` (reference mode) or SB3's ``SAC`` / sb3-contrib's ``TQC`` (embedding
+    mode) for ``"sac"`` / ``"tqc"``."""
+    if mode == "embedding":
+        from sb3_contrib import TQC
+        from stable_baselines3 import SAC
 
-    classes = {"sac": AugmentedSAC, "tqc": AugmentedTQC}
+        classes: dict[str, type] = {"sac": SAC, "tqc": TQC}
+    else:
+        from sb3_crptpro.sac import AugmentedSAC, AugmentedTQC
+
+        classes = {"sac": AugmentedSAC, "tqc": AugmentedTQC}
     if name not in classes:
         raise ValueError(f"unknown algo {name!r}; choose from {sorted(classes)}")
     return classes[name]
@@ -105,28 +147,22 @@ def next_run_dir(log_dir: str | Path, algo: str, task: str) -> Path:
 def train(config: TrainConfig, command: list[str] | None = None) -> Path:
     """Train ``config.algo`` with the frozen pretrained encoder (and optional intrinsic reward); return the run dir.
 
-    The model is saved even when training stops early (exception or Ctrl-C), so no finished update is lost.
+    The model is saved even when training stops early (exception or Ctrl-C), so no finished update is lost, and
+    every ``config.checkpoint_every`` env steps a full checkpoint is written (:mod:`~sb3_crptpro.train_checkpoint`),
+    from which :func:`resume` continues after a crash or ``kill -9``.
     """
-    from stable_baselines3.common.callbacks import EvalCallback
-
     from sb3_crptpro.artifact import load_artifact
-    from sb3_crptpro.envs import make_dmc_vec_env, resolve_task
-    from sb3_crptpro.extractor import EncoderWeights, crptpro_kwargs
-    from sb3_crptpro.progress import training_progress
-    from sb3_crptpro.reward import PrototypeIntrinsicReward
+    from sb3_crptpro.envs import resolve_env
 
-    resolve_task(config.task)
+    resolve_env(config.task)
     artifact = load_artifact(config.encoder)
     settings = env_settings(artifact.metadata, config.action_repeat)
     hyper = {**TRAIN_PRESETS[config.preset], **config.overrides}
     net_arch = hyper.pop("net_arch")
     run_dir = next_run_dir(config.log_dir, config.algo, config.task)
     run_dir.mkdir(parents=True)
-
-    venv = make_dmc_vec_env(config.task, config.n_envs, seed=config.seed, monitor_dir=run_dir, **settings)
-    if config.intrinsic_coef > 0:
-        venv = PrototypeIntrinsicReward(venv, artifact, coef=config.intrinsic_coef)
-    eval_env = make_dmc_vec_env(config.task, 1, seed=config.seed + 10_000, **settings)
+    if config.mode == "embedding":  # the run keeps its own copy: the policy alone cannot read pixels (evaluate, reload)
+        shutil.copyfile(config.encoder, run_dir / RUN_ENCODER)
     saved = {
         "package_version": __version__,
         "train": dataclasses.asdict(config),
@@ -136,49 +172,142 @@ def train(config: TrainConfig, command: list[str] | None = None) -> Path:
             "path": str(Path(config.encoder).resolve()),
             "tensor_sha256": artifact.metadata.get("tensor_sha256"),
             "tasks": artifact.metadata.get("tasks", []),
+            **({"copy": RUN_ENCODER} if config.mode == "embedding" else {}),
         },
         "model": f"{config.task}.zip",
     }
     (run_dir / "config.yml").write_text(yaml.safe_dump(saved, sort_keys=False))
     (run_dir / "command.txt").write_text(shlex.join(command if command is not None else sys.argv) + "\n")
+    _run(config, saved, run_dir, artifact, checkpoint=None)
+    return run_dir
 
-    policy_kwargs = crptpro_kwargs(EncoderWeights.from_artifact(artifact), net_arch=net_arch)
-    model = algo_class(config.algo)(
-        "CnnPolicy",
-        venv,
-        policy_kwargs=policy_kwargs,
-        seed=config.seed,
-        device=config.device,
-        tensorboard_log=str(run_dir),
-        verbose=0,
-        **hyper,
-    )
-    callbacks = []
-    if config.eval_freq:
-        callbacks.append(
-            EvalCallback(
-                eval_env,
-                n_eval_episodes=config.eval_episodes,
-                eval_freq=max(config.eval_freq // config.n_envs, 1),
-                log_path=str(run_dir),
-                best_model_save_path=str(run_dir),
-                deterministic=True,
-                verbose=0,
-            )
+
+def resume(run_dir: str | Path, command: list[str] | None = None) -> Path:
+    """Continue the run in ``run_dir`` from its latest complete checkpoint, up to its configured ``steps``.
+
+    Step counters, the replay buffer, the intrinsic reward's queue, the RNG states, ``monitor.csv``,
+    ``evaluations.npz`` (evaluations after the checkpoint are dropped, then redone) and the TensorBoard run all
+    continue. Envs start new episodes (an episode's physics state is not saved).
+
+    :raises FileNotFoundError: ``run_dir`` is not a run (no ``config.yml``)
+    :raises ValueError: the run has no complete checkpoint yet (it stopped before the first one)
+    """
+    from sb3_crptpro.artifact import load_artifact
+    from sb3_crptpro.train_checkpoint import latest_checkpoint
+
+    run_dir = Path(run_dir)
+    saved = load_run_config(run_dir)
+    config = TrainConfig(**saved["train"])
+    checkpoint = latest_checkpoint(run_dir)
+    if checkpoint is None:
+        raise ValueError(
+            f"{run_dir} has no complete checkpoint (written every {config.checkpoint_every} env steps); the run "
+            "stopped before the first one: start it again with `sb3-crptpro train`"
         )
-    progress_bar, progress_callbacks = training_progress(config.steps, config.progress)
+    with open(run_dir / "command.txt", "a") as fh:
+        fh.write(shlex.join(command if command is not None else sys.argv) + "\n")
+    _run(config, saved, run_dir, load_artifact(run_encoder_path(run_dir, saved)), checkpoint=checkpoint)
+    return run_dir
+
+
+def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: PretrainedArtifact,
+         checkpoint: Path | None) -> None:  # fmt: skip
+    """Build envs, model and callbacks (fresh, or from ``checkpoint``) and train up to ``config.steps``."""
+    from stable_baselines3.common.callbacks import EvalCallback
+
+    from sb3_crptpro.envs import make_pixel_vec_env
+    from sb3_crptpro.extractor import EncoderWeights, crptpro_kwargs
+    from sb3_crptpro.progress import training_progress
+    from sb3_crptpro.reward import PrototypeIntrinsicReward
+    from sb3_crptpro.train_checkpoint import REWARD, CheckpointCallback, restore_rng
+
+    settings = {k: v for k, v in saved["env"].items() if k != "task"}
+    hyper = dict(saved["hyperparameters"])
+    net_arch = hyper.pop("net_arch")
+    monitor = {"monitor_dir": run_dir, "monitor_kwargs": {"override_existing": checkpoint is None}}
+    venv = encode_env(make_pixel_vec_env(config.task, config.n_envs, seed=config.seed, **monitor, **settings),
+                      config.mode, artifact)  # fmt: skip
+    reward = None
+    if config.intrinsic_coef > 0:
+        venv = reward = PrototypeIntrinsicReward(venv, artifact, coef=config.intrinsic_coef)
+    eval_env = encode_env(
+        make_pixel_vec_env(config.task, 1, seed=config.seed + 10_000, **settings), config.mode, artifact
+    )
+    algo = algo_class(config.algo, config.mode)
+    if checkpoint is None:
+        if config.mode == "embedding":
+            policy, policy_kwargs = "MlpPolicy", {"net_arch": net_arch}
+        else:
+            policy, policy_kwargs = (
+                "CnnPolicy",
+                crptpro_kwargs(EncoderWeights.from_artifact(artifact), net_arch=net_arch),
+            )
+        model = algo(policy, venv, policy_kwargs=policy_kwargs, seed=config.seed, device=config.device,
+                     tensorboard_log=str(run_dir), verbose=0, **hyper)  # fmt: skip
+    else:
+        model = algo.load(checkpoint / "model.zip", env=venv, device=config.device, tensorboard_log=str(run_dir))
+        model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
+        if reward is not None:
+            reward.load(checkpoint / REWARD)
+        restore_rng(checkpoint)
+    callbacks: list[Any] = []
+    if config.eval_freq:
+        evaluation = EvalCallback(eval_env, n_eval_episodes=config.eval_episodes,
+                                  eval_freq=max(config.eval_freq // config.n_envs, 1), log_path=str(run_dir),
+                                  best_model_save_path=str(run_dir), deterministic=True, verbose=0)  # fmt: skip
+        if checkpoint is not None:
+            _continue_evaluations(evaluation, run_dir / "evaluations.npz", model.num_timesteps)
+        callbacks.append(evaluation)
+    if config.checkpoint_every:
+        callbacks.append(CheckpointCallback(run_dir, config.checkpoint_every, reward))
+    remaining = config.steps - model.num_timesteps
+    progress_bar, progress_callbacks = training_progress(remaining, config.progress)
     callbacks += progress_callbacks
     try:
         with warnings.catch_warnings():  # evaluation deliberately runs without the intrinsic-reward wrapper
             warnings.filterwarnings("ignore", message="Training and eval env are not of the same type")
-            model.learn(config.steps, callback=callbacks, tb_log_name="tb", progress_bar=progress_bar)
+            if remaining > 0:
+                model.learn(remaining, callback=callbacks, tb_log_name="tb", progress_bar=progress_bar,
+                            reset_num_timesteps=checkpoint is None)  # fmt: skip
     finally:
         model.save(run_dir / saved["model"])
-        if isinstance(venv, PrototypeIntrinsicReward):
-            venv.save(run_dir / "intrinsic_reward.pt")
+        if reward is not None:
+            reward.save(run_dir / "intrinsic_reward.pt")
         venv.close()
         eval_env.close()
-    return run_dir
+
+
+def _continue_evaluations(callback: Any, path: Path, step: int) -> None:
+    """Preload ``EvalCallback``'s history from ``evaluations.npz`` up to ``step`` (later ones are redone)."""
+    import numpy as np
+
+    if not path.is_file():
+        return
+    data = np.load(path)
+    keep = data["timesteps"] <= step
+    callback.evaluations_timesteps = [int(t) for t in data["timesteps"][keep]]
+    callback.evaluations_results = [list(r) for r in data["results"][keep]]
+    callback.evaluations_length = [list(r) for r in data["ep_lengths"][keep]]
+    if callback.evaluations_results:
+        callback.best_mean_reward = float(max(np.mean(r) for r in callback.evaluations_results))
+
+
+def encode_env(venv: VecEnv, mode: str, artifact: str | Path | PretrainedArtifact) -> VecEnv:
+    """``venv`` itself in reference mode; wrapped in :class:`~sb3_crptpro.encode.VecEncodeObservation` in embedding
+    mode."""
+    if mode not in TRAIN_MODES:
+        raise ValueError(f"mode must be one of {TRAIN_MODES}, got {mode!r}")
+    if mode == "reference":
+        return venv
+    from sb3_crptpro.encode import VecEncodeObservation
+
+    return VecEncodeObservation(venv, artifact)
+
+
+def run_encoder_path(run_dir: str | Path, saved: dict[str, Any]) -> Path:
+    """The artifact a run's env must be encoded with: the run's own copy (embedding mode) or the original path."""
+    copy = saved["encoder"].get("copy")
+    return Path(run_dir) / copy if copy else Path(saved["encoder"]["path"])
 
 
 def load_run_config(run_dir: str | Path) -> dict[str, Any]:

@@ -119,7 +119,7 @@ def test_real_dmc_env_two_envs_with_dmc_timeouts() -> None:
 
 def test_rejects_non_image_spaces_and_odd_channels() -> None:
     action_space = gym.spaces.Box(-1, 1, (1,))
-    with pytest.raises(ValueError, match="image Box"):
+    with pytest.raises(ValueError, match="raw channel-first pixels"):
         FrameStackReplayBuffer(10, gym.spaces.Box(0, 1, (4,)), action_space)
     with pytest.raises(ValueError, match="whole number"):
         FrameStackReplayBuffer(10, gym.spaces.Box(0, 255, (9, 4, 4), np.uint8), action_space, frame_channels=2)

@@ -47,6 +47,11 @@ def test_help_documents_every_option(command: list[str], capsys: pytest.CaptureF
         (["train", "--task", "cheetah_run", "--encoder", "e", "--algo", "ppo"], "invalid choice"),
         (["train", "--task", "cheetah_run", "--encoder", "e", "--steps", "-5"], "positive integer"),
         (["evaluate", "--run", "nowhere"], "not a training run"),
+        (["train", "--task", "cheetah_run", "--encoder", "e", "--mode", "pixels"], "invalid choice"),
+        (["train", "--encoder", "e"], "required: --task (or --resume RUN_DIR)"),
+        (["train", "--resume", "nowhere"], "not a training run"),
+        (["train", "--task", "cheetah_run", "--encoder", "e", "--checkpoint-every", "x"], "invalid int value"),
+        (["demo", "--train-mode", "state"], "invalid choice"),
         (["inspect", "nothing_here"], "does not exist"),
         (["demo", "--unseen-task", "walker_run"], "is one of the pretraining tasks"),
         (["demo", "--unseen-task", "cartpole_swingup"], "same action size"),
@@ -84,3 +89,13 @@ def test_ctrl_c_says_how_to_resume(monkeypatch: pytest.MonkeyPatch, capsys: pyte
     assert main(argv) == 130
     err = capsys.readouterr().err
     assert err.startswith("interrupted; re-run the same command to resume") and "at most 250 transitions" in err
+
+
+def test_pretrain_on_a_file_says_it_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "encoder.safetensors").write_bytes(b"not a dataset")
+    proc = subprocess.run([sys.executable, "-m", "sb3_crptpro.cli", "pretrain", "--data", "encoder.safetensors",
+                           "--out", "x.safetensors"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "is a file; a dataset is a folder" in proc.stderr and "does not exist" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

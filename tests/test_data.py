@@ -243,3 +243,31 @@ def test_sigkill_and_resume(tmp_path: Path) -> None:
             progress=False, **SMALL)  # fmt: skip
     clean = read_manifest(tmp_path / "clean" / "cartpole_balance")
     assert [e["sha256"] for e in clean["shards"]] == [e["sha256"] for e in manifest["shards"]]
+
+
+def test_inspect_verifies_shards_and_collect_redoes_a_truncated_one(tmp_path: Path, capsys) -> None:
+    """Issue 14: `inspect` said `complete True` (rc 0) for a dataset whose shard was truncated; `pretrain` refused it.
+    Now inspect checks sizes and checksums, and re-running `collect` collects the damaged shard again."""
+    from sb3_crptpro.cli import main
+
+    kwargs = {"transitions_per_domain": 200, "chunk_transitions": 100, "n_workers": 1, "progress": False, **SMALL}
+    collect(["cartpole_balance"], tmp_path, **kwargs)
+    domain = tmp_path / "cartpole_balance"
+    assert main(["inspect", str(tmp_path)]) == 0
+    assert "all 2 shards: size and sha256 match" in capsys.readouterr().out
+    shard = domain / read_manifest(domain)["shards"][1]["file"]
+    intact = shard.read_bytes()
+    shard.write_bytes(intact[: len(intact) // 2])
+    assert main(["inspect", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert "verified" in captured.out and "FAILED: shard" in captured.out and "truncated" in captured.out
+    assert "1 dataset(s) failed verification" in captured.err
+    with pytest.raises(DatasetError, match="truncated"):
+        DomainDataset(domain)
+    shard.write_bytes(intact[:-1] + bytes([intact[-1] ^ 1]))  # same size, one flipped bit: only the sha256 sees it
+    assert main(["inspect", str(tmp_path)]) == 1
+    assert "sha256 does not match" in capsys.readouterr().out
+    shard.write_bytes(intact[: len(intact) // 2])
+    collect(["cartpole_balance"], tmp_path, resume=True, **kwargs)  # redoes the truncated shard, same seed
+    assert shard.read_bytes() == intact and read_manifest(domain)["complete"]
+    assert main(["inspect", str(tmp_path)]) == 0

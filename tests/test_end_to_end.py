@@ -1,5 +1,5 @@
 """The whole pipeline through the CLI at tiny sizes (collect -> pretrain -> train -> evaluate -> inspect), the demo
-report, the rl-zoo3 hyperparameter file and the plotting/diagnostics helpers."""
+report and the plotting/diagnostics helpers."""
 
 from __future__ import annotations
 
@@ -69,6 +69,31 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert out.count("dataset (sb3-crptpro-dataset v1)") == 2 and "60 (3 episodes" in out
 
 
+def test_embedding_mode_run_evaluates_on_pixels_after_the_artifact_moves(
+    tiny_artifact: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    encoder, logs = tmp_path / "moving.safetensors", tmp_path / "logs"
+    encoder.write_bytes(tiny_artifact.read_bytes())
+    argv = ["train", "--task", "reacher_easy", "--encoder", str(encoder), "--mode", "embedding", "--algo", "tqc",
+            "--steps", "60", "--batch-size", "8", "--learning-starts", "20", "--eval-freq", "30", "--eval-episodes",
+            "1", "--log-dir", str(logs), "--no-progress", *TINY_ENV]  # fmt: skip
+    assert main(argv) == 0
+    run = logs / "tqc" / "reacher_easy_1"
+    config = yaml.safe_load((run / "config.yml").read_text())
+    assert config["train"]["mode"] == "embedding" and config["encoder"]["copy"] == "encoder.safetensors"
+    assert (run / "encoder.safetensors").read_bytes() == tiny_artifact.read_bytes()
+    from sb3_contrib import TQC
+
+    model = TQC.load(run / "reacher_easy.zip")
+    assert model.observation_space.shape == (128,)  # a stock MlpPolicy on the projections
+    encoder.rename(tmp_path / "elsewhere.safetensors")
+    capsys.readouterr()
+    assert main(["evaluate", "--run", str(run), "--episodes", "2", "--video", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "reacher_easy (seen in pretraining; trained on reacher_easy)" in out and "over 2 episodes" in out
+    assert (run / "reacher_easy.mp4").stat().st_size > 1000
+
+
 def test_demo_writes_report(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     argv = ["demo", "--out", str(out), "--tasks", "cartpole_swingup", "walker_run", "--transitions", "60",
@@ -83,45 +108,24 @@ def test_demo_writes_report(tmp_path: Path) -> None:
     summary = (report / "summary.md").read_text()
     assert "| cheetah_run | no | no (zero-shot) |" in summary and "| walker_run | yes | yes |" in summary
     assert "3 updates at batch 8" in summary
+    assert "| pretrained encoder | random-init encoder | random policy |" in summary
+    assert "**On walker_run:** the agent with the pretrained encoder" in summary  # the computed verdict
+    assert results_runs_differ(out)
     results = json.loads((report / "summary.json").read_text())
     assert [r["task"] for r in results["evaluation"]] == ["walker_run", "cheetah_run"]
     assert set(results["coverage"]) == {"cartpole_swingup", "walker_run", "cheetah_run"}
     assert set(results["seconds"]) >= {"collect", "pretrain", "train", "evaluate", "report"}
 
 
-def test_rl_zoo_hyperparameters_build_a_working_sac(tiny_artifact: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import gymnasium as gym
-    from stable_baselines3 import SAC
-
-    from sb3_crptpro.sac import AugmentedFrameStackReplayBuffer
-    from sb3_crptpro.zoo import ENCODER_ENV_VAR, env_id
-
-    hyperparams = yaml.safe_load((Path(__file__).parents[1] / "hyperparams" / "sac.yml").read_text())
-    entry = dict(hyperparams[env_id("cheetah_run")])
-    for key in ("policy_kwargs", "replay_buffer_class", "replay_buffer_kwargs"):  # what rl-zoo3 does with strings
-        with pytest.raises(ValueError, match=ENCODER_ENV_VAR) if key == "policy_kwargs" else _no_error():
-            eval(entry[key])
-    monkeypatch.setenv(ENCODER_ENV_VAR, str(tiny_artifact))
-    for key in ("policy_kwargs", "replay_buffer_class", "replay_buffer_kwargs"):
-        entry[key] = eval(entry[key])
-    assert entry["replay_buffer_class"] is AugmentedFrameStackReplayBuffer
-    env = gym.make(env_id("cartpole_swingup"), image_size=24, action_repeat=50)
-    assert env.observation_space.shape == (9, 24, 24)
-    entry.update(batch_size=8, learning_starts=20, buffer_size=200)
-    policy = entry.pop("policy")
-    entry.pop("n_timesteps")
-    model = SAC(policy, env, seed=0, **entry)
-    model.learn(40)
-    extractor = model.actor.features_extractor
-    assert extractor.pretrained_metadata["tasks"] == ["cartpole_swingup", "reacher_easy"]
-
-
-class _no_error:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> bool:
-        return False
+def results_runs_differ(out: Path) -> bool:
+    """Both encoders trained, in embedding mode, from different weights."""
+    results = json.loads((out / "report" / "summary.json").read_text())
+    runs = {k: yaml.safe_load((Path(v) / "config.yml").read_text()) for k, v in results["run_dirs"].items()}
+    assert set(runs) == {"pretrained", "random init"}
+    assert all(r["train"]["mode"] == "embedding" for r in runs.values())
+    assert set(results["evaluation"][0]["agents"]) == {"pretrained", "random init"}
+    shas = {r["encoder"]["tensor_sha256"] for r in runs.values()}
+    return len(shas) == 2
 
 
 def test_coverage_diagnostics() -> None:

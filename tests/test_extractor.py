@@ -68,9 +68,9 @@ def test_observation_space_errors(artifact: Path) -> None:
     weights = EncoderWeights.from_artifact(artifact)
     with pytest.raises(ValueError, match="VecTransposeImage"):
         CRPTproExtractor(gym.spaces.Box(0, 255, (24, 24, 9), np.uint8), weights)
-    with pytest.raises(ValueError, match="frame stack 3"):
+    with pytest.raises(ValueError, match="3 stacked RGB frames of 24x24"):
         CRPTproExtractor(gym.spaces.Box(0, 255, (6, 24, 24), np.uint8), weights)
-    with pytest.raises(ValueError, match="Box image"):
+    with pytest.raises(ValueError, match="raw channel-first pixels"):
         CRPTproExtractor(gym.spaces.Box(-1, 1, (5,), np.float32), weights)
 
 

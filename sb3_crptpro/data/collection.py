@@ -1,4 +1,5 @@
-"""CRPTpro's decoupled random collection: a uniform-random policy steps several DMC domains, one dataset each.
+"""CRPTpro's decoupled random collection: a uniform-random policy steps several domains (DMC tasks and Gymnasium
+envs that render, mixed freely), one dataset each.
 
 The work of a domain is cut into fixed *chunks* of ``chunk_transitions`` transitions. Chunk ``c`` of task ``t`` is
 generated from its own seed stream ``SeedSequence(seed, spawn_key=(crc32(t), c))`` (env reset seed and action
@@ -37,7 +38,7 @@ from sb3_crptpro.data.store import (
     write_manifest,
     write_shard,
 )
-from sb3_crptpro.envs import DMCConfig, DMCPixelEnv, build_config
+from sb3_crptpro.envs import DMCConfig, PixelEnv, build_config, pixel_env
 
 __all__ = ["DEFAULT_CHUNK_TRANSITIONS", "collect"]
 
@@ -59,16 +60,23 @@ def _chunk_seed_sequence(seed: int, task: str, chunk: int) -> np.random.SeedSequ
     return np.random.SeedSequence(seed, spawn_key=(zlib.crc32(task.encode()), chunk))
 
 
-_WORKER_ENVS: dict[DMCConfig, DMCPixelEnv] = {}
+_WORKER_ENVS: dict[DMCConfig, PixelEnv] = {}
 _WORKER_QUEUE: Any = None
 
 
-def _worker_env(config: DMCConfig) -> DMCPixelEnv:
+def _worker_env(config: DMCConfig) -> PixelEnv:
     """One single-frame env per config and process, reused across chunks (each chunk reseeds it)."""
     single = replace(config, frame_stack=1)
     if single not in _WORKER_ENVS:
-        _WORKER_ENVS[single] = DMCPixelEnv(single)
+        _WORKER_ENVS[single] = pixel_env(single)
     return _WORKER_ENVS[single]
+
+
+def _close_worker_envs() -> None:
+    """Close the envs cached in this process (an unclosed Gymnasium MuJoCo renderer raises EGL errors when it is
+    garbage-collected at interpreter exit)."""
+    while _WORKER_ENVS:
+        _WORKER_ENVS.popitem()[1].close()
 
 
 def _collect_chunk(job: _Job, report: Callable[[str, int], None]) -> ShardData:
@@ -176,10 +184,10 @@ def _prepare_domain(
                 )
     else:
         directory.mkdir(parents=True, exist_ok=True)
-        probe = DMCPixelEnv(replace(config, frame_stack=1))  # builds physics only, renders nothing
+        probe = pixel_env(replace(config, frame_stack=1))  # builds the env only, renders nothing
         shapes = {
             "frame": [3, config.image_size, config.image_size],
-            "state_dim": int(sum(np.prod(s.shape) for s in probe._env.observation_space.values())),
+            "state_dim": probe.state_dim,
             "action_dim": int(np.prod(probe.action_space.shape)),
         }
         probe.close()
@@ -194,6 +202,11 @@ def _prepare_domain(
             "complete": False,
         }
         write_manifest(directory, manifest)
+    intact = [e for e in manifest["shards"] if _size_matches(directory / e["file"], e["bytes"])]
+    if len(intact) < len(manifest["shards"]):  # missing or truncated shards (issue 14): collected again below
+        manifest["shards"] = intact
+        _record_shard_counts(manifest)
+        write_manifest(directory, manifest)
     known = {entry["file"] for entry in manifest["shards"]}
     for leftover in directory.iterdir():
         # temp files of killed writers, and shards renamed after the last manifest update: redone below
@@ -202,11 +215,19 @@ def _prepare_domain(
     return manifest
 
 
-def _record_shard(directory: Path, manifest: dict[str, Any], entry: dict[str, Any], n_chunks: int) -> None:
-    manifest["shards"] = sorted([*manifest["shards"], entry], key=lambda e: e["index"])
+def _size_matches(path: Path, expected: int) -> bool:
+    return path.is_file() and path.stat().st_size == expected
+
+
+def _record_shard_counts(manifest: dict[str, Any], n_chunks: int = -1) -> None:
     manifest["counts"] = {k: sum(e[k] for e in manifest["shards"]) for k in ("transitions", "frames", "episodes")}
     manifest["counts"]["bytes"] = sum(e["bytes"] for e in manifest["shards"])
     manifest["complete"] = len(manifest["shards"]) == n_chunks
+
+
+def _record_shard(directory: Path, manifest: dict[str, Any], entry: dict[str, Any], n_chunks: int) -> None:
+    manifest["shards"] = sorted([*manifest["shards"], entry], key=lambda e: e["index"])
+    _record_shard_counts(manifest, n_chunks)
     write_manifest(directory, manifest)
 
 
@@ -249,7 +270,8 @@ def collect(
 ) -> list[Path]:
     """Collect ``transitions_per_domain`` uniform-random transitions from each task into ``out_dir/<task>/``.
 
-    :param tasks: DMC task names (one dataset directory each)
+    :param tasks: DMC task names and/or Gymnasium ids (:func:`~sb3_crptpro.envs.resolve_env`), one dataset directory
+        each (``/`` in an id becomes ``--`` in the folder name)
     :param out_dir: parent folder of the domain directories
     :param transitions_per_domain: exact number of transitions per domain
     :param n_workers: worker processes (default: CPU count); 1 collects in this process
@@ -291,7 +313,7 @@ def collect(
     manifests: dict[str, dict[str, Any]] = {}
     jobs: list[_Job] = []
     for config in configs:
-        directory = out / config.task
+        directory = out / _folder(config.task)
         manifest = _prepare_domain(directory, config, seed, transitions_per_domain, chunk_transitions, resume)
         manifests[config.task] = manifest
         have = {entry["index"] for entry in manifest["shards"]}
@@ -311,11 +333,19 @@ def collect(
             _record_shard(job.directory, manifests[job.config.task], entry, n_chunks)
 
         if workers <= 1:
-            for job in jobs:
-                finish(_run_job(job, lambda task, n: bars[task].update(n)))
+            try:
+                for job in jobs:
+                    finish(_run_job(job, lambda task, n: bars[task].update(n)))
+            finally:
+                _close_worker_envs()
         else:
             _run_pool(jobs, workers, bars, finish)
-    return [out / c.task for c in configs]
+    return [out / _folder(c.task) for c in configs]
+
+
+def _folder(task: str) -> str:
+    """Dataset folder of a task: namespaced Gymnasium ids (``ALE/Pong-v5``) become one folder (``ALE--Pong-v5``)."""
+    return task.replace("/", "--")
 
 
 def _run_pool(

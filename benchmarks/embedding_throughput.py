@@ -1,0 +1,91 @@
+"""Agent steps/s with training, side by side in one process (issue 13): state SAC, embedding mode, reference mode.
+
+Same SAC heads, batch, ``train_freq=1``; after ``learning_starts`` (not timed) each config runs ``--steps`` agent
+steps (the reference mode ``--reference-steps``). Prints where the time goes: env stepping (physics + rendering),
+encoding, gradient updates (the rest). Configs:
+
+- ``state``: SB3 SAC on the flat proprioceptive state (no rendering), the upper anchor;
+- ``embedding``: SB3 SAC on :class:`~sb3_crptpro.VecEncodeObservation` (1 env, DummyVecEnv);
+- ``embedding, 2 envs``: 2 env processes (SubprocVecEnv, forkserver), frames of both encoded in one pass,
+  ``gradient_steps=2`` per vector step (same updates per transition);
+- ``reference``: AugmentedSAC + frozen conv trunk + trainable ``pre_fc`` on pixels.
+
+Usage: ``python benchmarks/embedding_throughput.py --encoder outputs/collapse_study/encoders/default_seed0.safetensors``
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from downstream import _TimedVecEnv as _Timed  # the same timing wrapper (benchmarks/ is the script's folder)
+from stable_baselines3 import SAC
+from stable_baselines3.common.vec_env import SubprocVecEnv
+
+from sb3_crptpro import AugmentedSAC, VecEncodeObservation, crptpro_kwargs, load_artifact, make_dmc_vec_env
+from sb3_crptpro.training import env_settings
+
+
+def measure(name: str, args: argparse.Namespace) -> dict[str, float]:
+    artifact = load_artifact(args.encoder)
+    settings = env_settings(artifact.metadata, args.action_repeat)
+    n_envs = 2 if name == "embedding, 2 envs" else 1
+    if name == "state":
+        venv = make_dmc_vec_env(args.task, 1, seed=0, observation="state", action_repeat=args.action_repeat)
+    else:
+        vec = {"vec_env_cls": SubprocVecEnv, "vec_env_kwargs": {"start_method": "forkserver"}} if n_envs > 1 else {}
+        venv = make_dmc_vec_env(args.task, n_envs, seed=0, **vec, **settings)
+        if name != "reference":
+            venv = VecEncodeObservation(venv, artifact)
+    encoding = getattr(venv, "encoding", None)
+    timed = _Timed(venv)
+    common = {"batch_size": args.batch_size, "learning_starts": args.learning_starts, "train_freq": 1,
+              "gradient_steps": n_envs, "buffer_size": 50_000, "seed": 0, "verbose": 0, "device": "cpu"}  # fmt: skip
+    if name == "reference":
+        model = AugmentedSAC("CnnPolicy", timed, policy_kwargs=crptpro_kwargs(artifact, net_arch=args.net_arch),
+                             **common)  # fmt: skip
+        steps = args.reference_steps
+    else:
+        model = SAC("MlpPolicy", timed, policy_kwargs={"net_arch": args.net_arch}, **common)
+        steps = args.steps
+    model.learn(args.learning_starts + 2 * n_envs)  # fill up to learning_starts, plus the first updates (warm-up)
+    timed.seconds = 0.0
+    encode_before = encoding.seconds if encoding is not None else 0.0
+    start = time.perf_counter()
+    model.learn(steps, reset_num_timesteps=False)
+    wall = time.perf_counter() - start
+    encode = (encoding.seconds - encode_before) if encoding is not None else 0.0
+    timed.close()
+    # in the 2-env config, encoding runs in this process; env stepping overlaps across the 2 processes
+    return {"agent_steps_per_s": steps / wall, "env_s": timed.seconds - encode, "encode_s": encode,
+            "update_s": wall - timed.seconds, "wall_s": wall, "steps": steps}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--encoder", required=True, help="artifact (its image size and frame stack are used)")
+    parser.add_argument("--task", default="finger_spin")
+    parser.add_argument("--action-repeat", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--net-arch", nargs="+", type=int, default=[256, 256])
+    parser.add_argument("--learning-starts", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=2000, help="timed agent steps (state and embedding)")
+    parser.add_argument("--reference-steps", type=int, default=200, help="timed agent steps (reference mode)")
+    args = parser.parse_args()
+    print(f"{args.task}, action repeat {args.action_repeat}, batch {args.batch_size}, heads {args.net_arch}, "
+          f"train_freq 1, torch threads {torch.get_num_threads()}")  # fmt: skip
+    results = {}
+    for name in ("state", "embedding", "embedding, 2 envs", "reference"):
+        r = results[name] = measure(name, args)
+        print(f"{name:>18}: {r['agent_steps_per_s']:7.1f} agent steps/s over {r['steps']} steps; per step: env "
+              f"{1e3 * r['env_s'] / r['steps']:.2f} ms, encode {1e3 * r['encode_s'] / r['steps']:.2f} ms, updates "
+              f"{1e3 * r['update_s'] / r['steps']:.2f} ms", flush=True)  # fmt: skip
+    for name in ("embedding", "embedding, 2 envs"):
+        r = results[name]["agent_steps_per_s"]
+        print(f"{name}: {r / results['reference']['agent_steps_per_s']:.1f}x the reference mode (target >= 15x), "
+              f"{r / results['state']['agent_steps_per_s']:.2f}x state SAC (target >= 0.8x)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

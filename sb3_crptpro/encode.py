@@ -1,0 +1,157 @@
+"""Embedding mode: encode each pixel observation once, when the env produces it (issue 13).
+
+A frozen encoder makes the conv pass a property of the *observation*, not of the gradient step. The reference
+(and :class:`~sb3_crptpro.sac.AugmentedSAC`) re-encodes every sampled frame at every update: ~2 updates/s at batch
+128 on 2 CPU cores. :class:`VecEncodeObservation` encodes each new observation once (a batch of ``n_envs``,
+terminal observations in the same pass) and hands stock SB3 algorithms a small vector, so ``SAC("MlpPolicy", ...)``,
+TQC and PPO train on it at close to state-based speed and the replay buffer stores ~1 KB per transition.
+
+What is lost: the random-shift augmentation of the sampled frames (DrQ) and the trainable ``pre_fc`` layer of the
+reference mode; the policy's first ``Linear`` layer takes the place of ``pre_fc``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
+
+from sb3_crptpro.artifact import PretrainedArtifact, load_artifact
+from sb3_crptpro.spaces import check_pixel_space
+
+__all__ = ["ENCODE_OUTPUTS", "FrozenEncoding", "VecEncodeObservation"]
+
+#: ``"projection"``: the projector output (``proj_dim``, 128 in the paper); ``"features"``: the conv features
+#: (``repr_dim``, 32 x 25 x 25 = 20,000 at 64 px: 80 KB per float32 observation).
+ENCODE_OUTPUTS = ("projection", "features")
+
+
+class FrozenEncoding:
+    """The frozen encoder (+ projector) of an artifact as a function ``uint8 pixels -> float32 vectors``.
+
+    ``output="projection"`` with ``normalize=True`` (default) returns ``sqrt(D) * z / ||z||``: the direction the
+    prototypes score (PAPER.md, "Prototypes"), scaled so that entries have unit mean square, a scale MLP
+    initialisations expect, whatever the encoder (pretrained or random-init projections differ in norm by orders
+    of magnitude).
+
+    :param artifact: path or loaded artifact
+    :param output: one of :data:`ENCODE_OUTPUTS`
+    :param normalize: L2-normalise projections (scaled by ``sqrt(D)``); ignored for ``"features"``
+    :param device: where the encoder runs
+    :raises ValueError: unknown ``output``
+    """
+
+    def __init__(
+        self,
+        artifact: str | Path | PretrainedArtifact,
+        output: str = "projection",
+        normalize: bool = True,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        if output not in ENCODE_OUTPUTS:
+            raise ValueError(f"output must be one of {ENCODE_OUTPUTS}, got {output!r}")
+        art = artifact if isinstance(artifact, PretrainedArtifact) else load_artifact(artifact)
+        self.artifact = art
+        self.output, self.normalize = output, normalize and output == "projection"
+        self.device = torch.device(device)
+        self.encoder = art.encoder.to(self.device).eval().requires_grad_(False)
+        self.encoder.to(memory_format=torch.channels_last)
+        self.projector = art.projector.to(self.device).eval().requires_grad_(False)
+        self.dim = self.projector.linear.out_features if output == "projection" else art.repr_dim
+        #: encoder passes, frames encoded and seconds spent encoding so far (read by tests and benchmarks)
+        self.calls = 0
+        self.frames = 0
+        self.seconds = 0.0
+
+    @property
+    def obs_shape(self) -> tuple[int, int, int]:
+        """Pixel shape ``(3 * frame_stack, H, W)`` the encoder takes."""
+        return self.artifact.obs_shape
+
+    @property
+    def sha256(self) -> str | None:
+        """The artifact's ``tensor_sha256`` (identifies the weights)."""
+        return self.artifact.metadata.get("tensor_sha256")
+
+    @torch.no_grad()
+    def __call__(self, pixels: np.ndarray) -> np.ndarray:
+        """``uint8 [B, C, H, W]`` -> ``float32 [B, dim]`` in one encoder pass."""
+        start = time.perf_counter()
+        x = torch.as_tensor(np.asarray(pixels), device=self.device).contiguous(memory_format=torch.channels_last)
+        z = self.encoder(x)
+        if self.output == "projection":
+            z = self.projector(z)
+            if self.normalize:
+                z = F.normalize(z, dim=1) * math.sqrt(z.shape[1])
+        self.calls += 1
+        self.frames += len(x)
+        self.seconds += time.perf_counter() - start
+        return z.cpu().numpy()
+
+    @torch.no_grad()
+    def unit_projection(self, vectors: torch.Tensor) -> torch.Tensor:
+        """Normalised projections ``[B, proj_dim]`` of vectors returned by :meth:`__call__` (no conv pass).
+
+        This is what the prototype kNN intrinsic reward needs, so it needs no second encoding."""
+        z = self.projector(vectors) if self.output == "features" else vectors
+        return F.normalize(z, dim=1)
+
+
+class VecEncodeObservation(VecEnvWrapper):
+    """Replace each pixel observation by its frozen-encoder vector, once, as the VecEnv produces it.
+
+    Observation space: ``Box(-inf, inf, (dim,), float32)`` with ``dim`` = ``proj_dim`` (``"projection"``) or
+    ``repr_dim`` (``"features"``). ``infos[i]["terminal_observation"]`` is encoded in the same encoder pass as the
+    step's observations. Stack :class:`~sb3_crptpro.reward.PrototypeIntrinsicReward` directly on top to add the
+    prototype kNN reward from these vectors without a second encoder pass.
+
+    Example::
+
+        pixels = make_dmc_vec_env("cartpole_swingup", 4, **env_settings(meta, action_repeat=8))
+        venv = VecEncodeObservation(pixels, "encoder.safetensors")
+        SAC("MlpPolicy", venv).learn(50_000)
+
+    :param venv: pixel VecEnv matching the artifact's ``obs_shape`` (checked by
+        :func:`~sb3_crptpro.spaces.check_pixel_space`)
+    :param artifact: path, loaded artifact or :class:`FrozenEncoding`
+    :param output: ``"projection"`` (default, 128 floats = 512 B per observation) or ``"features"``
+    :param normalize: see :class:`FrozenEncoding`
+    :param device: where the encoder runs
+    :raises PixelSpaceError: the observations are not the artifact's raw pixels
+    """
+
+    def __init__(
+        self,
+        venv: VecEnv,
+        artifact: str | Path | PretrainedArtifact | FrozenEncoding,
+        output: str = "projection",
+        normalize: bool = True,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        encoding = (
+            artifact if isinstance(artifact, FrozenEncoding) else FrozenEncoding(artifact, output, normalize, device)
+        )
+        meta = encoding.artifact.metadata
+        check_pixel_space(venv.observation_space, type(self).__name__, encoding.obs_shape, meta.get("frame_stack"))
+        self.encoding = encoding
+        space = gym.spaces.Box(-np.inf, np.inf, (encoding.dim,), np.float32)
+        super().__init__(venv, observation_space=space)
+
+    def reset(self) -> np.ndarray:
+        return self.encoding(self.venv.reset())
+
+    def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        obs, rewards, dones, infos = self.venv.step_wait()
+        ended = [i for i, done in enumerate(dones) if done and infos[i].get("terminal_observation") is not None]
+        batch = np.concatenate([obs, np.stack([infos[i]["terminal_observation"] for i in ended])]) if ended else obs
+        vectors = self.encoding(batch)
+        for row, i in enumerate(ended, start=len(obs)):
+            infos[i]["terminal_observation"] = vectors[row]
+        return vectors[: len(obs)], rewards, dones, infos
