@@ -322,7 +322,8 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     d = DemoConfig()
     p = sub.add_parser(
         "demo",
-        help="end to end in ~3.5 min on 2 cores: collect, pretrain, train, evaluate seen/unseen, write a report",
+        help="end to end in ~7 min on 2 cores: collect, pretrain, train (pretrained vs random-init encoder), "
+        "evaluate seen/unseen, write a report",
     )
     p.add_argument("--out", default=d.out, help="output folder; report in <out>/report (default: %(default)s)")
     p.add_argument("--tasks", nargs="+", default=list(d.tasks), help="pretraining domains (default: %(default)s)")

@@ -1,6 +1,6 @@
 """The end-to-end demo behind ``sb3-crptpro demo``: collect -> pretrain -> train -> evaluate -> report.
 
-Defaults take about 3.5 minutes on 2 CPU cores (3 min 24 s measured, issue 11); every size is a field of
+Defaults take about 7 minutes on 2 CPU cores (420 s measured, issue 13); every size is a field of
 :class:`DemoConfig` (and a CLI flag), and the report's ``summary.md`` states what was run.
 """
 
