@@ -206,6 +206,8 @@ class PixelEnv(gym.Env[np.ndarray, np.ndarray]):
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"]}  # replaced per instance
     _env: gym.Env
     _flatten: Callable[[Any], np.ndarray]
+    #: dtype of the actions handed to the inner env (dm_control's physics takes float64)
+    _action_dtype: Any = np.float64
 
     def _setup(self, config: DMCConfig, render_mode: str | None, observation: str, seed: int | None,
                dt: float) -> None:  # fmt: skip
@@ -289,8 +291,6 @@ class PixelEnv(gym.Env[np.ndarray, np.ndarray]):
             self._frames.append(self.render_frame())
         state = self._flatten(observation)
         return self._observation(state), reward, bool(terminated), bool(truncated), {"state": state}
-
-    _action_dtype: Any = np.float64
 
     def render(self) -> np.ndarray:  # type: ignore[override]
         """The newest frame as ``(H, W, 3)`` ``uint8`` (for videos), or a fresh render before any reset.

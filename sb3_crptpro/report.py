@@ -104,9 +104,19 @@ def plot_encoder_comparison(
     verdict = f"{ranked[0]} ends ahead" if len(ranked) > 1 and final[ranked[0]] > final[ranked[1]] else "a tie"
     if random_return is not None:
         scores += f", random policy {random_return:.1f}"
-    ax.set_title(f"final return: {scores}\n{verdict} (band: +- std over evaluation episodes)", fontsize=9)
+    tasks = sorted({_run_task(Path(r)) for r in runs.values()} - {None})  # type: ignore[type-var]
+    where = f" on {', '.join(tasks)}" if tasks else ""
+    ax.set_title(f"final return{where}: {scores}\n{verdict} (band: +- std over evaluation episodes)", fontsize=9)
     fig.tight_layout()
     return _save(fig, out)
+
+
+def _run_task(run_dir: Path) -> str | None:
+    """The task of a run directory written by :func:`~sb3_crptpro.train` (``None`` without its ``config.yml``)."""
+    import yaml
+
+    path = run_dir / "config.yml"
+    return yaml.safe_load(path.read_text())["env"]["task"] if path.is_file() else None
 
 
 def _monitor_episodes(run_dir: Path) -> np.ndarray:
