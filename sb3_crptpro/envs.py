@@ -235,7 +235,8 @@ class PixelEnv(gym.Env[np.ndarray, np.ndarray]):
         self._started = False
 
     @staticmethod
-    def _check_modes(render_mode: str | None, observation: str) -> None:
+    def _check_arguments(config: DMCConfig, render_mode: str | None, observation: str) -> None:
+        _validate(config.image_size, config.frame_stack, config.action_repeat, config.render)
         if render_mode not in ("rgb_array", None):
             raise ValueError(
                 f"render_mode must be None or 'rgb_array' (frames are rendered offscreen, there is no window), "
@@ -316,8 +317,7 @@ class DMCPixelEnv(PixelEnv):
         render_mode: str | None = "rgb_array",
         observation: str = "pixels",
     ) -> None:
-        _validate(config.image_size, config.frame_stack, config.action_repeat, config.render)
-        self._check_modes(render_mode, observation)
+        self._check_arguments(config, render_mode, observation)
         domain, task = resolve_task(config.task)
         task_kwargs = {"random": seed} if seed is not None else None
         self._env = gym.make(f"dm_control/{domain}-{task}-v0", task_kwargs=task_kwargs).unwrapped
@@ -373,8 +373,7 @@ class GymPixelEnv(PixelEnv):
         render_mode: str | None = "rgb_array",
         observation: str = "pixels",
     ) -> None:
-        _validate(config.image_size, config.frame_stack, config.action_repeat, config.render)
-        self._check_modes(render_mode, observation)
+        self._check_arguments(config, render_mode, observation)
         size = config.image_size
         spec = gym.spec(config.task)
         kwargs: dict[str, Any] = {"render_mode": "rgb_array"}

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm.auto import tqdm
+
+if TYPE_CHECKING:
+    from sb3_crptpro.artifact import PretrainedArtifact
 
 __all__ = ["evaluate_run", "random_policy_returns", "write_video"]
 
@@ -42,6 +45,7 @@ def evaluate_run(
     """
     from stable_baselines3.common.evaluation import evaluate_policy
 
+    from sb3_crptpro.artifact import load_artifact
     from sb3_crptpro.envs import make_pixel_vec_env, resolve_env
     from sb3_crptpro.training import algo_class, encode_env, load_run_config, run_encoder_path
 
@@ -56,7 +60,7 @@ def evaluate_run(
     if not model_path.is_file():
         raise FileNotFoundError(f"{model_path} not found (was training interrupted before the first save?)")
     mode = config["train"].get("mode", "reference")
-    encoder = run_encoder_path(run_dir, config) if mode != "reference" else None
+    encoder = load_artifact(run_encoder_path(run_dir, config)) if mode != "reference" else None  # read once
     env = encode_env(make_pixel_vec_env(task, 1, seed=seed, **env_kwargs), mode, encoder)  # type: ignore[arg-type]
     model = algo_class(config["train"]["algo"], mode).load(model_path, device=device, buffer_size=1)
     if env.action_space.shape != model.action_space.shape:
@@ -113,11 +117,12 @@ def write_video(
     path: Path,
     seed: int = 100,
     deterministic: bool = True,
-    encoder: str | Path | None = None,
+    encoder: str | Path | PretrainedArtifact | None = None,
 ) -> Path:
     """Record one episode of ``model`` on ``task`` (the agent's newest frame per step) as an mp4.
 
-    :param encoder: artifact whose projections the model acts on (embedding mode); ``None``: the model reads pixels
+    :param encoder: artifact (path or loaded) whose projections the model acts on (embedding mode); ``None``: the
+        model reads pixels
     """
     try:
         import imageio.v2 as imageio
