@@ -8,7 +8,12 @@ encoding, gradient updates (the rest). Configs:
 - ``embedding``: SB3 SAC on :class:`~sb3_crptpro.VecEncodeObservation` (1 env, DummyVecEnv);
 - ``embedding, 2 envs``: 2 env processes (SubprocVecEnv, forkserver), frames of both encoded in one pass,
   ``gradient_steps=2`` per vector step (same updates per transition);
+- ``embedding, overlapped``: :class:`~sb3_crptpro.OverlappedSAC` on :func:`~sb3_crptpro.make_encoded_vec_env`
+  (1 env worker process that steps, renders and encodes while this process runs the update; this process runs torch
+  on ``cpu_count - 1`` threads, the worker on 1);
 - ``reference``: AugmentedSAC + frozen conv trunk + trainable ``pre_fc`` on pixels.
+
+The configs run ``--repeats`` times, interleaved (this machine's speed drifts); the median is reported.
 
 Usage: ``python benchmarks/embedding_throughput.py --encoder outputs/collapse_study/encoders/default_seed0.safetensors``
 """
@@ -16,6 +21,8 @@ Usage: ``python benchmarks/embedding_throughput.py --encoder outputs/collapse_st
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import time
 
 import torch
@@ -23,7 +30,15 @@ from downstream import _TimedVecEnv as _Timed  # the same timing wrapper (benchm
 from stable_baselines3 import SAC
 from stable_baselines3.common.vec_env import SubprocVecEnv
 
-from sb3_crptpro import AugmentedSAC, VecEncodeObservation, crptpro_kwargs, load_artifact, make_dmc_vec_env
+from sb3_crptpro import (
+    AugmentedSAC,
+    OverlappedSAC,
+    VecEncodeObservation,
+    crptpro_kwargs,
+    load_artifact,
+    make_dmc_vec_env,
+    make_encoded_vec_env,
+)
 from sb3_crptpro.training import env_settings
 
 
@@ -31,8 +46,12 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, float]:
     artifact = load_artifact(args.encoder)
     settings = env_settings(artifact.metadata, args.action_repeat)
     n_envs = 2 if name == "embedding, 2 envs" else 1
+    threads = torch.get_num_threads()
     if name == "state":
         venv = make_dmc_vec_env(args.task, 1, seed=0, observation="state", action_repeat=args.action_repeat)
+    elif name == "embedding, overlapped":
+        venv = make_encoded_vec_env(args.task, 1, args.encoder, seed=0, **settings)
+        torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
     else:
         vec = {"vec_env_cls": SubprocVecEnv, "vec_env_kwargs": {"start_method": "forkserver"}} if n_envs > 1 else {}
         venv = make_dmc_vec_env(args.task, n_envs, seed=0, **vec, **settings)
@@ -47,7 +66,8 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, float]:
                              **common)  # fmt: skip
         steps = args.reference_steps
     else:
-        model = SAC("MlpPolicy", timed, policy_kwargs={"net_arch": args.net_arch}, **common)
+        algo = OverlappedSAC if name == "embedding, overlapped" else SAC
+        model = algo("MlpPolicy", timed, policy_kwargs={"net_arch": args.net_arch}, **common)
         steps = args.steps
     model.learn(args.learning_starts + 2 * n_envs)  # fill up to learning_starts, plus the first updates (warm-up)
     timed.seconds = 0.0
@@ -57,7 +77,9 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, float]:
     wall = time.perf_counter() - start
     encode = (encoding.seconds - encode_before) if encoding is not None else 0.0
     timed.close()
-    # in the 2-env config, encoding runs in this process; env stepping overlaps across the 2 processes
+    torch.set_num_threads(threads)
+    # in the 2-env config, encoding runs in this process; env stepping overlaps across the 2 processes. Overlapped:
+    # env_s is the time spent waiting for the worker (its stepping and encoding minus what the update hid)
     return {"agent_steps_per_s": steps / wall, "env_s": timed.seconds - encode, "encode_s": encode,
             "update_s": wall - timed.seconds, "wall_s": wall, "steps": steps}  # fmt: skip
 
@@ -72,16 +94,28 @@ def main() -> None:
     parser.add_argument("--learning-starts", type=int, default=200)
     parser.add_argument("--steps", type=int, default=2000, help="timed agent steps (state and embedding)")
     parser.add_argument("--reference-steps", type=int, default=200, help="timed agent steps (reference mode)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per config (interleaved); medians reported")
     args = parser.parse_args()
     print(f"{args.task}, action repeat {args.action_repeat}, batch {args.batch_size}, heads {args.net_arch}, "
-          f"train_freq 1, torch threads {torch.get_num_threads()}")  # fmt: skip
-    results = {}
-    for name in ("state", "embedding", "embedding, 2 envs", "reference"):
-        r = results[name] = measure(name, args)
-        print(f"{name:>18}: {r['agent_steps_per_s']:7.1f} agent steps/s over {r['steps']} steps; per step: env "
+          f"train_freq 1, torch threads {torch.get_num_threads()}, {args.repeats} repeats")  # fmt: skip
+    names = ("state", "embedding", "embedding, 2 envs", "embedding, overlapped", "reference")
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    for repeat in range(args.repeats):
+        for name in names:
+            r = measure(name, args)
+            runs[name].append(r)
+            print(f"[{repeat + 1}/{args.repeats}] {name:>21}: {r['agent_steps_per_s']:7.1f} agent steps/s over "
+                  f"{r['steps']} steps; per step: env {1e3 * r['env_s'] / r['steps']:.2f} ms, encode "
+                  f"{1e3 * r['encode_s'] / r['steps']:.2f} ms, updates {1e3 * r['update_s'] / r['steps']:.2f} ms",
+                  flush=True)  # fmt: skip
+    results = {name: {key: statistics.median(r[key] for r in rs) for key in rs[0]} for name, rs in runs.items()}
+    for name in names:
+        r = results[name]
+        each = ", ".join(f"{x['agent_steps_per_s']:.1f}" for x in runs[name])
+        print(f"median {name:>21}: {r['agent_steps_per_s']:7.1f} agent steps/s (runs: {each}); per step: env "
               f"{1e3 * r['env_s'] / r['steps']:.2f} ms, encode {1e3 * r['encode_s'] / r['steps']:.2f} ms, updates "
-              f"{1e3 * r['update_s'] / r['steps']:.2f} ms", flush=True)  # fmt: skip
-    for name in ("embedding", "embedding, 2 envs"):
+              f"{1e3 * r['update_s'] / r['steps']:.2f} ms")  # fmt: skip
+    for name in ("embedding", "embedding, 2 envs", "embedding, overlapped"):
         r = results[name]["agent_steps_per_s"]
         print(f"{name}: {r / results['reference']['agent_steps_per_s']:.1f}x the reference mode (target >= 15x), "
               f"{r / results['state']['agent_steps_per_s']:.2f}x state SAC (target >= 0.8x)")  # fmt: skip

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from sb3_crptpro.buffers import FrameStackReplayBuffer
     from sb3_crptpro.data import CrossDomainDataset, DatasetError, DomainDataset, collect
     from sb3_crptpro.demo import DemoConfig, run_demo
-    from sb3_crptpro.encode import FrozenEncoding, VecEncodeObservation
+    from sb3_crptpro.encode import EncodeObservation, FrozenEncoding, VecEncodeObservation, make_encoded_vec_env
     from sb3_crptpro.envs import (
         RENDER_PRESETS,
         DMCConfig,
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     )
     from sb3_crptpro.evaluation import evaluate_run, random_policy_returns
     from sb3_crptpro.extractor import CRPTproExtractor, EncoderWeights, crptpro_kwargs
+    from sb3_crptpro.overlap import OverlappedSAC, OverlappedTQC, OverlapTrainingMixin
     from sb3_crptpro.pipeline import pretrain_encoder
     from sb3_crptpro.pretrain import PRETRAIN_PRESETS, CollapseWarning, PretrainConfig, Pretrainer
     from sb3_crptpro.reward import PrototypeIntrinsicReward
@@ -70,10 +71,14 @@ __all__ = [
     "DatasetError",
     "DemoConfig",
     "DomainDataset",
+    "EncodeObservation",
     "EncoderWeights",
     "FrameStackReplayBuffer",
     "FrozenEncoding",
     "GymPixelEnv",
+    "OverlapTrainingMixin",
+    "OverlappedSAC",
+    "OverlappedTQC",
     "PixelEnv",
     "PixelSpaceError",
     "PretrainConfig",
@@ -91,6 +96,7 @@ __all__ = [
     "load_artifact",
     "make_dmc_env",
     "make_dmc_vec_env",
+    "make_encoded_vec_env",
     "make_pixel_env",
     "make_pixel_vec_env",
     "pretrain_encoder",
@@ -111,7 +117,8 @@ _MODULE_OF = {
     "pretrain": ["PRETRAIN_PRESETS", "CollapseWarning", "PretrainConfig", "Pretrainer"],
     "extractor": ["CRPTproExtractor", "EncoderWeights", "crptpro_kwargs"],
     "reward": ["PrototypeIntrinsicReward"],
-    "encode": ["FrozenEncoding", "VecEncodeObservation"],
+    "encode": ["EncodeObservation", "FrozenEncoding", "VecEncodeObservation", "make_encoded_vec_env"],
+    "overlap": ["OverlapTrainingMixin", "OverlappedSAC", "OverlappedTQC"],
     "spaces": ["PixelSpaceError", "check_pixel_space"],
     "sac": [
         *["PAPER_SAC_PRESET", "AugmentedFrameStackReplayBuffer", "AugmentedReplayBuffer"],

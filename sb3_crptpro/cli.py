@@ -196,6 +196,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         encoder=args.encoder,
         algo=args.algo,
         mode=args.mode,
+        overlap=args.overlap,
         intrinsic_coef=args.intrinsic_coef,
         steps=args.steps,
         preset=args.preset,
@@ -236,6 +237,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="reference: AugmentedSAC/TQC on pixels (frozen conv + trainable pre_fc, the paper's setting); "
                    "embedding: stock SAC/TQC on the frozen encoder's projections, each frame encoded once, "
                    "~10x faster on CPU (default: %(default)s)")  # fmt: skip
+    p.add_argument("--overlap", action="store_true",
+                   help="embedding mode: one worker process per env renders and encodes while this process runs the "
+                   "updates (OverlappedSAC/TQC; needs a free core per env)")  # fmt: skip
     p.add_argument("--intrinsic-coef", type=float, default=0.2, help="intrinsic reward coefficient, 0 = off (0.2)")
     p.add_argument("--steps", type=_positive_int, default=10_000, help="environment steps (default: %(default)s)")
     preset_help = "hyperparameters: quick (CPU-sized) or paper (reference values) (default: %(default)s)"

@@ -12,6 +12,7 @@ reference mode; the policy's first ``Linear`` layer takes the place of ``pre_fc`
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from pathlib import Path
@@ -21,12 +22,13 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
-from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecEnvWrapper
 
 from sb3_crptpro.artifact import PretrainedArtifact, load_artifact
+from sb3_crptpro.envs import make_pixel_vec_env
 from sb3_crptpro.spaces import check_pixel_space
 
-__all__ = ["ENCODE_OUTPUTS", "FrozenEncoding", "VecEncodeObservation"]
+__all__ = ["ENCODE_OUTPUTS", "EncodeObservation", "FrozenEncoding", "VecEncodeObservation", "make_encoded_vec_env"]
 
 #: ``"projection"``: the projector output (``proj_dim``, 128 in the paper); ``"features"``: the conv features
 #: (``repr_dim``, 32 x 25 x 25 = 20,000 at 64 px: 80 KB per float32 observation).
@@ -155,3 +157,81 @@ class VecEncodeObservation(VecEnvWrapper):
         for row, i in enumerate(ended, start=len(obs)):
             infos[i]["terminal_observation"] = vectors[row]
         return vectors[: len(obs)], rewards, dones, infos
+
+
+class EncodeObservation(gym.ObservationWrapper):
+    """Gymnasium wrapper: each observation of one env replaced by its frozen-encoder vector.
+
+    The per-env form of :class:`VecEncodeObservation`, for encoding inside ``SubprocVecEnv`` workers so that the
+    conv pass runs in parallel with the gradient step (:class:`~sb3_crptpro.overlap.OverlappedSAC`); see
+    :func:`make_encoded_vec_env`. One frame per pass (no batching across envs); the artifact is loaded
+    in the process that builds the wrapper. :class:`~sb3_crptpro.reward.PrototypeIntrinsicReward` on top of the
+    VecEnv reads these vectors (it asks the envs for :attr:`encoder_info`).
+
+    :param env: pixel env matching the artifact's ``obs_shape``
+    :param artifact: path, loaded artifact or :class:`FrozenEncoding`
+    :param output: ``"projection"`` (default) or ``"features"``
+    :param normalize: see :class:`FrozenEncoding`
+    :param torch_threads: if set, ``torch.set_num_threads`` for this process (1 in ``SubprocVecEnv`` workers, so that
+        a worker takes one core and leaves the rest to the gradient step)
+    :raises PixelSpaceError: the observations are not the artifact's raw pixels
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        artifact: str | Path | PretrainedArtifact | FrozenEncoding,
+        output: str = "projection",
+        normalize: bool = True,
+        torch_threads: int | None = None,
+    ) -> None:
+        super().__init__(env)
+        if torch_threads is not None:
+            torch.set_num_threads(torch_threads)
+        encoding = artifact if isinstance(artifact, FrozenEncoding) else FrozenEncoding(artifact, output, normalize)
+        meta = encoding.artifact.metadata
+        check_pixel_space(env.observation_space, type(self).__name__, encoding.obs_shape, meta.get("frame_stack"))
+        self.encoding = encoding
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (encoding.dim,), np.float32)
+
+    @property
+    def encoder_info(self) -> tuple[str | None, str]:
+        """``(tensor_sha256, output)``: what a wrapper in another process needs to read these vectors."""
+        return self.encoding.sha256, self.encoding.output
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        return self.encoding(observation[None])[0]
+
+
+def make_encoded_vec_env(
+    task: str,
+    n_envs: int,
+    artifact: str | Path,
+    *,
+    subprocess: bool = True,
+    output: str = "projection",
+    **kwargs: Any,
+) -> VecEnv:
+    """``n_envs`` pixel envs, each encoded where it runs (:class:`EncodeObservation`): with ``subprocess=True``
+    one ``SubprocVecEnv`` worker per env (forkserver) renders and encodes while this process trains
+    (:class:`~sb3_crptpro.overlap.OverlappedSAC`). Same observations as ``VecEncodeObservation(make_pixel_vec_env(
+    ...))``, without the batching across envs; no ``terminal_observation`` is left in pixels.
+
+    :param task: DMC task or Gymnasium id (:func:`~sb3_crptpro.envs.make_pixel_env`)
+    :param n_envs: number of envs (worker processes with ``subprocess=True``)
+    :param artifact: artifact path (each worker loads it)
+    :param subprocess: ``SubprocVecEnv`` (default) or ``DummyVecEnv`` (encoding in this process)
+    :param output: ``"projection"`` or ``"features"``
+    :param kwargs: for :func:`~sb3_crptpro.envs.make_pixel_vec_env` (``seed``, ``monitor_dir``, env settings);
+        not ``vec_env_cls`` nor ``wrapper_class``
+    :raises ValueError: ``vec_env_cls`` or ``wrapper_class`` given, or bad env arguments
+    """
+    if {"vec_env_cls", "wrapper_class"} & set(kwargs):
+        raise ValueError("make_encoded_vec_env chooses vec_env_cls and wrapper_class itself (see subprocess=)")
+    wrap = functools.partial(
+        EncodeObservation, artifact=str(artifact), output=output, torch_threads=1 if subprocess else None
+    )
+    vec: dict[str, Any] = {"vec_env_cls": DummyVecEnv}
+    if subprocess:
+        vec = {"vec_env_cls": SubprocVecEnv, "vec_env_kwargs": {"start_method": "forkserver"}}
+    return make_pixel_vec_env(task, n_envs, wrapper_class=wrap, **vec, **kwargs)

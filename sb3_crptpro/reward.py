@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecNormalize
 
 from sb3_crptpro.artifact import PretrainedArtifact, load_artifact
-from sb3_crptpro.encode import VecEncodeObservation
+from sb3_crptpro.encode import EncodeObservation, FrozenEncoding, VecEncodeObservation
 from sb3_crptpro.spaces import check_pixel_space
 
 __all__ = ["PrototypeIntrinsicReward", "enqueue_probs", "knn_reward"]
@@ -68,6 +68,18 @@ def _refuse_reward_dropping_wrappers(venv: VecEnv) -> None:
         inner = inner.venv
 
 
+def _worker_encoding(venv: VecEnv, artifact: PretrainedArtifact, device: str | torch.device) -> FrozenEncoding:
+    """The encoding the envs' :class:`~sb3_crptpro.encode.EncodeObservation` wrappers apply (in their processes),
+    rebuilt here from ``artifact`` so that :meth:`FrozenEncoding.unit_projection` reads their vectors."""
+    infos = set(venv.get_attr("encoder_info"))
+    if len(infos) != 1:
+        raise ValueError(f"the envs encode with different artifacts or outputs: {sorted(map(str, infos))}")
+    sha256, output = infos.pop()
+    if sha256 != artifact.metadata.get("tensor_sha256"):
+        raise ValueError("artifact differs from the one the envs' EncodeObservation wrappers encode with")
+    return FrozenEncoding(artifact, output, device=device)
+
+
 class PrototypeIntrinsicReward(VecEnvWrapper):
     """Adds ``coef * intrinsic`` to the rewards of ``venv``; puts both parts in ``infos``.
 
@@ -75,8 +87,9 @@ class PrototypeIntrinsicReward(VecEnvWrapper):
     episode returns stay extrinsic.
 
     :param venv: image VecEnv whose observations match the artifact's ``obs_shape`` (channel-first ``uint8``), or a
-        :class:`~sb3_crptpro.encode.VecEncodeObservation` (embedding mode: its vectors are used, nothing is encoded
-        twice)
+        :class:`~sb3_crptpro.encode.VecEncodeObservation` or envs wrapped in
+        :class:`~sb3_crptpro.encode.EncodeObservation` (:func:`~sb3_crptpro.encode.make_encoded_vec_env`): embedding
+        mode, their vectors are used, nothing is encoded twice
     :param artifact: path or loaded artifact (encoder + projector + prototypes are used, frozen); optional on a
         ``VecEncodeObservation`` (its artifact)
     :param coef: weight of the intrinsic reward (reference ``intr_coef`` 0.2)
@@ -115,6 +128,8 @@ class PrototypeIntrinsicReward(VecEnvWrapper):
             art = self.encoding.artifact
         else:
             art = artifact if isinstance(artifact, PretrainedArtifact) else load_artifact(artifact)
+        if self.encoding is None and all(venv.env_is_wrapped(EncodeObservation)):
+            self.encoding = _worker_encoding(venv, art, device)
         if self.encoding is not None:
             if self.encoding.sha256 != art.metadata.get("tensor_sha256"):
                 raise ValueError("artifact differs from the one VecEncodeObservation encodes with; pass artifact=None")

@@ -12,6 +12,7 @@ went.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import shlex
 import shutil
@@ -66,6 +67,10 @@ class TrainConfig:
     #: ``embedding``: stock SAC/TQC ``MlpPolicy`` on the frozen encoder's projections, each frame encoded once
     #: (:class:`~sb3_crptpro.encode.VecEncodeObservation`, issue 13)
     mode: str = "reference"
+    #: embedding mode only: each env in its own worker process renders and encodes while this process runs the
+    #: updates (:class:`~sb3_crptpro.overlap.OverlappedSAC` on :func:`~sb3_crptpro.encode.make_encoded_vec_env`);
+    #: this process then runs torch on the cores the workers leave (at least 1)
+    overlap: bool = False
     #: coefficient of the prototype kNN intrinsic reward (0 disables the wrapper)
     intrinsic_coef: float = 0.2
     #: environment steps (summed over envs)
@@ -98,6 +103,8 @@ class TrainConfig:
             raise ValueError(f"algo must be 'sac' or 'tqc', got {self.algo!r}")
         if self.mode not in TRAIN_MODES:
             raise ValueError(f"mode must be one of {TRAIN_MODES}, got {self.mode!r}")
+        if self.overlap and self.mode != "embedding":
+            raise ValueError("overlap needs mode='embedding' (the reference mode encodes every sampled frame)")
         if self.preset not in TRAIN_PRESETS:
             raise ValueError(f"preset must be one of {sorted(TRAIN_PRESETS)}, got {self.preset!r}")
         if self.steps < 1 or self.n_envs < 1 or self.action_repeat < 1 or self.eval_episodes < 1:
@@ -109,14 +116,18 @@ class TrainConfig:
             raise ValueError(f"unknown hyperparameter override(s): {sorted(unknown)}")
 
 
-def algo_class(name: str, mode: str = "reference") -> type:
+def algo_class(name: str, mode: str = "reference", overlap: bool = False) -> type:
     """``AugmentedSAC`` / ``AugmentedTQC`` (reference mode) or SB3's ``SAC`` / sb3-contrib's ``TQC`` (embedding
-    mode) for ``"sac"`` / ``"tqc"``."""
-    if mode == "embedding":
+    mode; ``OverlappedSAC`` / ``OverlappedTQC`` with ``overlap``) for ``"sac"`` / ``"tqc"``."""
+    if overlap:
+        from sb3_crptpro.overlap import OverlappedSAC, OverlappedTQC
+
+        classes: dict[str, type] = {"sac": OverlappedSAC, "tqc": OverlappedTQC}
+    elif mode == "embedding":
         from sb3_contrib import TQC
         from stable_baselines3 import SAC
 
-        classes: dict[str, type] = {"sac": SAC, "tqc": TQC}
+        classes = {"sac": SAC, "tqc": TQC}
     else:
         from sb3_crptpro.sac import AugmentedSAC, AugmentedTQC
 
@@ -215,6 +226,7 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
     """Build envs, model and callbacks (fresh, or from ``checkpoint``) and train up to ``config.steps``."""
     from stable_baselines3.common.callbacks import EvalCallback
 
+    from sb3_crptpro.encode import make_encoded_vec_env
     from sb3_crptpro.envs import make_pixel_vec_env
     from sb3_crptpro.extractor import EncoderWeights, crptpro_kwargs
     from sb3_crptpro.progress import training_progress
@@ -225,15 +237,19 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
     hyper = dict(saved["hyperparameters"])
     net_arch = hyper.pop("net_arch")
     monitor = {"monitor_dir": run_dir, "monitor_kwargs": {"override_existing": checkpoint is None}}
-    venv = encode_env(make_pixel_vec_env(config.task, config.n_envs, seed=config.seed, **monitor, **settings),
-                      config.mode, artifact)  # fmt: skip
+    if config.overlap:  # the workers load the run's artifact (its copy: the run dir has one in embedding mode)
+        venv = make_encoded_vec_env(config.task, config.n_envs, run_encoder_path(run_dir, saved), seed=config.seed,
+                                    **monitor, **settings)  # fmt: skip
+    else:
+        venv = encode_env(make_pixel_vec_env(config.task, config.n_envs, seed=config.seed, **monitor, **settings),
+                          config.mode, artifact)  # fmt: skip
     reward = None
     if config.intrinsic_coef > 0:
         venv = reward = PrototypeIntrinsicReward(venv, artifact, coef=config.intrinsic_coef)
     eval_env = encode_env(
         make_pixel_vec_env(config.task, 1, seed=config.seed + 10_000, **settings), config.mode, artifact
     )
-    algo = algo_class(config.algo, config.mode)
+    algo = algo_class(config.algo, config.mode, config.overlap)
     if checkpoint is None:
         if config.mode == "embedding":
             policy, policy_kwargs = "MlpPolicy", {"net_arch": net_arch}
@@ -263,6 +279,11 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
     remaining = config.steps - model.num_timesteps
     progress_bar, progress_callbacks = training_progress(remaining, config.progress)
     callbacks += progress_callbacks
+    import torch
+
+    threads = torch.get_num_threads()
+    if config.overlap:  # one core per worker, the rest for the updates (more threads than free cores stall them)
+        torch.set_num_threads(max(1, _available_cores() - config.n_envs))
     try:
         with warnings.catch_warnings():  # evaluation deliberately runs without the intrinsic-reward wrapper
             warnings.filterwarnings("ignore", message="Training and eval env are not of the same type")
@@ -270,6 +291,7 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
                 model.learn(remaining, callback=callbacks, tb_log_name="tb", progress_bar=progress_bar,
                             reset_num_timesteps=checkpoint is None)  # fmt: skip
     finally:
+        torch.set_num_threads(threads)
         model.save(run_dir / saved["model"])
         if reward is not None:
             reward.save(run_dir / "intrinsic_reward.pt")
@@ -302,6 +324,13 @@ def encode_env(venv: VecEnv, mode: str, artifact: str | Path | PretrainedArtifac
     from sb3_crptpro.encode import VecEncodeObservation
 
     return VecEncodeObservation(venv, artifact)
+
+
+def _available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def run_encoder_path(run_dir: str | Path, saved: dict[str, Any]) -> Path:

@@ -1,0 +1,88 @@
+"""Run the gradient step while the env workers step, render and encode (issue 13).
+
+SB3's off-policy loop is serial: choose an action, ``env.step`` (``step_async`` + ``step_wait``), store the
+transition, then ``train``. With the frozen encoder of embedding mode an env step costs ~3 ms on the CPU (physics,
+rendering, one conv pass) and a round of SAC updates ~6-9 ms, one after the other. :class:`OverlapTrainingMixin`
+defers each ``train`` call to just after the next ``step_async``, so that the updates run in this process while
+``SubprocVecEnv`` workers compute the next transition (pair it with ``make_pixel_vec_env(..., encoder=...)`` so
+that the workers also encode).
+
+What changes in what is learned: the round of updates SB3 runs after storing transition ``t`` runs after action
+``t + 1`` was chosen, so that action comes from a policy one round of updates older. The updates, their number and
+the replay buffer they sample from are the same (transition ``t + 1`` is stored after them). With a
+``DummyVecEnv`` nothing overlaps and only this reordering remains.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sb3_contrib import TQC
+from stable_baselines3 import SAC
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
+
+__all__ = ["OverlapTrainingMixin", "OverlappedSAC", "OverlappedTQC"]
+
+
+class _TrainAfterStepAsync(VecEnvWrapper):
+    """Runs the algorithm's pending updates right after handing the actions to the workers."""
+
+    def __init__(self, venv: VecEnv, run_pending: Any) -> None:
+        super().__init__(venv)
+        self.run_pending = run_pending
+
+    def reset(self) -> np.ndarray:
+        return self.venv.reset()
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self.venv.step_async(actions)
+        self.run_pending()
+
+    def step_wait(self) -> Any:
+        return self.venv.step_wait()
+
+
+class OverlapTrainingMixin:
+    """Mixin for SB3 off-policy algorithms (``class MySAC(OverlapTrainingMixin, SAC)``): each round of gradient
+    steps runs while the VecEnv computes the next transition (see the module docstring for what changes).
+
+    Same gradient steps and batch size as the base class; the last round of a ``learn`` call runs before it
+    returns, so a model is never saved with updates owed. Speed-up needs env work outside this process
+    (``SubprocVecEnv``); measured by ``benchmarks/embedding_throughput.py``.
+    """
+
+    _overlap_pending: tuple[int, int] | None = None
+    _overlap_env: _TrainAfterStepAsync | None = None
+
+    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+        """Queue a round of updates (run after the next ``step_async``, or at the end of ``learn``)."""
+        self._run_pending_updates()
+        self._overlap_pending = (gradient_steps, batch_size)
+
+    def _run_pending_updates(self) -> None:
+        pending, self._overlap_pending = self._overlap_pending, None
+        if pending is not None:
+            super().train(gradient_steps=pending[0], batch_size=pending[1])  # type: ignore[misc]
+
+    def collect_rollouts(self, env: VecEnv, *args: Any, **kwargs: Any) -> Any:
+        if self._overlap_env is None or self._overlap_env.venv is not env:
+            self._overlap_env = _TrainAfterStepAsync(env, self._run_pending_updates)
+        return super().collect_rollouts(self._overlap_env, *args, **kwargs)  # type: ignore[misc]
+
+    def learn(self, *args: Any, **kwargs: Any) -> Any:
+        model = super().learn(*args, **kwargs)  # type: ignore[misc]
+        self._run_pending_updates()
+        return model
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_overlap_pending", "_overlap_env"]  # type: ignore[misc]
+
+
+class OverlappedSAC(OverlapTrainingMixin, SAC):
+    """SB3's ``SAC`` with updates overlapped with env stepping (:class:`OverlapTrainingMixin`). A saved model
+    loads with ``SAC.load`` too."""
+
+
+class OverlappedTQC(OverlapTrainingMixin, TQC):
+    """sb3-contrib's ``TQC`` with updates overlapped with env stepping (:class:`OverlapTrainingMixin`)."""
