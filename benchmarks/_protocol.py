@@ -25,15 +25,15 @@ import numpy as np
 import torch
 
 from sb3_crptpro import load_artifact, save_artifact
+from sb3_crptpro.app.evaluation import evaluate_run
+from sb3_crptpro.app.training import TrainConfig, train
+from sb3_crptpro.common.networks import Encoder, Projector, Prototypes
 from sb3_crptpro.data.collection import collect
 from sb3_crptpro.data.domain import DomainDataset
 from sb3_crptpro.data.sampler import CrossDomainDataset
-from sb3_crptpro.diagnostics import prototype_cosine_stats, prototype_scores, prototype_usage
-from sb3_crptpro.evaluation import evaluate_run
-from sb3_crptpro.networks import Encoder, Projector, Prototypes
-from sb3_crptpro.pretrain import PretrainConfig, Pretrainer
-from sb3_crptpro.probe import probe_domain
-from sb3_crptpro.training import TrainConfig, train
+from sb3_crptpro.pretraining.diagnostics import prototype_cosine_stats, prototype_scores, prototype_usage
+from sb3_crptpro.pretraining.pretrainer import PretrainConfig, Pretrainer
+from sb3_crptpro.pretraining.probe import probe_domain
 
 
 @dataclass
@@ -277,7 +277,7 @@ def _write_report(results: dict[str, Any], out: Path) -> None:
     fig.savefig(out / "downstream.png", dpi=110)
     plt.close(fig)
 
-    from sb3_crptpro.report import plot_pretraining
+    from sb3_crptpro.app.report import plot_pretraining
 
     for name in results["pretraining"]:
         metrics = out / "pretrain" / name.replace("=", "_") / "metrics.csv"

@@ -25,13 +25,13 @@ import numpy as np
 import torch
 
 from sb3_crptpro import load_artifact
+from sb3_crptpro.common.networks import Encoder, Projector, Prototypes
 from sb3_crptpro.data.collection import collect
 from sb3_crptpro.data.domain import DomainDataset
 from sb3_crptpro.data.sampler import CrossDomainDataset
-from sb3_crptpro.diagnostics import collapse_diagnostics, prototype_cosine_stats
-from sb3_crptpro.networks import Encoder, Projector, Prototypes
-from sb3_crptpro.pretrain import PRETRAIN_PRESETS, PretrainConfig, Pretrainer
-from sb3_crptpro.probe import encode_frames, probe_domain
+from sb3_crptpro.pretraining.diagnostics import collapse_diagnostics, prototype_cosine_stats
+from sb3_crptpro.pretraining.pretrainer import PRETRAIN_PRESETS, PretrainConfig, Pretrainer
+from sb3_crptpro.pretraining.probe import encode_frames, probe_domain
 
 SEEN = ["cheetah_run", "walker_run", "reacher_easy"]
 UNSEEN = ["cartpole_swingup", "finger_spin"]

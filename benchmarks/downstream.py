@@ -36,11 +36,11 @@ from sb3_crptpro import (
     AugmentedSAC,
     VecEncodeObservation,
     crptpro_kwargs,
+    env_settings,
     load_artifact,
     make_dmc_vec_env,
     random_policy_returns,
 )
-from sb3_crptpro.training import env_settings
 
 CONFIGS = ("state", "embedding", "embedding, random init", "reference")
 COLORS = {"state": "black", "embedding": "tab:blue", "embedding, random init": "tab:orange", "reference": "tab:green"}

@@ -35,11 +35,11 @@ from sb3_crptpro import (
     OverlappedSAC,
     VecEncodeObservation,
     crptpro_kwargs,
+    env_settings,
     load_artifact,
     make_dmc_vec_env,
     make_encoded_vec_env,
 )
-from sb3_crptpro.training import env_settings
 
 
 def measure(name: str, args: argparse.Namespace) -> dict[str, float]:

@@ -17,8 +17,8 @@ import time
 import torch
 
 from sb3_crptpro.data import CrossDomainDataset, collect
-from sb3_crptpro.losses import total_loss
-from sb3_crptpro.pretrain import PretrainConfig, Pretrainer
+from sb3_crptpro.pretraining.losses import total_loss
+from sb3_crptpro.pretraining.pretrainer import PretrainConfig, Pretrainer
 
 
 def seconds_per_call(fn, repeats: int) -> float:

@@ -16,10 +16,10 @@ from pathlib import Path
 import torch
 
 from sb3_crptpro import load_artifact
+from sb3_crptpro.common.networks import Encoder
 from sb3_crptpro.data import CrossDomainDataset, DomainDataset, collect
-from sb3_crptpro.networks import Encoder
-from sb3_crptpro.pretrain import PretrainConfig, Pretrainer
-from sb3_crptpro.probe import probe_domain
+from sb3_crptpro.pretraining.pretrainer import PretrainConfig, Pretrainer
+from sb3_crptpro.pretraining.probe import probe_domain
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ from stable_baselines3 import SAC
 from stable_baselines3.common.buffers import ReplayBuffer
 
 from sb3_crptpro import AugmentedSAC, FrameStackReplayBuffer, crptpro_kwargs, make_dmc_env, save_artifact
-from sb3_crptpro.networks import Encoder, Projector, Prototypes
+from sb3_crptpro.common.networks import Encoder, Projector, Prototypes
 
 
 def steps_per_second(model, batch_size: int, steps: int) -> float:

@@ -17,9 +17,9 @@ from sb3_crptpro import (
     make_dmc_env,
     pretrain_encoder,
 )
-from sb3_crptpro.diagnostics import prototype_scores, prototype_usage
-from sb3_crptpro.networks import Encoder
-from sb3_crptpro.probe import probe_domain
+from sb3_crptpro.common.networks import Encoder
+from sb3_crptpro.pretraining.diagnostics import prototype_scores, prototype_usage
+from sb3_crptpro.pretraining.probe import probe_domain
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -1,7 +1,7 @@
 """sb3-crptpro: CRPTpro (cross-domain random pre-training with prototypes) for Stable-Baselines3.
 
 Importing the package prepares the process for headless rendering (``MUJOCO_GL=egl`` unless the user chose a
-backend, and libraries that bundle LLVM loaded before the first GL context: see :mod:`sb3_crptpro._gl`). Public
+backend, and libraries that bundle LLVM loaded before the first GL context: see :mod:`sb3_crptpro.common._gl`). Public
 names are imported on first use, so that ``import sb3_crptpro`` stays light.
 """
 
@@ -10,18 +10,24 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sb3_crptpro._compat import lazy_attributes
-from sb3_crptpro._gl import prepare_rendering
+from sb3_crptpro.common._gl import prepare_rendering
 
 prepare_rendering()
 
 from sb3_crptpro._version import __version__  # noqa: E402
 
 if TYPE_CHECKING:
-    from sb3_crptpro.artifact import ArtifactError, PretrainedArtifact, load_artifact, save_artifact
-    from sb3_crptpro.buffers import FrameStackReplayBuffer
+    from sb3_crptpro.app.demo import DemoConfig, run_demo
+    from sb3_crptpro.app.evaluation import evaluate_run, random_policy_returns
+    from sb3_crptpro.app.training import TRAIN_MODES, TRAIN_PRESETS, TrainConfig, train
+    from sb3_crptpro.common.artifact import (
+        ArtifactError,
+        PretrainedArtifact,
+        env_settings,
+        load_artifact,
+        save_artifact,
+    )
     from sb3_crptpro.data import CrossDomainDataset, DatasetError, DomainDataset, collect
-    from sb3_crptpro.demo import DemoConfig, run_demo
-    from sb3_crptpro.encode import EncodeObservation, FrozenEncoding, VecEncodeObservation, make_encoded_vec_env
     from sb3_crptpro.envs import (
         RENDER_PRESETS,
         DMCConfig,
@@ -36,21 +42,21 @@ if TYPE_CHECKING:
         resolve_env,
         resolve_task,
     )
-    from sb3_crptpro.evaluation import evaluate_run, random_policy_returns
-    from sb3_crptpro.extractor import CRPTproExtractor, EncoderWeights, crptpro_kwargs
-    from sb3_crptpro.overlap import OverlappedSAC, OverlappedTQC, OverlapTrainingMixin
-    from sb3_crptpro.pipeline import pretrain_encoder
-    from sb3_crptpro.pretrain import PRETRAIN_PRESETS, CollapseWarning, PretrainConfig, Pretrainer
-    from sb3_crptpro.reward import PrototypeIntrinsicReward
-    from sb3_crptpro.sac import (
+    from sb3_crptpro.pretraining.pipeline import pretrain_encoder
+    from sb3_crptpro.pretraining.pretrainer import PRETRAIN_PRESETS, CollapseWarning, PretrainConfig, Pretrainer
+    from sb3_crptpro.sb3.buffers import FrameStackReplayBuffer
+    from sb3_crptpro.sb3.encode import EncodeObservation, FrozenEncoding, VecEncodeObservation, make_encoded_vec_env
+    from sb3_crptpro.sb3.extractor import CRPTproExtractor, EncoderWeights, crptpro_kwargs
+    from sb3_crptpro.sb3.overlap import OverlappedSAC, OverlappedTQC, OverlapTrainingMixin
+    from sb3_crptpro.sb3.reward import PrototypeIntrinsicReward
+    from sb3_crptpro.sb3.sac import (
         PAPER_SAC_PRESET,
         AugmentedFrameStackReplayBuffer,
         AugmentedReplayBuffer,
         AugmentedSAC,
         AugmentedTQC,
     )
-    from sb3_crptpro.spaces import PixelSpaceError, check_pixel_space
-    from sb3_crptpro.training import TRAIN_MODES, TRAIN_PRESETS, TrainConfig, train
+    from sb3_crptpro.sb3.spaces import PixelSpaceError, check_pixel_space
 
 __all__ = [
     "PAPER_SAC_PRESET",
@@ -92,6 +98,7 @@ __all__ = [
     "check_pixel_space",
     "collect",
     "crptpro_kwargs",
+    "env_settings",
     "evaluate_run",
     "load_artifact",
     "make_dmc_env",
@@ -113,22 +120,22 @@ _MODULE_OF = {
         *["make_dmc_env", "make_dmc_vec_env", "make_pixel_env", "make_pixel_vec_env", "resolve_env", "resolve_task"],
     ],
     "data": ["CrossDomainDataset", "DatasetError", "DomainDataset", "collect"],
-    "artifact": ["ArtifactError", "PretrainedArtifact", "load_artifact", "save_artifact"],
-    "pretrain": ["PRETRAIN_PRESETS", "CollapseWarning", "PretrainConfig", "Pretrainer"],
-    "extractor": ["CRPTproExtractor", "EncoderWeights", "crptpro_kwargs"],
-    "reward": ["PrototypeIntrinsicReward"],
-    "encode": ["EncodeObservation", "FrozenEncoding", "VecEncodeObservation", "make_encoded_vec_env"],
-    "overlap": ["OverlapTrainingMixin", "OverlappedSAC", "OverlappedTQC"],
-    "spaces": ["PixelSpaceError", "check_pixel_space"],
-    "sac": [
+    "common.artifact": ["ArtifactError", "PretrainedArtifact", "env_settings", "load_artifact", "save_artifact"],
+    "pretraining.pretrainer": ["PRETRAIN_PRESETS", "CollapseWarning", "PretrainConfig", "Pretrainer"],
+    "pretraining.pipeline": ["pretrain_encoder"],
+    "sb3.extractor": ["CRPTproExtractor", "EncoderWeights", "crptpro_kwargs"],
+    "sb3.reward": ["PrototypeIntrinsicReward"],
+    "sb3.encode": ["EncodeObservation", "FrozenEncoding", "VecEncodeObservation", "make_encoded_vec_env"],
+    "sb3.overlap": ["OverlapTrainingMixin", "OverlappedSAC", "OverlappedTQC"],
+    "sb3.spaces": ["PixelSpaceError", "check_pixel_space"],
+    "sb3.sac": [
         *["PAPER_SAC_PRESET", "AugmentedFrameStackReplayBuffer", "AugmentedReplayBuffer"],
         *["AugmentedSAC", "AugmentedTQC"],
     ],
-    "buffers": ["FrameStackReplayBuffer"],
-    "training": ["TRAIN_MODES", "TRAIN_PRESETS", "TrainConfig", "train"],
-    "evaluation": ["evaluate_run", "random_policy_returns"],
-    "pipeline": ["pretrain_encoder"],
-    "demo": ["DemoConfig", "run_demo"],
+    "sb3.buffers": ["FrameStackReplayBuffer"],
+    "app.training": ["TRAIN_MODES", "TRAIN_PRESETS", "TrainConfig", "train"],
+    "app.evaluation": ["evaluate_run", "random_policy_returns"],
+    "app.demo": ["DemoConfig", "run_demo"],
 }
 _LAZY = {name: f"sb3_crptpro.{module}" for module, names in _MODULE_OF.items() for name in names}
 

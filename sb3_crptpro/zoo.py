@@ -1,95 +1,27 @@
-"""rl-baselines3-zoo integration: Gymnasium ids for the pixel DMC tasks, ``policy_kwargs`` and VecEnv wrappers
-that read the artifact path from an env variable, and a runner for rl-zoo3 scripts without ``--gym-packages``.
+"""The rl-zoo3 entry point, at a path that stays put: ``--gym-packages sb3_crptpro.zoo``,
+``vec_env_wrapper: sb3_crptpro.zoo:IntrinsicReward`` in hyperparameter files, and
+``python -m sb3_crptpro.zoo record_video ...``. The code lives in :mod:`sb3_crptpro.sb3.zoo` (importing either
+registers ``CRPTpro/<task>-v0``)."""
 
-``python -m rl_zoo3.train --algo sac --env CRPTpro/cheetah_run-v0 --gym-packages sb3_crptpro.zoo
---conf-file hyperparams/sac.yml`` with ``CRPTPRO_ENCODER=encoder.safetensors`` set. Importing this module registers
-``CRPTpro/<task>-v0`` for every DMC task (env kwargs: those of :func:`~sb3_crptpro.envs.make_dmc_env`,
-``render="fast"`` by default). rl-zoo3's ``vec_env_wrapper`` hyperparameter takes :func:`IntrinsicReward` (the
-prototype kNN reward) and :func:`EncodeObservation` (embedding mode, ``hyperparams/sac_embedding.yml``); rl-zoo3
-re-applies them in ``enjoy`` and ``record_video``. ``record_video`` has no ``--gym-packages`` option:
-``python -m sb3_crptpro.zoo record_video <its arguments>`` registers the ids and runs it (issue 15).
-"""
+from sb3_crptpro.sb3.zoo import (
+    ENCODER_ENV_VAR,
+    EncodeObservation,
+    IntrinsicReward,
+    env_id,
+    main,
+    policy_kwargs,
+    register_envs,
+)
 
-from __future__ import annotations
-
-import os
-import sys
-from typing import TYPE_CHECKING, Any
-
-import gymnasium as gym
-
-from sb3_crptpro.envs import available_tasks
-
-if TYPE_CHECKING:
-    from stable_baselines3.common.vec_env import VecEnv
-
-__all__ = ["ENCODER_ENV_VAR", "EncodeObservation", "IntrinsicReward", "env_id", "policy_kwargs", "register_envs"]
-
-#: environment variable holding the artifact path used by :func:`policy_kwargs`
-ENCODER_ENV_VAR = "CRPTPRO_ENCODER"
-
-
-def env_id(task: str) -> str:
-    """The registered id of a task, e.g. ``CRPTpro/cheetah_run-v0``."""
-    return f"CRPTpro/{task}-v0"
-
-
-def register_envs(render: str = "fast") -> list[str]:
-    """Register ``CRPTpro/<task>-v0`` for all DMC tasks (idempotent); return the ids."""
-    ids = []
-    for task in available_tasks():
-        ident = env_id(task)
-        if ident not in gym.registry:
-            gym.register(ident, entry_point="sb3_crptpro.envs:make_dmc_env", kwargs={"task": task, "render": render})
-        ids.append(ident)
-    return ids
-
-
-def _encoder_path() -> str:
-    path = os.environ.get(ENCODER_ENV_VAR)
-    if not path:
-        raise ValueError(f"set {ENCODER_ENV_VAR} to the pretrained artifact (.safetensors) to use with rl-zoo3")
-    return path
-
-
-def policy_kwargs(**overrides: Any) -> dict[str, Any]:
-    """:func:`~sb3_crptpro.extractor.crptpro_kwargs` of the artifact named by ``$CRPTPRO_ENCODER``."""
-    from sb3_crptpro.extractor import crptpro_kwargs
-
-    return crptpro_kwargs(_encoder_path(), **overrides)
-
-
-def IntrinsicReward(venv: VecEnv, **kwargs: Any) -> VecEnv:
-    """:class:`~sb3_crptpro.reward.PrototypeIntrinsicReward` with the artifact of ``$CRPTPRO_ENCODER`` (or, on an
-    :func:`EncodeObservation` env, its vectors); ``kwargs`` as the class (``coef``, ``queue_size``, ...)."""
-    from sb3_crptpro.encode import VecEncodeObservation
-    from sb3_crptpro.reward import PrototypeIntrinsicReward
-
-    artifact = None if isinstance(venv, VecEncodeObservation) else _encoder_path()
-    return PrototypeIntrinsicReward(venv, artifact, **kwargs)
-
-
-def EncodeObservation(venv: VecEnv, **kwargs: Any) -> VecEnv:
-    """:class:`~sb3_crptpro.encode.VecEncodeObservation` with the artifact of ``$CRPTPRO_ENCODER``."""
-    from sb3_crptpro.encode import VecEncodeObservation
-
-    return VecEncodeObservation(venv, _encoder_path(), **kwargs)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m sb3_crptpro.zoo <script> [args]``: run ``rl_zoo3.<script>`` with the ``CRPTpro/*`` ids
-    registered (for ``record_video``, ``record_training``, which have no ``--gym-packages``)."""
-    import runpy
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
-        print("usage: python -m sb3_crptpro.zoo SCRIPT [ARGS...]  (SCRIPT: an rl_zoo3 module, e.g. record_video)")
-        return
-    sys.argv = [f"rl_zoo3.{argv[0]}", *argv[1:]]
-    runpy.run_module(f"rl_zoo3.{argv[0]}", run_name="__main__", alter_sys=True)
-
-
-register_envs()
+__all__ = [
+    "ENCODER_ENV_VAR",
+    "EncodeObservation",
+    "IntrinsicReward",
+    "env_id",
+    "main",
+    "policy_kwargs",
+    "register_envs",
+]
 
 if __name__ == "__main__":
     main()

@@ -31,7 +31,7 @@ def tiny_data(tmp_path_factory):
 def tiny_artifact(tiny_data, tmp_path_factory):
     """A CRPTpro artifact (9x24x24 observations, 16 prototypes) pretrained for 2 updates on ``tiny_data``."""
     from sb3_crptpro.data import CrossDomainDataset
-    from sb3_crptpro.pretrain import PretrainConfig, Pretrainer
+    from sb3_crptpro.pretraining.pretrainer import PretrainConfig, Pretrainer
 
     config = PretrainConfig(updates=2, batch_size=8, num_protos=16, progress=False, checkpoint_every=0)
     trainer = Pretrainer(config, CrossDomainDataset(tiny_data))

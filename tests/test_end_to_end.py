@@ -12,7 +12,7 @@ import torch
 import yaml
 from PIL import Image
 
-from sb3_crptpro.cli import main
+from sb3_crptpro.app.cli import main
 
 TINY_ENV = ["--action-repeat", "50"]  # 20-step episodes
 
@@ -129,7 +129,7 @@ def results_runs_differ(out: Path) -> bool:
 
 
 def test_coverage_diagnostics() -> None:
-    from sb3_crptpro.diagnostics import pairwise_cosines, per_domain_assignment, usage_histogram
+    from sb3_crptpro.pretraining.diagnostics import pairwise_cosines, per_domain_assignment, usage_histogram
 
     scores = torch.tensor([[0.9, 0.1, 0.0], [0.8, 0.3, 0.1], [0.0, 0.2, 0.7]])
     assert usage_histogram(scores).tolist() == [2, 0, 1]

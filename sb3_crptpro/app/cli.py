@@ -1,0 +1,417 @@
+"""The ``sb3-crptpro`` command line (one entry point, one subcommand per pipeline stage)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from sb3_crptpro._version import __version__
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose errors are one clear line (plus usage), never a traceback."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _cmd_collect(args: argparse.Namespace) -> int:
+    from sb3_crptpro.data.collection import collect
+    from sb3_crptpro.data.store import read_manifest
+
+    start = time.perf_counter()
+    directories = collect(
+        args.tasks,
+        args.out,
+        transitions_per_domain=args.transitions,
+        n_workers=args.workers,
+        seed=args.seed,
+        image_size=args.image_size,
+        action_repeat=args.action_repeat,
+        render=args.render,
+        frame_stack=args.frame_stack,
+        chunk_transitions=args.chunk,
+        resume=args.resume,
+        progress=not args.no_progress,
+    )
+    for directory in directories:
+        counts = read_manifest(directory)["counts"]
+        per = counts["bytes"] / max(counts["transitions"], 1)
+        episodes = counts["episodes"]
+        print(f"{directory}: {counts['transitions']} transitions, {episodes} episodes, {per / 1024:.1f} KiB/transition")
+    print(f"done in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _add_collect(sub: argparse._SubParsersAction) -> None:
+    from sb3_crptpro.data.collection import DEFAULT_CHUNK_TRANSITIONS
+
+    p = sub.add_parser("collect", help="collect uniform-random transitions from DMC domains into datasets")
+    p.add_argument(
+        "--tasks",
+        nargs="+",
+        required=True,
+        help="DMC tasks and/or Gymnasium ids that render, e.g. cheetah_run walker_run HalfCheetah-v5",
+    )
+    p.add_argument("--transitions", type=_positive_int, required=True, help="transitions per domain (exact)")
+    p.add_argument("--out", required=True, help="output folder; one sub-folder per task")
+    p.add_argument("--workers", type=_positive_int, default=None, help="worker processes (default: CPU count)")
+    p.add_argument("--seed", type=int, default=0, help="root seed (default: %(default)s)")
+    p.add_argument("--image-size", type=_positive_int, default=84, help="frame side in pixels (default: %(default)s)")
+    p.add_argument("--action-repeat", type=_positive_int, default=2, help="action repeat (default: %(default)s)")
+    p.add_argument("--render", choices=["paper", "fast"], default="paper", help="render preset (default: %(default)s)")
+    p.add_argument("--frame-stack", type=_positive_int, default=3, help="frame stack recorded for readers (default: 3)")
+    p.add_argument(
+        "--chunk",
+        type=_positive_int,
+        default=DEFAULT_CHUNK_TRANSITIONS,
+        help="transitions per shard (default: %(default)s)",
+    )
+    p.add_argument(
+        "--resume",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="continue an interrupted run (default: on)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.set_defaults(func=_cmd_collect)
+
+
+def _cmd_pretrain(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from sb3_crptpro.data.sampler import CrossDomainDataset
+    from sb3_crptpro.pretraining.pretrainer import PretrainConfig, Pretrainer
+
+    fields = {f.name for f in dataclasses.fields(PretrainConfig)} - {"preset"}
+    given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    config = PretrainConfig.from_preset(args.preset, **given)
+    out = Path(args.out)
+    work_dir = Path(args.work_dir) if args.work_dir else out.with_name(out.stem + "_pretrain")
+    dataset = CrossDomainDataset(args.data, frame_stack=args.frame_stack, mode=config.sampling)
+    trainer = Pretrainer(config, dataset, work_dir)
+    stats = trainer.fit(resume=args.resume)
+    path = trainer.save(out, stats)
+    if path is not None:
+        final = stats["final"]
+        print(f"wrote {path} ({stats['updates']} updates, {stats['updates_per_s']:.2f} updates/s, "
+              f"loss {final.get('loss', float('nan')):.4f}); logs and checkpoint in {work_dir}")  # fmt: skip
+    return 0
+
+
+def _add_pretrain(sub: argparse._SubParsersAction) -> None:
+    import dataclasses
+
+    from sb3_crptpro.pretraining.pretrainer import PRETRAIN_PRESETS, PretrainConfig
+
+    p = sub.add_parser("pretrain", help="pretrain a CRPTpro encoder on collected datasets")
+    p.add_argument("--data", required=True, nargs="+", help="dataset folder(s) written by `collect`")
+    p.add_argument("--out", required=True, help="artifact file to write (.safetensors)")
+    p.add_argument("--work-dir", default=None, help="metrics and checkpoints (default: <out stem>_pretrain/)")
+    p.add_argument("--frame-stack", type=_positive_int, default=3, help="frames per observation (default: 3)")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --work-dir")
+    p.add_argument("--preset", choices=sorted(PRETRAIN_PRESETS), default="default",
+                   help="default: the setting selected by the collapse study; paper: the reference exactly "
+                   "(default: %(default)s); the flags below override the preset")  # fmt: skip
+    defaults = PretrainConfig()
+    docs = {
+        "updates": "number of updates",
+        "batch_size": "batch size (summed over processes under torchrun)",
+        "lr": "Adam learning rate",
+        "temperature": "softmax / Sinkhorn temperature",
+        "num_protos": "number of prototypes",
+        "proj_dim": "projection size",
+        "pred_dim": "predictor hidden size",
+        "sinkhorn_iters": "Sinkhorn-Knopp iterations",
+        "ema_tau": "target network EMA rate",
+        "alpha": "weight of the intrinsic (prototype-spreading) loss; 0 = plain Proto-RL",
+        "sampling": "round_robin or mixed domain sampling",
+        "augment": "shift, crop or none",
+        "pad": "random-shift padding",
+        "seed": "root seed",
+        "log_every": "log metrics every N updates",
+        "checkpoint_every": "checkpoint every N updates (0: at the end only)",
+        "device": "auto, cpu, cuda, cuda:N",
+        "sinkhorn_temperature": "temperature of the target scores in Sinkhorn (paper: = --temperature)",
+        "freeze_prototypes": "keep the prototypes fixed for the first N updates (SwAV)",
+        "queue_length": "past target projections balanced with the batch in Sinkhorn (SwAV; 0 = off)",
+        "centering": "none or projections: subtract a running mean of the target projections (DINO)",
+        "center_momentum": "momentum of that running mean",
+        "probe_frames": "probe frames per domain for the collapse diagnostics (0 = off)",
+    }
+    choices = {"sampling": ["round_robin", "mixed"], "augment": ["shift", "crop", "none"],
+               "centering": ["none", "projections"]}  # fmt: skip
+    kinds = {"sinkhorn_temperature": float}
+    for field in dataclasses.fields(PretrainConfig):
+        if field.name not in docs:
+            continue
+        default = getattr(defaults, field.name)
+        kind = kinds.get(field.name) or {int: int, float: float}.get(type(default), str)
+        in_presets = {name: values[field.name] for name, values in PRETRAIN_PRESETS.items() if field.name in values}
+        shown = f"paper: {default}" + "".join(f", {name}: {value}" for name, value in in_presets.items())
+        p.add_argument(
+            "--" + field.name.replace("_", "-"),
+            dest=field.name,
+            type=kind,
+            default=None,
+            choices=choices.get(field.name),
+            help=f"{docs[field.name]} ({shown})",
+        )
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    p.set_defaults(func=_cmd_pretrain)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from sb3_crptpro.app.training import TrainConfig, resume, train
+
+    if args.resume is not None:
+        given = [flag for flag, value in (("--task", args.task), ("--encoder", args.encoder)) if value is not None]
+        if given:
+            raise ValueError(f"--resume continues a run with its saved settings; drop {' and '.join(given)}")
+        start = time.perf_counter()
+        run_dir = resume(args.resume, command=["sb3-crptpro", *args.argv])
+        print(f"run directory {run_dir} (resumed, {time.perf_counter() - start:.1f} s)")
+        return 0
+    missing = [flag for flag, value in (("--task", args.task), ("--encoder", args.encoder)) if value is None]
+    if missing:
+        raise ValueError(f"the following arguments are required: {', '.join(missing)} (or --resume RUN_DIR)")
+    given = {"batch_size": args.batch_size, "buffer_size": args.buffer_size, "learning_starts": args.learning_starts}
+    overrides = {k: v for k, v in given.items() if v is not None}
+    config = TrainConfig(
+        task=args.task,
+        encoder=args.encoder,
+        algo=args.algo,
+        mode=args.mode,
+        overlap=args.overlap,
+        intrinsic_coef=args.intrinsic_coef,
+        steps=args.steps,
+        preset=args.preset,
+        overrides=overrides,
+        seed=args.seed,
+        n_envs=args.n_envs,
+        action_repeat=args.action_repeat,
+        eval_freq=args.eval_freq,
+        eval_episodes=args.eval_episodes,
+        log_dir=args.log_dir,
+        device=args.device,
+        progress=not args.no_progress,
+        checkpoint_every=args.checkpoint_every,
+    )
+    start = time.perf_counter()
+    run_dir = train(config, command=["sb3-crptpro", *args.argv])
+    print(f"run directory {run_dir} ({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    from sb3_crptpro.app.training import TRAIN_MODES, TRAIN_PRESETS
+
+    p = sub.add_parser("train", help="train SAC/TQC with a frozen pretrained encoder on a DMC task or Gymnasium env")
+    p.add_argument(
+        "--task", default=None, help="DMC task or Gymnasium id, e.g. cheetah_run, Hopper-v5 (required unless --resume)"
+    )
+    p.add_argument("--encoder", default=None,
+                   help="artifact (.safetensors) written by `pretrain` (required unless --resume)")  # fmt: skip
+    p.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue RUN_DIR from its latest checkpoint with its saved settings (after a crash, kill -9 "
+                   "or Ctrl-C)")  # fmt: skip
+    p.add_argument("--checkpoint-every", type=int, default=10_000,
+                   help="full checkpoint (model, replay buffer, reward queue, RNG) every N env steps, 0 = never "
+                   "(default: %(default)s)")  # fmt: skip
+    p.add_argument("--algo", choices=["sac", "tqc"], default="sac", help="SAC or TQC (default: sac)")
+    p.add_argument("--mode", choices=list(TRAIN_MODES), default="reference",
+                   help="reference: AugmentedSAC/TQC on pixels (frozen conv + trainable pre_fc, the paper's setting); "
+                   "embedding: stock SAC/TQC on the frozen encoder's projections, each frame encoded once, "
+                   "~10x faster on CPU (default: %(default)s)")  # fmt: skip
+    p.add_argument("--overlap", action="store_true",
+                   help="embedding mode: one worker process per env renders and encodes while this process runs the "
+                   "updates (OverlappedSAC/TQC; needs a free core per env)")  # fmt: skip
+    p.add_argument("--intrinsic-coef", type=float, default=0.2, help="intrinsic reward coefficient, 0 = off (0.2)")
+    p.add_argument("--steps", type=_positive_int, default=10_000, help="environment steps (default: %(default)s)")
+    preset_help = "hyperparameters: quick (CPU-sized) or paper (reference values) (default: %(default)s)"
+    p.add_argument("--preset", choices=sorted(TRAIN_PRESETS), default="quick", help=preset_help)
+    p.add_argument("--batch-size", type=_positive_int, default=None, help="override the preset's batch size")
+    p.add_argument("--buffer-size", type=_positive_int, default=None, help="override the preset's replay size")
+    p.add_argument("--learning-starts", type=int, default=None, help="override the preset's learning_starts")
+    p.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
+    p.add_argument("--n-envs", type=_positive_int, default=1, help="parallel training envs (default: %(default)s)")
+    p.add_argument("--action-repeat", type=_positive_int, default=2, help="action repeat (default: %(default)s)")
+    p.add_argument("--eval-freq", type=int, default=1000, help="evaluate every N env steps, 0 = never (1000)")
+    p.add_argument("--eval-episodes", type=_positive_int, default=2, help="episodes per evaluation (default: 2)")
+    p.add_argument("--log-dir", default="logs", help="runs go to <log-dir>/<algo>/<task>_<id>/ (default: logs)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from sb3_crptpro.app.evaluation import evaluate_run
+    from sb3_crptpro.app.training import load_run_config
+
+    task = args.task or load_run_config(args.run)["env"]["task"]
+    video = Path(args.run) / f"{task}.mp4" if args.video else None
+    result = evaluate_run(args.run, task=args.task, episodes=args.episodes, seed=args.seed, video=video,
+                          progress=not args.no_progress)  # fmt: skip
+    seen = "seen" if result["seen_in_pretraining"] else "not seen"
+    print(f"{result['task']} ({seen} in pretraining; trained on {result['trained_task']}): "
+          f"{result['mean']:.2f} +- {result['std']:.2f} over {result['episodes']} episodes")  # fmt: skip
+    print("returns: " + " ".join(f"{r:.1f}" for r in result["returns"]))
+    if video is not None:
+        print(f"video: {video}")
+    return 0
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="mean/std extrinsic return of a trained run, on its task or another one")
+    p.add_argument("--run", required=True, help="run directory written by `train`")
+    p.add_argument("--task", default=None, help="evaluate on this task instead (same action size)")
+    p.add_argument("--episodes", type=_positive_int, default=10, help="episodes (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=100, help="evaluation env seed (default: %(default)s)")
+    p.add_argument("--video", action="store_true", help="also write <run>/<task>.mp4 of one episode")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=_cmd_evaluate)
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from sb3_crptpro.app.inspection import describe, describe_datasets, verify_datasets
+
+    if not Path(args.path).is_dir():
+        print(describe(args.path))  # an artifact: reading it verifies its checksum
+        return 0
+    problems = verify_datasets(args.path)
+    print(describe_datasets(args.path, problems))
+    bad = [str(d) for d, problem in problems.items() if problem]
+    if bad:
+        print(f"sb3-crptpro inspect: error: {len(bad)} dataset(s) failed verification: {', '.join(bad)} (re-run "
+              "`collect` with the same arguments: it redoes the damaged shards)", file=sys.stderr)  # fmt: skip
+        return 1
+    return 0
+
+
+def _add_inspect(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("inspect", help="print an artifact's metadata or a dataset folder's manifests")
+    p.add_argument("path", help="encoder .safetensors file, dataset folder or folder of datasets")
+    p.set_defaults(func=_cmd_inspect)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from sb3_crptpro.app.demo import DemoConfig, run_demo
+
+    fields = {f.name for f in dataclasses.fields(DemoConfig)}
+    values = {k: v for k, v in vars(args).items() if k in fields}
+    values["tasks"] = tuple(values["tasks"])
+    run_demo(DemoConfig(**values))
+    return 0
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    from sb3_crptpro.app.demo import DemoConfig
+
+    d = DemoConfig()
+    p = sub.add_parser(
+        "demo",
+        help="end to end in ~7 min on 2 cores: collect, pretrain, train (pretrained vs random-init encoder), "
+        "evaluate seen/unseen, write a report",
+    )
+    p.add_argument("--out", default=d.out, help="output folder; report in <out>/report (default: %(default)s)")
+    p.add_argument("--tasks", nargs="+", default=list(d.tasks), help="pretraining domains (default: %(default)s)")
+    p.add_argument("--transitions", type=_positive_int, default=d.transitions, help="per domain (default: %(default)s)")
+    p.add_argument("--image-size", type=_positive_int, default=d.image_size, help="frame side (default: %(default)s)")
+    p.add_argument("--action-repeat", type=_positive_int, default=d.action_repeat, help="(default: %(default)s)")
+    p.add_argument("--pretrain-updates", type=_positive_int, default=d.pretrain_updates, help="(default: %(default)s)")
+    p.add_argument("--pretrain-batch-size", type=_positive_int, default=d.pretrain_batch_size,
+                   help="(default: %(default)s)")  # fmt: skip
+    p.add_argument("--pretrain-preset", choices=["default", "paper"], default=d.pretrain_preset,
+                   help="(default: %(default)s)")  # fmt: skip
+    p.add_argument("--train-task", default=d.train_task, help="downstream task (default: %(default)s)")
+    unseen_help = "zero-shot task from a domain not in --tasks, same action size (default: %(default)s)"
+    p.add_argument("--unseen-task", default=d.unseen_task, help=unseen_help)
+    p.add_argument("--unseen-transitions", type=_positive_int, default=d.unseen_transitions,
+                   help="unseen-domain frames for the coverage plots (default: %(default)s)")  # fmt: skip
+    p.add_argument("--train-steps", type=_positive_int, default=d.train_steps, help="env steps (default: %(default)s)")
+    p.add_argument("--train-mode", choices=["embedding", "reference"], default=d.train_mode,
+                   help="downstream mode, as `train --mode` (default: %(default)s)")  # fmt: skip
+    p.add_argument("--intrinsic-coef", type=float, default=d.intrinsic_coef, help="(default: %(default)s)")
+    p.add_argument("--eval-episodes", type=_positive_int, default=d.eval_episodes, help="(default: %(default)s)")
+    p.add_argument("--seed", type=int, default=d.seed, help="(default: %(default)s)")
+    p.add_argument("--workers", type=_positive_int, default=None, help="collection workers (default: CPU count)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+    p.set_defaults(func=_cmd_demo)
+
+
+_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_collect,
+    _add_pretrain,
+    _add_train,
+    _add_evaluate,
+    _add_inspect,
+    _add_demo,
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``sb3-crptpro`` parser."""
+    parser = _Parser(prog="sb3-crptpro", description="CRPTpro pretrained encoders for Stable-Baselines3.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in _SUBCOMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sb3-crptpro`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    try:
+        return int(args.func(args))
+    except (ValueError, OSError) as exc:
+        print(f"sb3-crptpro {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        hint = _resume_hint(args)
+        print("interrupted" + (f"; {hint}" if hint else ""), file=sys.stderr)
+        return 130
+
+
+def _resume_hint(args: argparse.Namespace) -> str | None:
+    """What to run after Ctrl-C, and what is lost (issue 14)."""
+    if args.command == "collect" and args.resume:
+        return (f"re-run the same command to resume: finished shards are kept, the shards in progress (at most "
+                f"{args.chunk} transitions per worker) are collected again")  # fmt: skip
+    if args.command == "train":
+        every = getattr(args, "checkpoint_every", 0)
+        if not every:
+            return (
+                "the model was saved in the run directory; without checkpoints (--checkpoint-every 0) it cannot resume"
+            )
+        return (f"the model was saved in the run directory; `sb3-crptpro train --resume <run dir>` continues from the "
+                f"last checkpoint (written every {every} env steps; later steps are redone)")  # fmt: skip
+    if args.command == "pretrain":
+        from sb3_crptpro.pretraining.pretrainer import PretrainConfig
+
+        every = args.checkpoint_every or PretrainConfig.checkpoint_every
+        return (f"re-run with --resume to continue from the last checkpoint in the work dir (written every "
+                f"{every} updates; later updates are redone)")  # fmt: skip
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""Evaluate a trained run (extrinsic return only) on its task or on another task, optionally with a video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+if TYPE_CHECKING:
+    from sb3_crptpro.common.artifact import PretrainedArtifact
+
+__all__ = ["evaluate_run", "random_policy_returns", "write_video"]
+
+
+def _episode_stats(returns: list[float]) -> dict[str, Any]:
+    arr = np.asarray(returns, dtype=np.float64)
+    return {"mean": float(arr.mean()), "std": float(arr.std()), "returns": [float(r) for r in arr]}
+
+
+def _episode_bar(episodes: int, desc: str, enabled: bool) -> tqdm:
+    return tqdm(total=episodes, desc=desc, unit="ep", disable=not enabled)
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    task: str | None = None,
+    episodes: int = 10,
+    seed: int = 100,
+    video: str | Path | None = None,
+    deterministic: bool = True,
+    device: str = "auto",
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Mean/std extrinsic episode return of a run's final model.
+
+    :param run_dir: a directory written by :func:`~sb3_crptpro.app.training.train`
+    :param task: evaluate on this task instead (same action size needed; e.g. a domain unseen in pretraining)
+    :param episodes: number of episodes
+    :param seed: seed of the evaluation env (different from training seeds by default)
+    :param video: write an mp4 of the first episode here (needs ``imageio-ffmpeg``: ``sb3-crptpro[video]``)
+    :param progress: show a bar over episodes (tqdm, stderr)
+    :return: ``task``, ``episodes``, ``mean``, ``std``, ``returns``, ``seen_in_pretraining``
+    """
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    from sb3_crptpro.app.training import algo_class, encode_env, load_run_config, run_encoder_path
+    from sb3_crptpro.common.artifact import load_artifact
+    from sb3_crptpro.envs import make_pixel_vec_env, resolve_env
+
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    config = load_run_config(run_dir)
+    env_kwargs = dict(config["env"])
+    trained_task = env_kwargs.pop("task")
+    task = task or trained_task
+    resolve_env(task)
+    model_path = Path(run_dir) / config["model"]
+    if not model_path.is_file():
+        raise FileNotFoundError(f"{model_path} not found (was training interrupted before the first save?)")
+    mode = config["train"].get("mode", "reference")
+    encoder = load_artifact(run_encoder_path(run_dir, config)) if mode != "reference" else None  # read once
+    env = encode_env(make_pixel_vec_env(task, 1, seed=seed, **env_kwargs), mode, encoder)  # type: ignore[arg-type]
+    model = algo_class(config["train"]["algo"], mode).load(model_path, device=device, buffer_size=1)
+    if env.action_space.shape != model.action_space.shape:
+        raise ValueError(
+            f"{task} has actions of shape {env.action_space.shape}, the model was trained on {trained_task} with "
+            f"{model.action_space.shape}; pick a task with the same action size"
+        )
+    with _episode_bar(episodes, f"evaluate {task}", progress) as bar:
+
+        def count_episodes(locals_: dict[str, Any], _globals: dict[str, Any]) -> None:
+            bar.update(int(locals_["done"]))
+
+        returns, _ = evaluate_policy(model, env, n_eval_episodes=episodes, deterministic=deterministic,
+                                     return_episode_rewards=True, callback=count_episodes)  # fmt: skip
+    env.close()
+    if video is not None:
+        write_video(model, task, env_kwargs, Path(video), seed=seed, deterministic=deterministic, encoder=encoder)
+    return {
+        "task": task,
+        "trained_task": trained_task,
+        "episodes": episodes,
+        **_episode_stats(list(returns)),
+        "seen_in_pretraining": task in config["encoder"].get("tasks", []),
+    }
+
+
+def random_policy_returns(
+    task: str, episodes: int, seed: int = 100, progress: bool = False, **env_kwargs: Any
+) -> dict[str, Any]:
+    """Mean/std episode return of the uniform-random policy (the baseline every report should show).
+
+    :param progress: show a bar over episodes (tqdm, stderr)
+    """
+    from sb3_crptpro.envs import make_pixel_env
+
+    env = make_pixel_env(task, seed=seed, **env_kwargs)
+    returns = []
+    for _ in tqdm(range(episodes), desc=f"random policy {task}", unit="ep", disable=not progress):
+        env.reset()
+        total, done = 0.0, False
+        while not done:
+            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    env.close()
+    return {"task": task, "episodes": episodes, **_episode_stats(returns)}
+
+
+def write_video(
+    model: Any,
+    task: str,
+    env_kwargs: dict[str, Any],
+    path: Path,
+    seed: int = 100,
+    deterministic: bool = True,
+    encoder: str | Path | PretrainedArtifact | None = None,
+) -> Path:
+    """Record one episode of ``model`` on ``task`` (the agent's newest frame per step) as an mp4.
+
+    :param encoder: artifact (path or loaded) whose projections the model acts on (embedding mode); ``None``: the
+        model reads pixels
+    """
+    try:
+        import imageio.v2 as imageio
+        import imageio_ffmpeg  # noqa: F401
+    except ImportError:
+        raise ImportError("writing mp4 needs imageio-ffmpeg: pip install 'sb3-crptpro[video]'") from None
+    from sb3_crptpro.envs import make_pixel_env
+    from sb3_crptpro.sb3.encode import FrozenEncoding
+
+    encode = FrozenEncoding(encoder) if encoder is not None else None
+    env = make_pixel_env(task, seed=seed, **env_kwargs)
+    obs, _ = env.reset()
+    frames, done = [obs[-3:].transpose(1, 2, 0)], False
+    while not done:
+        action, _ = model.predict(encode(obs[None])[0] if encode else obs, deterministic=deterministic)
+        obs, _, terminated, truncated, _ = env.step(action)
+        frames.append(obs[-3:].transpose(1, 2, 0))
+        done = terminated or truncated
+    env.close()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    size = frames[0].shape[0]
+    block = 16 if size % 16 == 0 else 1  # ffmpeg wants sides divisible by 16; otherwise let imageio resize
+    imageio.mimwrite(path, frames, fps=30, macro_block_size=block)
+    return path

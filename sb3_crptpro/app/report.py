@@ -1,0 +1,314 @@
+"""Report figures: learning curve, pretraining loss/coverage, prototype coverage and the prototype gallery.
+
+All functions write one PNG and return its path; they only read files that the pipeline writes (``metrics.csv``,
+``evaluations.npz``, ``monitor.csv``, artifacts, datasets), so they work on any run, not only the demo's.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = [
+    "plot_coverage",
+    "plot_encoder_comparison",
+    "plot_learning_curve",
+    "plot_pretraining",
+    "plot_prototype_gallery",
+    "prototype_scores_by_domain",
+]
+
+#: one colour per domain (gallery borders, coverage bars)
+DOMAIN_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    _pyplot().close(fig)
+    return path
+
+
+def plot_learning_curve(run_dir: str | Path, out: str | Path, random_return: float | None = None) -> Path:
+    """Evaluation returns (mean +- std over episodes, from ``evaluations.npz``) and training episode returns
+    (``monitor.csv``, extrinsic) against environment steps."""
+    plt = _pyplot()
+    run_dir = Path(run_dir)
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    episodes = _monitor_episodes(run_dir)
+    if len(episodes):
+        ax.plot(np.cumsum(episodes[:, 1]), episodes[:, 0], ".", alpha=0.6, label="training episodes")
+    evaluations = run_dir / "evaluations.npz"
+    if evaluations.is_file():
+        data = np.load(evaluations)
+        mean, std = data["results"].mean(axis=1), data["results"].std(axis=1)
+        ax.errorbar(data["timesteps"], mean, yerr=std, marker="o", capsize=3, label="evaluation (deterministic)")
+    if random_return is not None:
+        ax.axhline(random_return, color="grey", linestyle="--", label="random policy")
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("episode return (extrinsic)")
+    ax.set_title(f"learning curve: {run_dir.parent.name} {run_dir.name}")
+    ax.legend(loc="best", fontsize=8)
+    return _save(fig, out)
+
+
+def plot_encoder_comparison(
+    runs: dict[str, str | Path],
+    out: str | Path,
+    random_return: float | None = None,
+    final_returns: dict[str, float] | None = None,
+) -> Path:
+    """Evaluation returns of several runs against environment steps (e.g. pretrained vs random-init encoder), with
+    the random policy as a reference line; the title states which run ends ahead, from ``final_returns`` (a longer
+    final evaluation) or else the last evaluation of each run.
+
+    :param runs: ``{label: run directory}`` (each with ``evaluations.npz`` written by :func:`~sb3_crptpro.train`)
+    :raises FileNotFoundError: a run without ``evaluations.npz``
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    last: dict[str, float] = {}
+    for i, (label, run_dir) in enumerate(runs.items()):
+        path = Path(run_dir) / "evaluations.npz"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found (train with eval_freq > 0)")
+        data = np.load(path)
+        mean, std = data["results"].mean(axis=1), data["results"].std(axis=1)
+        colour = DOMAIN_COLOURS[i % 8]
+        ax.plot(data["timesteps"], mean, marker="o", color=colour, label=f"{label} (evaluation mean)")
+        ax.fill_between(data["timesteps"], mean - std, mean + std, color=colour, alpha=0.15)
+        last[label] = float(mean[-1])
+    if random_return is not None:
+        ax.axhline(random_return, color="grey", linestyle="--", label=f"random policy ({random_return:.1f})")
+    final = {**last, **(final_returns or {})}
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("episode return (extrinsic, deterministic policy)")
+    ax.legend(loc="best", fontsize=8)
+    ranked = sorted(final, key=final.get, reverse=True)  # type: ignore[arg-type]
+    scores = ", ".join(f"{k} {final[k]:.1f}" for k in ranked)
+    verdict = f"{ranked[0]} ends ahead" if len(ranked) > 1 and final[ranked[0]] > final[ranked[1]] else "a tie"
+    if random_return is not None:
+        scores += f", random policy {random_return:.1f}"
+    tasks = sorted({_run_task(Path(r)) for r in runs.values()} - {None})  # type: ignore[type-var]
+    where = f" on {', '.join(tasks)}" if tasks else ""
+    ax.set_title(f"final return{where}: {scores}\n{verdict} (band: +- std over evaluation episodes)", fontsize=9)
+    fig.tight_layout()
+    return _save(fig, out)
+
+
+def _run_task(run_dir: Path) -> str | None:
+    """The task of a run directory written by :func:`~sb3_crptpro.train` (``None`` without its ``config.yml``)."""
+    import yaml
+
+    path = run_dir / "config.yml"
+    return yaml.safe_load(path.read_text())["env"]["task"] if path.is_file() else None
+
+
+def _monitor_episodes(run_dir: Path) -> np.ndarray:
+    """``[n, 2]`` (return, length) of finished training episodes from all ``*monitor.csv`` files, in time order."""
+    rows = []
+    for path in sorted(run_dir.glob("*monitor.csv")):
+        with open(path, newline="") as fh:
+            fh.readline()  # the JSON header line
+            rows += [(float(r["t"]), float(r["r"]), float(r["l"])) for r in csv.DictReader(fh)]
+    rows.sort()
+    return np.array([(r, n) for _, r, n in rows]).reshape(-1, 2)
+
+
+def _read_metrics(path: str | Path) -> dict[str, np.ndarray]:
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        raise ValueError(f"{path} has no rows")
+    keys = rows[0].keys()
+    return {k: np.array([float(r[k]) if r.get(k) not in (None, "") else np.nan for r in rows]) for k in keys}
+
+
+def plot_pretraining(metrics_csv: str | Path, out: str | Path, num_protos: int | None = None) -> Path:
+    """Four panels from the pretrainer's ``metrics.csv``: losses against ``log(M)`` (the trivial solution), the
+    collapse diagnostics on the probe frames (effective rank, prototypes used), and the prototypes' pairwise cosine.
+
+    The title says whether the run collapsed, computed from the last logged diagnostics
+    (:func:`~sb3_crptpro.pretraining.diagnostics.collapse_warning`).
+
+    :param num_protos: ``M`` for the ``log(M)`` line (default: recovered from the logged margin, if any)
+    """
+    import math
+
+    from sb3_crptpro.pretraining.diagnostics import COLLAPSE_THRESHOLDS, collapse_warning
+
+    plt = _pyplot()
+    m = _read_metrics(metrics_csv)
+    x = m["update"]
+    if num_protos is None and "probe/margin" in m:
+        num_protos = round(math.exp(m["probe/margin"][-1] + m["probe/loss_comp_probe"][-1]))
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7))
+    ax = axes[0, 0]
+    ax.plot(x, m["loss_comp"], color="tab:blue", lw=2, label="comparative loss (training batch)")
+    ax.plot(x, m["loss"], color="black", lw=1, ls="--", label="total = comparative + alpha x intrinsic")
+    if "probe/loss_comp_probe" in m:
+        ax.plot(x, m["probe/loss_comp_probe"], color="tab:cyan", lw=1, label="comparative loss (probe frames)")
+    if num_protos:
+        ax.axhline(math.log(num_protos), color="tab:red", ls=":", label=f"log M = {math.log(num_protos):.3f} (trivial)")
+    ax.set_title("losses: a run pinned at log M has collapsed")
+    ax.set_ylabel("loss (nats)")
+    ax.legend(fontsize=7)
+    ax = axes[0, 1]
+    if "probe/eff_rank" in m:
+        ax.plot(x, m["probe/eff_rank"], color="tab:green", label="all probe frames")
+        ax.plot(x, m["probe/eff_rank_min"], color="tab:olive", label="worst domain")
+        ax.axhline(COLLAPSE_THRESHOLDS["eff_rank_min"], color="grey", ls=":", label="target >= 20")
+        ax.axhspan(0, 5, color="tab:red", alpha=0.1, label="collapsed (< 5)")
+        ax.legend(fontsize=7)
+    ax.set_title("effective rank of normalised target projections")
+    ax.set_ylabel("effective rank (of 128 dims)")
+    ax = axes[1, 0]
+    if "probe/n_used" in m:
+        ax.plot(x, m["probe/n_used"], color="tab:green", label="nearest prototype of probe frames")
+    ax.plot(x, m["n_used_raw"] if "n_used_raw" in m else m["n_used"], color="tab:olive",
+            label="nearest prototype of the training batch")  # fmt: skip
+    ax.set_title("prototypes in use (no Sinkhorn balancing)")
+    ax.set_ylabel("prototypes (count)")
+    ax.legend(fontsize=7)
+    ax = axes[1, 1]
+    ax.plot(x, m["cos_mean"], label="mean")
+    ax.plot(x, m["cos_max"], label="max")
+    ax.set_title("prototype pairwise cosine (off-diagonal)")
+    ax.set_ylabel("cosine similarity")
+    ax.legend(fontsize=7)
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in axes.flat:
+        ax.set_xlabel("update")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    last = {k[len("probe/") :]: float(v[-1]) for k, v in m.items() if k.startswith("probe/")}
+    verdict = "no collapse diagnostics logged"
+    if "eff_rank_min" in last:
+        collapsed = collapse_warning(last, num_protos or 1) is not None
+        verdict = (f"{'COLLAPSED to the trivial solution' if collapsed else 'not collapsed'}: effective rank "
+                   f"{last['eff_rank_min']:.1f} (worst domain), {last['n_used']:.0f} prototypes used, "
+                   f"comparative loss {-last.get('margin', float('nan')):+.3f} nats from log M")  # fmt: skip
+    fig.suptitle(f"pretraining ({Path(metrics_csv).parent.name}): {verdict}", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, out)
+
+
+def _sample_indices(n: int, count: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=min(count, n), replace=False))
+
+
+def prototype_scores_by_domain(
+    artifact: Any, datasets: Sequence[Any], frames_per_domain: int = 500, seed: int = 0
+) -> tuple[dict[str, torch.Tensor], dict[str, np.ndarray]]:
+    """Prototype scores ``{task: [n, M]}`` of a seeded sample of each dataset's observations, and the sampled
+    observations ``{task: uint8 [n, 3k, H, W]}``."""
+    from sb3_crptpro.pretraining.diagnostics import prototype_scores
+
+    scores, observations = {}, {}
+    for dataset in datasets:
+        obs, _, _ = dataset.transitions(_sample_indices(len(dataset), frames_per_domain, seed))
+        scores[dataset.task] = prototype_scores(
+            artifact.encoder, artifact.projector, artifact.prototypes.weight, torch.from_numpy(obs)
+        )
+        observations[dataset.task] = obs
+    return scores, observations
+
+
+def plot_coverage(scores_by_domain: dict[str, torch.Tensor], prototypes: torch.Tensor, out: str | Path) -> Path:
+    """Prototype usage histogram (stacked by domain, sorted by use), per-domain assignment entropy and the
+    distribution of pairwise prototype cosines."""
+    from sb3_crptpro.pretraining.diagnostics import pairwise_cosines, per_domain_assignment, prototype_usage
+
+    plt = _pyplot()
+    m = len(prototypes)
+    shares = per_domain_assignment(scores_by_domain, m)
+    counts = {d: shares[d].numpy() * len(s) for d, s in scores_by_domain.items()}
+    total = sum(counts.values())
+    order = np.argsort(-total)
+    used = order[: max(int((total > 0).sum()), 1)]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    bottom = np.zeros(len(used))
+    ranks = np.arange(1, len(used) + 1)
+    for i, (domain, c) in enumerate(counts.items()):
+        usage = prototype_usage(scores_by_domain[domain], m)
+        label = f"{domain} ({int(usage['n_used'])} used, entropy {usage['usage_entropy']:.2f})"
+        axes[0].bar(ranks, c[used], bottom=bottom, color=DOMAIN_COLOURS[i % 8], width=1.0, label=label)
+        bottom += c[used]
+    from matplotlib.ticker import MaxNLocator
+
+    axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0].yaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0].set_xlim(0.5, len(used) + 0.5)
+    axes[0].set_xlabel(f"prototype rank by use (1 = most used; {len(used)} of {m} prototypes have a sample)")
+    axes[0].set_ylabel("sampled frames whose nearest prototype it is")
+    axes[0].set_title("prototype usage by domain (stacked)", fontsize=10)
+    axes[0].legend(fontsize=7, title="domain (prototypes used, usage entropy in nats)", title_fontsize=7)
+    cosines = pairwise_cosines(prototypes).numpy()
+    axes[1].hist(cosines, bins=50, color="grey")
+    axes[1].set_title("pairwise cosine similarity of the prototypes", fontsize=10)
+    axes[1].set_xlabel("cosine similarity")
+    axes[1].set_ylabel("prototype pairs")
+    top_share = float(total[order[0]] / max(total.sum(), 1))
+    fig.suptitle(f"{len(used)} of {m} prototypes are the nearest of some sampled frame; the most used one takes "
+                 f"{100 * top_share:.0f}% of the frames ({'collapsed' if top_share > 0.5 else 'spread'}); prototypes "
+                 f"are {'near-orthogonal' if abs(np.mean(cosines)) < 0.1 else 'aligned'} (mean cosine "
+                 f"{np.mean(cosines):+.2f})", fontsize=10)  # fmt: skip
+    fig.tight_layout()
+    return _save(fig, out)
+
+
+def plot_prototype_gallery(
+    scores_by_domain: dict[str, torch.Tensor],
+    observations: dict[str, np.ndarray],
+    out: str | Path,
+    n_prototypes: int = 8,
+    per_prototype: int = 8,
+) -> Path:
+    """For the most used prototypes, the sampled frames closest to each (one row per prototype), each framed in
+    its domain's colour. The newest frame of each stack is shown."""
+    plt = _pyplot()
+    domains = list(scores_by_domain)
+    scores = torch.cat([scores_by_domain[d] for d in domains])
+    owner = np.concatenate([[i] * len(scores_by_domain[d]) for i, d in enumerate(domains)])
+    frames = np.concatenate([observations[d][:, -3:] for d in domains]).transpose(0, 2, 3, 1)  # newest RGB frame
+    votes = torch.bincount(scores.argmax(dim=1), minlength=scores.shape[1])
+    chosen = [p for p in torch.argsort(votes, descending=True)[:n_prototypes].tolist() if votes[p] > 0]
+    rows, cols = len(chosen), min(per_prototype, len(scores))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.4 * rows + 0.8), squeeze=False)
+    purities = []
+    for r, proto in enumerate(chosen):
+        nearest = torch.argsort(scores[:, proto], descending=True)[:cols].tolist()
+        purities.append(np.bincount(owner[nearest]).max() / len(nearest))
+        for c, idx in enumerate(nearest):
+            ax = axes[r, c]
+            ax.imshow(frames[idx])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_edgecolor(DOMAIN_COLOURS[owner[idx] % 8])
+                spine.set_linewidth(4)
+        axes[r, 0].set_ylabel(f"#{proto}\n({int(votes[proto])})", fontsize=8)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=DOMAIN_COLOURS[i % 8]) for i in range(len(domains))]
+    fig.legend(handles, domains, loc="lower center", ncol=len(domains), fontsize=8, frameon=False)
+    purity = float(np.mean(purities))
+    verdict = "each groups frames of one domain" if purity > 0.9 else "they mix domains"
+    fig.suptitle(f"The {rows} most used prototypes (rows; id, frames assigned) and their nearest frames (border = "
+                 f"domain): {verdict}, {100 * purity:.0f}% of a row from its main domain", fontsize=9)  # fmt: skip
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return _save(fig, out)

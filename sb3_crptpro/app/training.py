@@ -1,0 +1,335 @@
+"""Train an SB3 agent on a DMC task or Gymnasium env with a pretrained CRPTpro encoder, in an rl-zoo3-style run
+directory.
+
+``logs/<algo>/<task>_<id>/`` receives the model zip (``<task>.zip``, also saved when training is interrupted),
+``best_model.zip`` and ``evaluations.npz`` from SB3's ``EvalCallback``, ``monitor.csv`` files (extrinsic training
+returns), TensorBoard events, ``config.yml`` (everything needed to rebuild the env and reload the model),
+``command.txt``, with an intrinsic reward the reward wrapper's queue state ``intrinsic_reward.pt`` and, in
+embedding mode, a copy of the artifact (``encoder.safetensors``) so the run evaluates on pixels wherever the original
+went.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shlex
+import shutil
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from sb3_crptpro._version import __version__
+from sb3_crptpro.sb3.presets import TRAIN_PRESETS
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.vec_env import VecEnv
+
+    from sb3_crptpro.common.artifact import PretrainedArtifact
+
+__all__ = [
+    "TRAIN_MODES",
+    "TRAIN_PRESETS",
+    "TrainConfig",
+    "algo_class",
+    "encode_env",
+    "load_run_config",
+    "next_run_dir",
+    "resume",
+    "run_encoder_path",
+    "train",
+]
+
+#: ``sb3-crptpro train --mode``: see :attr:`TrainConfig.mode`
+TRAIN_MODES = ("reference", "embedding")
+
+#: file name of the run's copy of the artifact in embedding mode (the policy alone cannot read pixels)
+RUN_ENCODER = "encoder.safetensors"
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run (``sb3-crptpro train`` mirrors these fields)."""
+
+    #: DMC task or Gymnasium id, e.g. ``cheetah_run``, ``Hopper-v5``
+    task: str
+    #: pretrained artifact (``.safetensors``)
+    encoder: str
+    #: ``sac`` or ``tqc``
+    algo: str = "sac"
+    #: ``reference``: AugmentedSAC/TQC on pixels, frozen conv trunk + trainable ``pre_fc`` (the paper's setting);
+    #: ``embedding``: stock SAC/TQC ``MlpPolicy`` on the frozen encoder's projections, each frame encoded once
+    #: (:class:`~sb3_crptpro.sb3.encode.VecEncodeObservation`, issue 13)
+    mode: str = "reference"
+    #: embedding mode only: each env in its own worker process renders and encodes while this process runs the
+    #: updates (:class:`~sb3_crptpro.sb3.overlap.OverlappedSAC` on
+    #: :func:`~sb3_crptpro.sb3.encode.make_encoded_vec_env`); this process then runs torch on the cores the workers
+    #: leave (at least 1)
+    overlap: bool = False
+    #: coefficient of the prototype kNN intrinsic reward (0 disables the wrapper)
+    intrinsic_coef: float = 0.2
+    #: environment steps (summed over envs)
+    steps: int = 10_000
+    #: hyperparameter preset, ``quick`` or ``paper``
+    preset: str = "quick"
+    #: preset entries to replace (e.g. ``{"batch_size": 128}``)
+    overrides: dict[str, Any] = field(default_factory=dict)
+    #: seed of envs, networks and augmentation
+    seed: int = 0
+    #: parallel training envs (DummyVecEnv)
+    n_envs: int = 1
+    #: action repeat of the env (frames per agent step)
+    action_repeat: int = 2
+    #: evaluate every N environment steps (0: never during training)
+    eval_freq: int = 1000
+    #: episodes per evaluation
+    eval_episodes: int = 2
+    #: root of the run directories
+    log_dir: str = "logs"
+    #: ``auto``, ``cpu`` or ``cuda``
+    device: str = "auto"
+    #: show progress: SB3's bar on a terminal, one line every 30 s when stdout is piped (a log file, CI)
+    progress: bool = True
+    #: write a full checkpoint (model, replay buffer, reward queue, RNG) every N env steps; 0: never
+    checkpoint_every: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.algo not in ("sac", "tqc"):
+            raise ValueError(f"algo must be 'sac' or 'tqc', got {self.algo!r}")
+        if self.mode not in TRAIN_MODES:
+            raise ValueError(f"mode must be one of {TRAIN_MODES}, got {self.mode!r}")
+        if self.overlap and self.mode != "embedding":
+            raise ValueError("overlap needs mode='embedding' (the reference mode encodes every sampled frame)")
+        if self.preset not in TRAIN_PRESETS:
+            raise ValueError(f"preset must be one of {sorted(TRAIN_PRESETS)}, got {self.preset!r}")
+        if self.steps < 1 or self.n_envs < 1 or self.action_repeat < 1 or self.eval_episodes < 1:
+            raise ValueError("steps, n_envs, action_repeat and eval_episodes must be >= 1")
+        if self.intrinsic_coef < 0 or self.eval_freq < 0 or self.checkpoint_every < 0:
+            raise ValueError("intrinsic_coef, eval_freq and checkpoint_every must be >= 0")
+        unknown = set(self.overrides) - set(TRAIN_PRESETS["paper"]) - set(TRAIN_PRESETS["quick"])
+        if unknown - {"train_freq", "gradient_steps"}:
+            raise ValueError(f"unknown hyperparameter override(s): {sorted(unknown)}")
+
+
+def algo_class(name: str, mode: str = "reference", overlap: bool = False) -> type:
+    """``AugmentedSAC`` / ``AugmentedTQC`` (reference mode) or SB3's ``SAC`` / sb3-contrib's ``TQC`` (embedding
+    mode; ``OverlappedSAC`` / ``OverlappedTQC`` with ``overlap``) for ``"sac"`` / ``"tqc"``."""
+    if overlap:
+        from sb3_crptpro.sb3.overlap import OverlappedSAC, OverlappedTQC
+
+        classes: dict[str, type] = {"sac": OverlappedSAC, "tqc": OverlappedTQC}
+    elif mode == "embedding":
+        from sb3_contrib import TQC
+        from stable_baselines3 import SAC
+
+        classes = {"sac": SAC, "tqc": TQC}
+    else:
+        from sb3_crptpro.sb3.sac import AugmentedSAC, AugmentedTQC
+
+        classes = {"sac": AugmentedSAC, "tqc": AugmentedTQC}
+    if name not in classes:
+        raise ValueError(f"unknown algo {name!r}; choose from {sorted(classes)}")
+    return classes[name]
+
+
+def next_run_dir(log_dir: str | Path, algo: str, task: str) -> Path:
+    """``<log_dir>/<algo>/<task>_<n>`` with ``n`` one more than the largest existing id (rl-zoo3's layout)."""
+    root = Path(log_dir) / algo
+    ids = [int(m.group(1)) for p in root.glob(f"{task}_*") if (m := re.fullmatch(rf"{re.escape(task)}_(\d+)", p.name))]
+    return root / f"{task}_{max(ids, default=0) + 1}"
+
+
+def train(config: TrainConfig, command: list[str] | None = None) -> Path:
+    """Train ``config.algo`` with the frozen pretrained encoder (and optional intrinsic reward); return the run dir.
+
+    The model is saved even when training stops early (exception or Ctrl-C), so no finished update is lost, and
+    every ``config.checkpoint_every`` env steps a full checkpoint is written (:mod:`~sb3_crptpro.app.train_checkpoint`),
+    from which :func:`resume` continues after a crash or ``kill -9``.
+    """
+    from sb3_crptpro.common.artifact import env_settings, load_artifact
+    from sb3_crptpro.envs import resolve_env
+
+    resolve_env(config.task)
+    artifact = load_artifact(config.encoder)
+    settings = env_settings(artifact.metadata, config.action_repeat)
+    hyper = {**TRAIN_PRESETS[config.preset], **config.overrides}
+    net_arch = hyper.pop("net_arch")
+    run_dir = next_run_dir(config.log_dir, config.algo, config.task)
+    run_dir.mkdir(parents=True)
+    if config.mode == "embedding":  # the run keeps its own copy: the policy alone cannot read pixels (evaluate, reload)
+        shutil.copyfile(config.encoder, run_dir / RUN_ENCODER)
+    saved = {
+        "package_version": __version__,
+        "train": dataclasses.asdict(config),
+        "hyperparameters": {**hyper, "net_arch": net_arch},
+        "env": {"task": config.task, **settings},
+        "encoder": {
+            "path": str(Path(config.encoder).resolve()),
+            "tensor_sha256": artifact.metadata.get("tensor_sha256"),
+            "tasks": artifact.metadata.get("tasks", []),
+            **({"copy": RUN_ENCODER} if config.mode == "embedding" else {}),
+        },
+        "model": f"{config.task}.zip",
+    }
+    (run_dir / "config.yml").write_text(yaml.safe_dump(saved, sort_keys=False))
+    (run_dir / "command.txt").write_text(shlex.join(command if command is not None else sys.argv) + "\n")
+    _run(config, saved, run_dir, artifact, checkpoint=None)
+    return run_dir
+
+
+def resume(run_dir: str | Path, command: list[str] | None = None) -> Path:
+    """Continue the run in ``run_dir`` from its latest complete checkpoint, up to its configured ``steps``.
+
+    Step counters, the replay buffer, the intrinsic reward's queue, the RNG states, ``monitor.csv``,
+    ``evaluations.npz`` (evaluations after the checkpoint are dropped, then redone) and the TensorBoard run all
+    continue. Envs start new episodes (an episode's physics state is not saved).
+
+    :raises FileNotFoundError: ``run_dir`` is not a run (no ``config.yml``)
+    :raises ValueError: the run has no complete checkpoint yet (it stopped before the first one)
+    """
+    from sb3_crptpro.app.train_checkpoint import latest_checkpoint
+    from sb3_crptpro.common.artifact import load_artifact
+
+    run_dir = Path(run_dir)
+    saved = load_run_config(run_dir)
+    config = TrainConfig(**saved["train"])
+    checkpoint = latest_checkpoint(run_dir)
+    if checkpoint is None:
+        raise ValueError(
+            f"{run_dir} has no complete checkpoint (written every {config.checkpoint_every} env steps); the run "
+            "stopped before the first one: start it again with `sb3-crptpro train`"
+        )
+    with open(run_dir / "command.txt", "a") as fh:
+        fh.write(shlex.join(command if command is not None else sys.argv) + "\n")
+    _run(config, saved, run_dir, load_artifact(run_encoder_path(run_dir, saved)), checkpoint=checkpoint)
+    return run_dir
+
+
+def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: PretrainedArtifact,
+         checkpoint: Path | None) -> None:  # fmt: skip
+    """Build envs, model and callbacks (fresh, or from ``checkpoint``) and train up to ``config.steps``."""
+    from stable_baselines3.common.callbacks import EvalCallback
+
+    from sb3_crptpro.app.progress import training_progress
+    from sb3_crptpro.app.train_checkpoint import REWARD, CheckpointCallback, restore_rng
+    from sb3_crptpro.envs import make_pixel_vec_env
+    from sb3_crptpro.sb3.encode import make_encoded_vec_env
+    from sb3_crptpro.sb3.extractor import EncoderWeights, crptpro_kwargs
+    from sb3_crptpro.sb3.reward import PrototypeIntrinsicReward
+
+    settings = {k: v for k, v in saved["env"].items() if k != "task"}
+    hyper = dict(saved["hyperparameters"])
+    net_arch = hyper.pop("net_arch")
+    monitor = {"monitor_dir": run_dir, "monitor_kwargs": {"override_existing": checkpoint is None}}
+    if config.overlap:  # each worker receives the loaded artifact (pickled), nothing re-reads the file
+        venv = make_encoded_vec_env(config.task, config.n_envs, artifact, seed=config.seed, **monitor, **settings)
+    else:
+        venv = encode_env(make_pixel_vec_env(config.task, config.n_envs, seed=config.seed, **monitor, **settings),
+                          config.mode, artifact)  # fmt: skip
+    reward = None
+    if config.intrinsic_coef > 0:
+        venv = reward = PrototypeIntrinsicReward(venv, artifact, coef=config.intrinsic_coef)
+    eval_env = encode_env(
+        make_pixel_vec_env(config.task, 1, seed=config.seed + 10_000, **settings), config.mode, artifact
+    )
+    algo = algo_class(config.algo, config.mode, config.overlap)
+    if checkpoint is None:
+        if config.mode == "embedding":
+            policy, policy_kwargs = "MlpPolicy", {"net_arch": net_arch}
+        else:
+            policy, policy_kwargs = (
+                "CnnPolicy",
+                crptpro_kwargs(EncoderWeights.from_artifact(artifact), net_arch=net_arch),
+            )
+        model = algo(policy, venv, policy_kwargs=policy_kwargs, seed=config.seed, device=config.device,
+                     tensorboard_log=str(run_dir), verbose=0, **hyper)  # fmt: skip
+    else:
+        model = algo.load(checkpoint / "model.zip", env=venv, device=config.device, tensorboard_log=str(run_dir))
+        model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
+        if reward is not None:
+            reward.load(checkpoint / REWARD)
+        restore_rng(checkpoint)
+    callbacks: list[Any] = []
+    if config.eval_freq:
+        evaluation = EvalCallback(eval_env, n_eval_episodes=config.eval_episodes,
+                                  eval_freq=max(config.eval_freq // config.n_envs, 1), log_path=str(run_dir),
+                                  best_model_save_path=str(run_dir), deterministic=True, verbose=0)  # fmt: skip
+        if checkpoint is not None:
+            _continue_evaluations(evaluation, run_dir / "evaluations.npz", model.num_timesteps)
+        callbacks.append(evaluation)
+    if config.checkpoint_every:
+        callbacks.append(CheckpointCallback(run_dir, config.checkpoint_every, reward))
+    remaining = config.steps - model.num_timesteps
+    progress_bar, progress_callbacks = training_progress(remaining, config.progress)
+    callbacks += progress_callbacks
+    import torch
+
+    threads = torch.get_num_threads()
+    if config.overlap:  # one core per worker, the rest for the updates (more threads than free cores stall them)
+        torch.set_num_threads(max(1, _available_cores() - config.n_envs))
+    try:
+        with warnings.catch_warnings():  # evaluation deliberately runs without the intrinsic-reward wrapper
+            warnings.filterwarnings("ignore", message="Training and eval env are not of the same type")
+            if remaining > 0:
+                model.learn(remaining, callback=callbacks, tb_log_name="tb", progress_bar=progress_bar,
+                            reset_num_timesteps=checkpoint is None)  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+        model.save(run_dir / saved["model"])
+        if reward is not None:
+            reward.save(run_dir / "intrinsic_reward.pt")
+        venv.close()
+        eval_env.close()
+
+
+def _continue_evaluations(callback: Any, path: Path, step: int) -> None:
+    """Preload ``EvalCallback``'s history from ``evaluations.npz`` up to ``step`` (later ones are redone)."""
+    import numpy as np
+
+    if not path.is_file():
+        return
+    data = np.load(path)
+    keep = data["timesteps"] <= step
+    callback.evaluations_timesteps = [int(t) for t in data["timesteps"][keep]]
+    callback.evaluations_results = [list(r) for r in data["results"][keep]]
+    callback.evaluations_length = [list(r) for r in data["ep_lengths"][keep]]
+    if callback.evaluations_results:
+        callback.best_mean_reward = float(max(np.mean(r) for r in callback.evaluations_results))
+
+
+def encode_env(venv: VecEnv, mode: str, artifact: str | Path | PretrainedArtifact) -> VecEnv:
+    """``venv`` itself in reference mode; wrapped in :class:`~sb3_crptpro.sb3.encode.VecEncodeObservation` in embedding
+    mode."""
+    if mode not in TRAIN_MODES:
+        raise ValueError(f"mode must be one of {TRAIN_MODES}, got {mode!r}")
+    if mode == "reference":
+        return venv
+    from sb3_crptpro.sb3.encode import VecEncodeObservation
+
+    return VecEncodeObservation(venv, artifact)
+
+
+def _available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def run_encoder_path(run_dir: str | Path, saved: dict[str, Any]) -> Path:
+    """The artifact a run's env must be encoded with: the run's own copy (embedding mode) or the original path."""
+    copy = saved["encoder"].get("copy")
+    return Path(run_dir) / copy if copy else Path(saved["encoder"]["path"])
+
+
+def load_run_config(run_dir: str | Path) -> dict[str, Any]:
+    """The ``config.yml`` of a run directory written by :func:`train`."""
+    path = Path(run_dir) / "config.yml"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} is not a training run (no config.yml); runs are made by `train`")
+    return yaml.safe_load(path.read_text())

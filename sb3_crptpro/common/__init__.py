@@ -1,0 +1,3 @@
+"""Shared by every stage (imports nothing else of the package): :mod:`~sb3_crptpro.common.networks` (encoder,
+projector, predictor, prototypes), :mod:`~sb3_crptpro.common.artifact` (the versioned ``.safetensors`` encoder
+artifact) and :mod:`~sb3_crptpro.common._gl` (headless GL set-up, run on ``import sb3_crptpro``)."""

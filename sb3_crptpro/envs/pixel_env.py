@@ -1,0 +1,263 @@
+"""The pixel env classes: :class:`PixelEnv` (the shared frame-stack / action-repeat loop), :class:`DMCPixelEnv`
+(DeepMind Control through shimmy) and :class:`GymPixelEnv` (any Gymnasium env that renders, issue 15). Build them
+with :func:`~sb3_crptpro.envs.factory.make_pixel_env`.
+
+Gymnasium's wrappers were weighed for this (issue 15): ``AddRenderObservation`` + ``FrameStackObservation`` +
+``ResizeObservation`` would render once per *env* step below an action-repeat wrapper that Gymnasium does not have,
+return channel-last stacks (``(k, H, W, 3)``) that need another transposing wrapper, drop the state into a Dict
+observation, and ``ResizeObservation`` needs OpenCV; one ``PixelEnv`` loop renders once per agent step, stacks
+channel-first with one ``concatenate`` and keeps ``info["state"]``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+
+from sb3_crptpro.common._gl import forget_current_dm_control_context
+from sb3_crptpro.envs.tasks import RENDER_PRESETS, DMCConfig, _validate, resolve_task
+
+__all__ = ["DMCPixelEnv", "GymPixelEnv", "PixelEnv"]
+
+
+def _flatten_state(observation: dict[str, np.ndarray]) -> np.ndarray:
+    """Concatenate a dm_control observation dict (in its key order) into one float32 vector."""
+    return np.concatenate([np.asarray(v, dtype=np.float32).ravel() for v in observation.values()])
+
+
+class PixelEnv(gym.Env[np.ndarray, np.ndarray]):
+    """Stacked RGB frames of an inner env: the observation contract of every env of this package.
+
+    Observations are ``uint8`` arrays of shape ``(3 * frame_stack, H, W)``, oldest frame first and newest last; at
+    reset the stack is filled with copies of the first frame. One :meth:`step` repeats the action
+    ``action_repeat`` times (stopping early at the end of an episode) and sums the rewards; one frame is rendered
+    per agent step. ``info["state"]`` is the inner env's flat state (``float32``) after the step. With
+    ``observation="state"`` that vector is the observation and nothing is rendered (the state-based anchor).
+
+    Subclasses set ``self._env`` (the inner Gymnasium env), ``self._flatten`` (its observation -> flat state) and
+    implement :meth:`render_frame`. Use :func:`make_pixel_env` rather than the constructors.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"]}  # replaced per instance
+    _env: gym.Env
+    _flatten: Callable[[Any], np.ndarray]
+    #: dtype of the actions handed to the inner env (dm_control's physics takes float64)
+    _action_dtype: Any = np.float64
+
+    def _setup(self, config: DMCConfig, render_mode: str | None, observation: str, seed: int | None,
+               dt: float) -> None:  # fmt: skip
+        """Validate, then build spaces and metadata (called by subclasses once ``_env`` exists)."""
+        self.config = config
+        self.pixels = observation == "pixels"
+        self.render_mode = render_mode
+        self.metadata = {
+            "render_modes": ["rgb_array"],
+            "render_fps": max(round(1.0 / (dt * config.action_repeat)), 1),
+            "render_preset": config.render,
+            "dmc_config": config.to_dict(),
+        }
+        inner = self._env.action_space
+        if not isinstance(inner, gym.spaces.Box):
+            raise ValueError(f"{config.task} has {inner} actions; only continuous (Box) action spaces are supported")
+        if self.pixels:
+            self.observation_space = gym.spaces.Box(0, 255, config.obs_shape, dtype=np.uint8)
+        else:
+            self.observation_space = gym.spaces.Box(-np.inf, np.inf, (self.state_dim,), dtype=np.float32)
+        self.action_space = gym.spaces.Box(
+            inner.low.astype(np.float32), inner.high.astype(np.float32), dtype=np.float32, seed=seed
+        )
+        self._frames: deque[np.ndarray] = deque(maxlen=config.frame_stack)
+        self._started = False
+
+    @staticmethod
+    def _check_arguments(config: DMCConfig, render_mode: str | None, observation: str) -> None:
+        _validate(config.image_size, config.frame_stack, config.action_repeat, config.render)
+        if render_mode not in ("rgb_array", None):
+            raise ValueError(
+                f"render_mode must be None or 'rgb_array' (frames are rendered offscreen, there is no window), "
+                f"got {render_mode!r}"
+            )
+        if observation not in ("pixels", "state"):
+            raise ValueError(f"observation must be 'pixels' or 'state', got {observation!r}")
+
+    @property
+    def state_dim(self) -> int:
+        """Size of the flat state vector ``info["state"]``."""
+        raise NotImplementedError
+
+    @property
+    def render_preset(self) -> str:
+        """The render preset this env was built with (``"paper"`` or ``"fast"``)."""
+        return self.config.render
+
+    def render_frame(self) -> np.ndarray:
+        """Render the current state as a channel-first ``uint8`` frame ``(3, H, W)``."""
+        raise NotImplementedError
+
+    def _observation(self, state: np.ndarray) -> np.ndarray:
+        return np.concatenate(self._frames, axis=0) if self.pixels else state
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        if seed is not None:
+            self.action_space.seed(seed)
+        observation, _ = self._env.reset(seed=seed)
+        self._frames.clear()
+        self._started = True
+        if self.pixels:
+            self._frames.extend([self.render_frame()] * self.config.frame_stack)
+        state = self._flatten(observation)
+        return self._observation(state), {"state": state}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if not self._started:
+            raise RuntimeError("Call reset() before step().")
+        action = np.asarray(action, dtype=self._action_dtype)
+        reward = 0.0
+        terminated = truncated = False
+        observation: Any = None
+        for _ in range(self.config.action_repeat):
+            observation, r, terminated, truncated, _ = self._env.step(action)
+            reward += float(r)
+            if terminated or truncated:
+                break
+        if self.pixels:
+            self._frames.append(self.render_frame())
+        state = self._flatten(observation)
+        return self._observation(state), reward, bool(terminated), bool(truncated), {"state": state}
+
+    def render(self) -> np.ndarray:  # type: ignore[override]
+        """The newest frame as ``(H, W, 3)`` ``uint8`` (for videos), or a fresh render before any reset.
+
+        Works with ``render_mode`` ``"rgb_array"`` (the default; what ``VecVideoRecorder`` and rl-zoo3's video
+        recording ask for) and ``None`` alike: observations are rendered anyway.
+        """
+        frame = self._frames[-1] if self._frames else self.render_frame()
+        return frame.transpose(1, 2, 0)
+
+
+class DMCPixelEnv(PixelEnv):
+    """A dm_control suite task seen through stacked RGB frames (the :class:`PixelEnv` contract).
+
+    Episodes end by truncation after 1000 physics-control steps (dm_control's own limit). Rendered with one
+    persistent MuJoCo camera (the reference camera per domain) and the config's render preset.
+    """
+
+    def __init__(
+        self,
+        config: DMCConfig,
+        seed: int | None = None,
+        render_mode: str | None = "rgb_array",
+        observation: str = "pixels",
+    ) -> None:
+        self._check_arguments(config, render_mode, observation)
+        domain, task = resolve_task(config.task)
+        task_kwargs = {"random": seed} if seed is not None else None
+        self._env = gym.make(f"dm_control/{domain}-{task}-v0", task_kwargs=task_kwargs).unwrapped
+        self._flatten = _flatten_state
+        self._physics = self._env.physics
+        if config.render == "fast":
+            # Must happen before the first render creates the GL context (its framebuffer samples).
+            self._physics.model.vis.quality.offsamples = 0
+        self._render_overrides = dict(RENDER_PRESETS[config.render]) or None
+        self._camera: Any = None  # created at the first render, then reused
+        self._setup(config, render_mode, observation, seed, self._env.dt)
+
+    @property
+    def state_dim(self) -> int:
+        return sum(int(np.prod(space.shape)) for space in self._env.observation_space.values())
+
+    def render_frame(self) -> np.ndarray:
+        """Render the current physics state as a channel-first ``uint8`` frame ``(3, H, W)``."""
+        if self._camera is None:
+            # One persistent camera: dm_control's Physics.render builds (and frees) a new camera and scene per
+            # call, which costs about as much as the rendering itself at 84x84. Same pixels either way.
+            from dm_control.mujoco.engine import Camera
+
+            size = self.config.image_size
+            self._camera = Camera(self._physics, height=size, width=size, camera_id=self.config.camera_id)
+        frame = self._camera.render(render_flag_overrides=self._render_overrides)
+        return np.ascontiguousarray(frame.transpose(2, 0, 1))
+
+    def close(self) -> None:
+        if self._camera is not None:
+            self._camera._scene.free()
+            self._camera = None
+        self._env.close()
+        super().close()
+
+
+class GymPixelEnv(PixelEnv):
+    """A Gymnasium env that renders (``render_mode="rgb_array"``) seen through stacked RGB frames (issue 15).
+
+    The inner env keeps its own wrappers (``TimeLimit`` truncation, early termination). MuJoCo envs render at
+    ``image_size`` directly (``width``/``height``) and honour the ``"fast"`` preset (no shadows, reflections or
+    multisampling: 0.9 ms instead of 42 ms per 84 px frame for HalfCheetah-v5 here); other envs render at their own
+    size and are resized with Pillow (bilinear), and the preset makes no difference to them.
+    ``info["state"]`` is the env's own observation, flattened (``gymnasium.spaces.flatten``).
+    """
+
+    _action_dtype = np.float32
+
+    def __init__(
+        self,
+        config: DMCConfig,
+        seed: int | None = None,
+        render_mode: str | None = "rgb_array",
+        observation: str = "pixels",
+    ) -> None:
+        self._check_arguments(config, render_mode, observation)
+        size = config.image_size
+        spec = gym.spec(config.task)
+        kwargs: dict[str, Any] = {"render_mode": "rgb_array"}
+        self._mujoco = "mujoco" in str(spec.entry_point)
+        if self._mujoco:
+            kwargs.update(width=size, height=size)
+            if config.camera_id >= 0:
+                kwargs["camera_id"] = config.camera_id
+        self._env = gym.make(config.task, **kwargs)
+        space = self._env.observation_space
+        self._flatten = lambda obs: np.asarray(gym.spaces.flatten(space, obs), dtype=np.float32)
+        self._fast_pending = self._mujoco and config.render == "fast"
+        if self._fast_pending:  # before the first render creates the GL context (its framebuffer samples)
+            self._env.unwrapped.model.vis.quality.offsamples = 0
+        self._setup(config, render_mode, observation, seed, float(getattr(self._env.unwrapped, "dt", 0.05)))
+        if seed is not None:
+            self._env.reset(seed=seed)
+
+    @property
+    def state_dim(self) -> int:
+        return int(gym.spaces.flatdim(self._env.observation_space))
+
+    def render_frame(self) -> np.ndarray:
+        if self._mujoco:
+            # Gymnasium's MujocoRenderer makes its GL context current only when it creates it: with several MuJoCo
+            # envs in one process (cross-domain collection, eval env beside train env) another env's context may be
+            # current, and the frame comes out wrong (measured: same states, different pixels). Make ours current.
+            import mujoco
+
+            viewer = self._env.unwrapped.mujoco_renderer._get_viewer(render_mode="rgb_array")
+            viewer.make_context_current()
+            if self._fast_pending:  # switch shadows and reflections off once the viewer (its scene) exists
+                for flag in (mujoco.mjtRndFlag.mjRND_SHADOW, mujoco.mjtRndFlag.mjRND_REFLECTION):
+                    viewer.scn.flags[flag] = 0
+                self._fast_pending = False
+        frame = self._env.render()
+        if self._mujoco:
+            forget_current_dm_control_context()  # DMC envs of this process make their own context current again
+        size = self.config.image_size
+        if frame.shape[:2] != (size, size):
+            from PIL import Image
+
+            frame = np.asarray(Image.fromarray(frame).resize((size, size), Image.BILINEAR))
+        return np.ascontiguousarray(frame.transpose(2, 0, 1))
+
+    def close(self) -> None:
+        self._env.close()  # explicitly: an unclosed MuJoCo renderer raises an EGL error at interpreter exit
+        super().close()

@@ -1,0 +1,482 @@
+"""Prototypical pretraining with CRPTpro's intrinsic loss (PAPER.md, "Losses"), checkpoint/resume and DDP.
+
+One update: sample ``(obs, next_obs)`` from the cross-domain dataset, random-shift both, predict the online
+prototype scores of ``obs``, compute Sinkhorn targets from the EMA target network on ``next_obs``, minimise
+``L_comp + alpha * L_intr`` with Adam, then move the target encoder/projector towards the online ones.
+
+Runs unchanged under ``torchrun --nproc_per_node=N``: every rank samples its own batches (own generator, own
+domain phase), gradients are averaged by DistributedDataParallel, only rank 0 logs and writes files.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import dataclasses
+import io
+import os
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from sb3_crptpro.common.artifact import save_artifact
+from sb3_crptpro.common.networks import Encoder, Predictor, Projector, Prototypes, ema_update
+from sb3_crptpro.data.sampler import CrossDomainDataset
+from sb3_crptpro.data.store import atomic_write_bytes, manifest_sha256
+from sb3_crptpro.pretraining.augment import random_crop, random_shift
+from sb3_crptpro.pretraining.diagnostics import (
+    assignment_entropy,
+    collapse_diagnostics,
+    collapse_warning,
+    prototype_cosine_stats,
+    prototype_usage,
+)
+from sb3_crptpro.pretraining.losses import comparative_loss, prototype_spread_loss, total_loss
+
+__all__ = ["PRETRAIN_PRESETS", "CollapseWarning", "PretrainConfig", "Pretrainer"]
+
+
+class CollapseWarning(UserWarning):
+    """Pretraining ended in the trivial solution (see :func:`~sb3_crptpro.pretraining.diagnostics.collapse_warning`)."""
+
+
+CHECKPOINT_NAME = "checkpoint.pt"
+# fields that may change between an interrupted run and its resumption without changing the trajectory
+_RESUMABLE_CHANGES = {"updates", "log_every", "checkpoint_every", "progress", "preset", "probe_frames"}
+
+#: ``paper``: the reference exactly (the :class:`PretrainConfig` defaults); ``default``: the setting selected by
+#: ``benchmarks/collapse_study.py`` (issue 12), used by ``sb3-crptpro pretrain``, ``pretrain_encoder`` and the demo
+PRETRAIN_PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "default": {"centering": "projections", "center_momentum": 0.9, "sinkhorn_temperature": 0.05},
+}
+
+
+@dataclass
+class PretrainConfig:
+    """Pretraining hyperparameters; defaults are the reference values (PAPER.md)."""
+
+    #: number of updates (reference: 16,666 rounds x 3 domains ~ 50k)
+    updates: int = 50_000
+    #: batch size per update, summed over processes under DDP (reference 512)
+    batch_size: int = 512
+    #: Adam learning rate for encoder + projector + predictor + prototypes
+    lr: float = 1e-4
+    #: softmax / Sinkhorn temperature T
+    temperature: float = 0.1
+    #: number of prototypes M
+    num_protos: int = 512
+    #: projector output size
+    proj_dim: int = 128
+    #: predictor hidden size
+    pred_dim: int = 512
+    #: Sinkhorn-Knopp iterations
+    sinkhorn_iters: int = 3
+    #: EMA rate of the target encoder/projector
+    ema_tau: float = 0.05
+    #: weight of CRPTpro's intrinsic (prototype-spreading) loss; 0 gives plain Proto-RL
+    alpha: float = 0.005
+    #: ``round_robin`` (one domain per batch, in turn; the reference) or ``mixed``
+    sampling: str = "round_robin"
+    #: ``shift`` (pad 4 + crop back, the reference), ``crop`` (RAD crop to ``crop_size``) or ``none``
+    augment: str = "shift"
+    #: padding of the random shift
+    pad: int = 4
+    #: output size of ``augment="crop"`` (default: image size - 2 * pad)
+    crop_size: int | None = None
+    #: root seed (weights init, sampling, augmentation)
+    seed: int = 0
+    #: log metrics every N updates
+    log_every: int = 100
+    #: write a checkpoint every N updates (0: only at the end)
+    checkpoint_every: int = 1000
+    #: ``auto`` (cuda if available), ``cpu``, ``cuda``, ``cuda:1``...
+    device: str = "auto"
+    #: show a progress bar
+    progress: bool = True
+    #: name of the preset these values came from (recorded in the artifact; see :data:`PRETRAIN_PRESETS`)
+    preset: str = "paper"
+    #: temperature of the target scores inside Sinkhorn-Knopp; ``None`` uses ``temperature`` (the reference). SwAV
+    #: (Caron et al. 2020) uses 0.05 against a softmax temperature of 0.1: sharper, less uniform targets
+    sinkhorn_temperature: float | None = None
+    #: keep the prototypes fixed for the first K updates (SwAV ``freeze_prototypes_niters``: prototypes that move in
+    #: the first iterations are a known cause of collapse, facebookresearch/swav issue 69); 0 = never (reference)
+    freeze_prototypes: int = 0
+    #: number of recent normalised target projections balanced together with the batch in Sinkhorn (SwAV's queue for
+    #: batches smaller than the number of prototypes); 0 = no queue (reference)
+    queue_length: int = 0
+    #: ``none`` (reference) or ``projections``: subtract a running mean of the target projections before they are
+    #: normalised (DINO's centring of the teacher output, Caron et al. 2021, eq. 4); the artifact's projector carries
+    #: the final centre in its bias, so every consumer reads centred projections
+    centering: str = "none"
+    #: momentum of the running centre (DINO: 0.9)
+    center_momentum: float = 0.9
+    #: probe frames per domain for the collapse diagnostics logged every ``log_every`` updates (0: off)
+    probe_frames: int = 64
+
+    @classmethod
+    def from_preset(cls, preset: str = "default", **overrides: Any) -> PretrainConfig:
+        """A config from a :data:`PRETRAIN_PRESETS` entry, with ``overrides`` on top.
+
+        :raises ValueError: unknown preset
+        """
+        if preset not in PRETRAIN_PRESETS:
+            raise ValueError(f"unknown pretraining preset {preset!r}; choose one of {sorted(PRETRAIN_PRESETS)}")
+        return cls(**{**PRETRAIN_PRESETS[preset], **overrides, "preset": preset})
+
+    def __post_init__(self) -> None:
+        for name in ("updates", "batch_size", "num_protos", "proj_dim", "pred_dim", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.augment not in ("shift", "crop", "none"):
+            raise ValueError(f"augment must be 'shift', 'crop' or 'none', got {self.augment!r}")
+        if not 0 < self.ema_tau <= 1 or self.temperature <= 0 or self.lr <= 0 or self.alpha < 0:
+            raise ValueError("need 0 < ema_tau <= 1, temperature > 0, lr > 0 and alpha >= 0")
+        if self.centering not in ("none", "projections"):
+            raise ValueError(f"centering must be 'none' or 'projections', got {self.centering!r}")
+        if self.sinkhorn_temperature is not None and self.sinkhorn_temperature <= 0:
+            raise ValueError(f"sinkhorn_temperature must be > 0, got {self.sinkhorn_temperature}")
+        if min(self.freeze_prototypes, self.queue_length, self.probe_frames) < 0 or not 0 <= self.center_momentum < 1:
+            raise ValueError("need freeze_prototypes, queue_length, probe_frames >= 0 and 0 <= center_momentum < 1")
+
+
+class _OnlineLosses(nn.Module):
+    """Online encoder, projector, predictor and prototypes; ``forward`` returns the losses (one DDP module)."""
+
+    def __init__(self, obs_shape: tuple[int, int, int], config: PretrainConfig) -> None:
+        super().__init__()
+        self.encoder = Encoder(obs_shape)
+        self.projector = Projector(self.encoder.repr_dim, config.proj_dim)
+        self.predictor = Predictor(config.proj_dim, config.pred_dim)
+        self.prototypes = Prototypes(config.proj_dim, config.num_protos)
+        self.temperature, self.iters = config.temperature, config.sinkhorn_iters
+        self.sinkhorn_temperature = config.sinkhorn_temperature
+
+    def forward(
+        self, obs: torch.Tensor, proj_t: torch.Tensor, queue: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        pred_s = self.predictor(self.projector(self.encoder(obs)))
+        comp, q_t = comparative_loss(pred_s, proj_t, self.prototypes.weight, self.temperature, self.iters,
+                                     sinkhorn_temperature=self.sinkhorn_temperature, queue=queue)  # fmt: skip
+        return comp, prototype_spread_loss(self.prototypes.weight), q_t
+
+
+def _resolve_device(name: str, local_rank: int) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and dist.is_initialized():
+        return torch.device("cuda", local_rank)
+    return torch.device(name)
+
+
+class Pretrainer:
+    """Fit CRPTpro on a :class:`~sb3_crptpro.data.CrossDomainDataset`.
+
+    :param config: hyperparameters
+    :param dataset: the cross-domain dataset (its ``mode`` is set from ``config.sampling``)
+    :param work_dir: where metrics (``metrics.csv``, TensorBoard events) and checkpoints go; ``None`` keeps
+        nothing on disk (no checkpoints)
+    """
+
+    def __init__(self, config: PretrainConfig, dataset: CrossDomainDataset, work_dir: str | Path | None = None):
+        self.config = config
+        self.dataset = dataset
+        self.work_dir = Path(work_dir) if work_dir is not None else None
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if config.device.startswith("cuda") else "gloo")
+        self.rank = dist.get_rank() if dist.is_initialized() else 0
+        self.device = _resolve_device(config.device, int(os.environ.get("LOCAL_RANK", "0")))
+        if config.batch_size % self.world:
+            raise ValueError(f"batch_size {config.batch_size} is not divisible by {self.world} processes")
+        dataset.mode = config.sampling
+        dataset.load_state_dict({**dataset.state_dict(), "cursor": self.rank})  # ranks start on different domains
+
+        torch.manual_seed(config.seed)  # same initial weights on every rank
+        self.online = _OnlineLosses(dataset.obs_shape, config).to(self.device)
+        self.target_encoder = copy.deepcopy(self.online.encoder).requires_grad_(False)
+        self.target_projector = copy.deepcopy(self.online.projector).requires_grad_(False)
+        self.model: nn.Module = self.online
+        if dist.is_initialized():
+            self.model = nn.parallel.DistributedDataParallel(self.online)
+        self.optimizer = torch.optim.Adam(self.online.parameters(), lr=config.lr)
+        # one CPU generator drives sampling and augmentation offsets (augmentation itself runs on self.device)
+        self.generator = torch.Generator().manual_seed(config.seed * 1_000_003 + 7919 * self.rank + 1)
+        self.update = 0
+        self.losses: list[float] = []
+        self._logger: Any = None
+        # remedies' state (issue 12): running centre of the target projections, FIFO queue of normalised ones
+        self.center = torch.zeros(config.proj_dim, device=self.device)
+        self.queue = torch.zeros(config.queue_length, config.proj_dim, device=self.device)
+        self.queue_filled = 0
+        self._probe: tuple[torch.Tensor, torch.Tensor, list[str]] | None = None
+        self.diagnostics: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ one update
+    def _augment(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        if c.augment == "shift":
+            return random_shift(x, c.pad, self.generator)
+        if c.augment == "crop":
+            return random_crop(x, c.crop_size or x.shape[-1] - 2 * c.pad, self.generator)
+        return x
+
+    def _read_targets(self, proj_t: torch.Tensor) -> torch.Tensor:
+        """Target projections as the loss reads them: minus the running centre when centring is on."""
+        return proj_t - self.center if self.config.centering == "projections" else proj_t
+
+    @torch.no_grad()
+    def _update_center(self, proj_t: torch.Tensor) -> None:
+        """DINO's centre update, ``c <- m c + (1 - m) mean(proj_t)`` (Caron et al. 2021, eq. 4), after its use."""
+        mean = proj_t.mean(dim=0)
+        if dist.is_initialized():
+            dist.all_reduce(mean)
+            mean /= self.world
+        self.center.mul_(self.config.center_momentum).add_(mean, alpha=1 - self.config.center_momentum)
+
+    @torch.no_grad()
+    def _enqueue(self, z_t: torch.Tensor) -> None:
+        """Push normalised target projections into the FIFO queue (newest first, as in SwAV)."""
+        n = min(len(z_t), len(self.queue))
+        if n:
+            self.queue = torch.cat([F.normalize(z_t[:n], dim=1), self.queue[:-n]])
+            self.queue_filled = min(self.queue_filled + n, len(self.queue))
+
+    def step(self) -> dict[str, float]:
+        """Run one update and return its metrics (losses always, coverage metrics on logging updates)."""
+        c = self.config
+        batch = self.dataset.sample(c.batch_size // self.world, self.generator)
+        obs = self._augment(batch.obs.to(self.device, non_blocking=True))
+        next_obs = self._augment(batch.next_obs.to(self.device, non_blocking=True))
+        frozen = self.update < c.freeze_prototypes
+        if not frozen:
+            self.online.prototypes.normalize_()  # reference: rows renormalised before every update
+        with torch.no_grad():
+            proj_raw = self.target_projector(self.target_encoder(next_obs))
+            proj_t = self._read_targets(proj_raw)
+        queue = self.queue[: self.queue_filled] if self.queue_filled else None
+        comp, intr, q_t = self.model(obs, proj_t, queue)
+        loss = total_loss(comp, intr, c.alpha)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if frozen:
+            self.online.prototypes.weight.grad = None  # Adam skips parameters without a gradient: bit-identical
+        self.optimizer.step()
+        if c.centering == "projections":
+            self._update_center(proj_raw)
+        self._enqueue(proj_t)
+        ema_update(self.target_encoder, self.online.encoder, c.ema_tau)
+        ema_update(self.target_projector, self.online.projector, c.ema_tau)
+        self.update += 1
+        metrics = {"loss": loss.item(), "loss_comp": comp.item(), "loss_intr": intr.item()}
+        if self.update % c.log_every == 0 or self.update == c.updates:
+            # coverage of this batch: usage counts the prototype each target assignment favours
+            metrics["assign_entropy"] = assignment_entropy(q_t)
+            metrics.update(prototype_usage(q_t, c.num_protos))
+            metrics.update(prototype_cosine_stats(self.online.prototypes.weight))
+            # the same without Sinkhorn balancing (which spreads q_t by construction): nearest prototype per sample
+            with torch.no_grad():
+                raw = F.normalize(proj_t, dim=1) @ F.normalize(self.online.prototypes.weight, dim=1).T
+            usage = prototype_usage(raw, c.num_protos)
+            metrics["n_used_raw"], metrics["usage_entropy_raw"] = usage["n_used"], usage["usage_entropy"]
+            if c.probe_frames:
+                self.diagnostics = self.probe_diagnostics()
+                metrics.update({f"probe/{k}": v for k, v in self.diagnostics.items()})
+        return metrics
+
+    # ------------------------------------------------------------------ collapse diagnostics
+    def _probe_batch(self) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+        """Fixed probe frames: ``probe_frames`` per domain, drawn once with a generator of their own (seed 12345)."""
+        if self._probe is None:
+            generator = torch.Generator().manual_seed(12345)
+            obs, next_obs, labels = [], [], []
+            for domain in self.dataset.domains:
+                indices = torch.randint(len(domain), (self.config.probe_frames,), generator=generator).numpy()
+                o, n, _ = domain.transitions(indices)
+                obs.append(torch.from_numpy(o))
+                next_obs.append(torch.from_numpy(n))
+                labels += [domain.task] * len(o)
+            self._probe = (torch.cat(obs), torch.cat(next_obs), labels)
+        return self._probe
+
+    @torch.no_grad()
+    def probe_diagnostics(self) -> dict[str, float]:
+        """Collapse diagnostics (:func:`~sb3_crptpro.pretraining.diagnostics.collapse_diagnostics`) on the fixed
+        probe frames.
+
+        Uses the target network on un-augmented frames (what the Sinkhorn targets see), the reference Sinkhorn for
+        the probe comparative loss, and the projections as the artifact will be read (centre subtracted).
+        """
+        obs, next_obs, labels = self._probe_batch()
+        protos = self.online.prototypes.weight
+        z_raw = torch.cat([self.target_projector(self.target_encoder(x.to(self.device))) for x in next_obs.split(256)])
+        z_read = self._read_targets(z_raw)
+        pred = torch.cat([self.online.predictor(self.online.projector(self.online.encoder(x.to(self.device))))
+                          for x in obs.split(256)])  # fmt: skip
+        comp, _ = comparative_loss(pred, z_read, protos, self.config.temperature, self.config.sinkhorn_iters)
+        return collapse_diagnostics(z_raw.cpu(), z_read.cpu(), protos.cpu(), labels, float(comp))
+
+    # ------------------------------------------------------------------ loop
+    def fit(self, resume: bool = False) -> dict[str, Any]:
+        """Train up to ``config.updates`` updates (continuing from the last checkpoint when ``resume``).
+
+        :return: training stats (updates, final losses and coverage, wall time)
+        """
+        c = self.config
+        if resume:
+            self.load_checkpoint()
+        start, start_update, last_log = time.perf_counter(), self.update, time.perf_counter()
+        bar = tqdm(
+            total=c.updates, initial=self.update, desc="pretrain", unit="upd", disable=not c.progress or self.rank
+        )
+        metrics: dict[str, float] = {}
+        try:
+            while self.update < c.updates:
+                metrics = self.step()
+                self.losses.append(metrics["loss"])
+                bar.update(1)
+                if "n_used" in metrics:
+                    now = time.perf_counter()
+                    metrics["updates_per_s"] = c.log_every / max(now - last_log, 1e-9)
+                    last_log = now
+                    bar.set_postfix(loss=f"{metrics['loss']:.3f}", used=int(metrics["n_used"]))
+                    self._log(metrics)
+                if c.checkpoint_every and self.update % c.checkpoint_every == 0:
+                    self.save_checkpoint()
+        finally:
+            bar.close()
+        if self.work_dir is not None and (not c.checkpoint_every or self.update % c.checkpoint_every):
+            self.save_checkpoint()
+        elapsed = time.perf_counter() - start
+        if c.probe_frames and not self.diagnostics:
+            self.diagnostics = self.probe_diagnostics()
+        warning = collapse_warning(self.diagnostics, c.num_protos) if self.diagnostics else None
+        if warning and not self.rank:
+            warnings.warn(warning, CollapseWarning, stacklevel=2)
+        return {
+            "updates": self.update,
+            "world_size": self.world,
+            "wall_time_s": elapsed,
+            "updates_per_s": (self.update - start_update) / max(elapsed, 1e-9),
+            "final": metrics,
+            "diagnostics": self.diagnostics,
+            "collapsed": warning is not None,
+            # the centre folded into the artifact's projector bias (raw projection = artifact projection + centre)
+            **({"projection_center": self.center.cpu().tolist()} if c.centering == "projections" else {}),
+        }
+
+    def _log(self, metrics: dict[str, float]) -> None:
+        if self.rank or self.work_dir is None:
+            return
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        if self._logger is None:
+            from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
+
+            self._logger = Logger(str(self.work_dir), [TensorBoardOutputFormat(str(self.work_dir / "tb"))])
+        for key, value in metrics.items():
+            self._logger.record(f"pretrain/{key}", value)
+        self._logger.dump(self.update)
+        path = self.work_dir / "metrics.csv"
+        fields = ["update", *sorted(metrics)]
+        new = not path.exists()
+        with open(path, "a", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow({"update": self.update, **metrics})
+
+    # ------------------------------------------------------------------ checkpoints
+    def _gather(self, value: Any) -> list[Any]:
+        if not dist.is_initialized():
+            return [value]
+        out: list[Any] = [None] * self.world
+        dist.all_gather_object(out, value)
+        return out
+
+    def save_checkpoint(self) -> Path | None:
+        """Write everything needed to continue bit-for-bit (atomic replace); only rank 0 writes."""
+        generators = self._gather(self.generator.get_state().cpu())
+        samplers = self._gather(self.dataset.state_dict())
+        if self.rank or self.work_dir is None:
+            return None
+        state = {
+            "update": self.update,
+            "config": asdict(self.config),
+            "online": self.online.state_dict(),
+            "target_encoder": self.target_encoder.state_dict(),
+            "target_projector": self.target_projector.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generators": generators,
+            "samplers": samplers,
+            "losses": self.losses,
+            "center": self.center,
+            "queue": self.queue,
+            "queue_filled": self.queue_filled,
+        }
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        path = self.work_dir / CHECKPOINT_NAME
+        atomic_write_bytes(path, buffer.getvalue())
+        return path
+
+    def load_checkpoint(self) -> bool:
+        """Restore the last checkpoint of ``work_dir`` if there is one; return whether one was loaded."""
+        path = None if self.work_dir is None else self.work_dir / CHECKPOINT_NAME
+        if path is None or not path.is_file():
+            return False
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        saved = {k: v for k, v in state["config"].items() if k not in _RESUMABLE_CHANGES}
+        now = {k: v for k, v in asdict(self.config).items() if k not in _RESUMABLE_CHANGES}
+        if saved != now:
+            diff = sorted(k for k in now if saved.get(k) != now[k])
+            raise ValueError(f"checkpoint {path} was written with a different config ({', '.join(diff)} differ)")
+        if len(state["generators"]) != self.world:
+            raise ValueError(f"checkpoint {path} was written by {len(state['generators'])} processes, not {self.world}")
+        self.online.load_state_dict(state["online"])
+        self.target_encoder.load_state_dict(state["target_encoder"])
+        self.target_projector.load_state_dict(state["target_projector"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generators"][self.rank].cpu())
+        self.dataset.load_state_dict(state["samplers"][self.rank])
+        self.update = int(state["update"])
+        self.losses = list(state["losses"])
+        if "center" in state:  # checkpoints of 0.x before issue 12 have no remedies' state
+            self.center = state["center"].to(self.device)
+            self.queue = state["queue"].to(self.device)
+            self.queue_filled = int(state["queue_filled"])
+        return True
+
+    # ------------------------------------------------------------------ artifact
+    def save(self, path: str | Path, stats: dict[str, Any] | None = None) -> Path | None:
+        """Save the online encoder, projector and prototypes as a safe artifact (rank 0 only)."""
+        if self.rank:
+            return None
+        self.online.prototypes.normalize_()
+        datasets = {d.task: manifest_sha256(d.path) for d in self.dataset.domains}
+        projector = self.online.projector
+        if self.config.centering == "projections":  # consumers read centred projections: fold the centre into the bias
+            projector = copy.deepcopy(projector)
+            with torch.no_grad():
+                projector.linear.bias.sub_(self.center.to(projector.linear.bias))
+        stats = stats or {"updates": self.update, "diagnostics": self.diagnostics}
+        return save_artifact(
+            path,
+            self.online.encoder,
+            projector,
+            self.online.prototypes,
+            config=dataclasses.asdict(self.config),
+            stats=stats,
+            render=",".join(self.dataset.render_presets),
+            tasks=self.dataset.tasks,
+            datasets=datasets,
+            frame_stack=self.dataset.frame_stack,
+        )

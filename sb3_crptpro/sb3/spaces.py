@@ -1,0 +1,71 @@
+"""One check for every public entry that takes pixels: extractor, reward wrapper, encoding wrapper, buffers.
+
+Issue 14: ``PrototypeIntrinsicReward(VecNormalize(venv), artifact)`` accepted float observations around 0.01 and
+embedded them as if they were 0-255 pixels. Every entry now calls :func:`check_pixel_space`, so the error for the
+same mistake reads the same everywhere and names the wrapper to add or remove.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+__all__ = ["PixelSpaceError", "check_pixel_space"]
+
+
+class PixelSpaceError(ValueError):
+    """The observation space is not the channel-first ``uint8`` pixel stack an encoder expects."""
+
+
+def _describe(space: gym.Space) -> str:
+    if isinstance(space, gym.spaces.Box):
+        low, high = np.min(space.low), np.max(space.high)
+        return f"Box({low:g}, {high:g}, {tuple(space.shape)}, {space.dtype})"
+    return repr(space)
+
+
+def check_pixel_space(
+    space: gym.Space,
+    who: str,
+    expected_shape: tuple[int, ...] | None = None,
+    frame_stack: int | None = None,
+) -> None:
+    """Raise :class:`PixelSpaceError` unless ``space`` is ``Box(0, 255, (C, H, W), uint8)`` (of ``expected_shape``).
+
+    :param space: the observation space to check
+    :param who: the class or function that needs pixels (starts the message)
+    :param expected_shape: the pretrained encoder's ``obs_shape`` ``(3 * frame_stack, H, W)``; ``None`` checks only
+        dtype, bounds and rank (buffers, which work for any frame size)
+    :param frame_stack: frames in ``expected_shape`` (only used to explain a shape mismatch)
+    :raises PixelSpaceError: with what was found and the wrapper to add or remove
+    """
+    wanted = f"Box(0, 255, {tuple(expected_shape) if expected_shape else '(C, H, W)'}, uint8)"
+    found = _describe(space)
+    prefix = f"{who} needs raw channel-first pixels {wanted}, got {found}"
+    if isinstance(space, gym.spaces.Dict):
+        raise PixelSpaceError(f"{prefix}. Dict observations are not supported: pass the image key alone.")
+    if not isinstance(space, gym.spaces.Box) or len(space.shape) != 3:
+        raise PixelSpaceError(f"{prefix}. Build the env with make_dmc_env (or render frames with Gymnasium's "
+                              "AddRenderObservation) before this step.")  # fmt: skip
+    if space.dtype != np.uint8 or np.any(space.low != 0) or np.any(space.high != 255):
+        raise PixelSpaceError(
+            f"{prefix}. Observations were rescaled or normalised on the way (VecNormalize with norm_obs=True, a "
+            "float-casting or normalising wrapper): remove that wrapper, or use VecNormalize(norm_obs=False); the "
+            "encoder divides by 255 itself."
+        )
+    shape = tuple(space.shape)
+    if expected_shape is None or shape == tuple(expected_shape):
+        if expected_shape is None and shape[0] == shape[1] and shape[2] <= 12 < shape[0]:  # (H, H, C): channel-last
+            raise PixelSpaceError(
+                f"{prefix}. It looks channel-last: wrap the VecEnv with stable_baselines3's VecTransposeImage."
+            )
+        return
+    c, h, w = expected_shape
+    if shape == (h, w, c):
+        raise PixelSpaceError(f"{prefix}. It is channel-last: wrap the VecEnv with stable_baselines3's "
+                              "VecTransposeImage (make_dmc_env is channel-first already).")  # fmt: skip
+    stack = f"{frame_stack} stacked RGB frames of " if frame_stack else ""
+    raise PixelSpaceError(
+        f"{prefix}. The pretrained encoder expects {stack}{h}x{w} pixels: build the env with the artifact's "
+        "image_size and frame_stack (sb3_crptpro.env_settings(artifact.metadata, action_repeat))."
+    )

@@ -1,0 +1,101 @@
+"""The `sb3-crptpro` command line: help, argument errors and a real collection."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sb3_crptpro.app.cli import build_parser, main
+from sb3_crptpro.data import read_manifest
+
+SUBCOMMANDS = ["collect", "pretrain", "train", "evaluate", "inspect", "demo"]
+
+
+@pytest.mark.parametrize("command", [[], *[[c] for c in SUBCOMMANDS]])
+def test_help_documents_every_option(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: sb3-crptpro" in out
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    target = sub.choices[command[0]] if command else parser
+    documented = [a for a in target._actions if a.dest not in ("help", "command")]
+    assert documented or not command
+    for action in documented:  # options and positionals
+        assert (action.option_strings[-1] if action.option_strings else action.dest) in out
+        assert action.help, f"{command} {action.option_strings or action.dest} has no help text"
+    if not command:
+        for name in SUBCOMMANDS:
+            assert name in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["collect", "--tasks", "cheetah_run", "--transitions", "0", "--out", "x"], "positive integer"),
+        (
+            ["collect", "--tasks", "cheetah_run", "--transitions", "10", "--out", "x", "--render", "pretty"],
+            "invalid choice",
+        ),
+        (["collect", "--tasks", "cheeta_run", "--transitions", "10", "--out", "x"], "Did you mean: cheetah_run"),
+        (["train", "--task", "cheetah_run", "--encoder", "missing.safetensors"], "missing.safetensors"),
+        (["train", "--task", "cheetah_run", "--encoder", "e", "--algo", "ppo"], "invalid choice"),
+        (["train", "--task", "cheetah_run", "--encoder", "e", "--steps", "-5"], "positive integer"),
+        (["evaluate", "--run", "nowhere"], "not a training run"),
+        (["train", "--task", "cheetah_run", "--encoder", "e", "--mode", "pixels"], "invalid choice"),
+        (["train", "--encoder", "e"], "required: --task (or --resume RUN_DIR)"),
+        (["train", "--resume", "nowhere"], "not a training run"),
+        (["train", "--task", "cheetah_run", "--encoder", "e", "--checkpoint-every", "x"], "invalid int value"),
+        (["demo", "--train-mode", "state"], "invalid choice"),
+        (["inspect", "nothing_here"], "does not exist"),
+        (["demo", "--unseen-task", "walker_run"], "is one of the pretraining tasks"),
+        (["demo", "--unseen-task", "cartpole_swingup"], "same action size"),
+    ],
+)
+def test_bad_arguments_one_clear_line(argv: list[str], message: str, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "sb3_crptpro.app.cli", *argv], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_collect_command_on_real_domains(tmp_path: Path) -> None:
+    argv = ["collect", "--tasks", "cheetah_run", "walker_run", "--transitions", "40", "--out", str(tmp_path),
+            "--workers", "1", "--image-size", "16", "--render", "fast", "--chunk", "25", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    for task in ("cheetah_run", "walker_run"):
+        manifest = read_manifest(tmp_path / task)
+        assert manifest["counts"]["transitions"] == 40 and manifest["complete"]
+        assert [e["transitions"] for e in manifest["shards"]] == [25, 15]
+    assert main(argv) == 0  # finished: a no-op
+    changed = [("paper" if a == "fast" else a) for a in argv]
+    assert main(changed) == 2  # same folder, other render preset: refused
+
+
+def test_ctrl_c_says_how_to_resume(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import sb3_crptpro.data.collection as collection
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(collection, "collect", interrupted)
+    argv = ["collect", "--tasks", "cartpole_swingup", "--transitions", "10", "--out", "x", "--chunk", "250"]
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert err.startswith("interrupted; re-run the same command to resume") and "at most 250 transitions" in err
+
+
+def test_pretrain_on_a_file_says_it_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "encoder.safetensors").write_bytes(b"not a dataset")
+    proc = subprocess.run([sys.executable, "-m", "sb3_crptpro.app.cli", "pretrain", "--data", "encoder.safetensors",
+                           "--out", "x.safetensors"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "is a file; a dataset is a folder" in proc.stderr and "does not exist" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -1,0 +1,39 @@
+"""Progress lines for piped output (issue 11): SB3's rich bar prints nothing until the end when stdout is a file."""
+
+from __future__ import annotations
+
+import io
+
+import gymnasium as gym
+from stable_baselines3 import SAC
+
+from sb3_crptpro.app.progress import ProgressLineCallback, training_progress
+
+
+def test_lines_report_steps_rate_and_end_on_a_real_env() -> None:
+    stream = io.StringIO()
+    env = gym.make("Pendulum-v1")
+    model = SAC("MlpPolicy", env, learning_starts=1000, buffer_size=100, seed=0)
+    model.learn(40, callback=ProgressLineCallback(40, label="t", interval_s=0.0, stream=stream))
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 41  # one per step (interval 0) and one at the end
+    assert lines[0].startswith("[t] step 1/40 (2%)") and "steps/s" in lines[0] and "ETA" in lines[0]
+    assert lines[-1].startswith("[t] step 40/40 (100%)") and "ETA" not in lines[-1]
+    env.close()
+
+
+def test_interval_limits_the_lines() -> None:
+    stream = io.StringIO()
+    env = gym.make("Pendulum-v1")
+    SAC("MlpPolicy", env, learning_starts=1000, buffer_size=100, seed=0).learn(
+        30, callback=ProgressLineCallback(30, interval_s=3600.0, stream=stream)
+    )
+    assert stream.getvalue().splitlines() == [stream.getvalue().splitlines()[-1]]  # only the final line
+    assert stream.getvalue().startswith("[train] step 30/30 (100%)")
+    env.close()
+
+
+def test_training_progress_choice() -> None:
+    assert training_progress(10, enabled=False) == (False, [])
+    bar, callbacks = training_progress(10, enabled=True)  # pytest captures stdout: not a terminal
+    assert bar is False and len(callbacks) == 1 and isinstance(callbacks[0], ProgressLineCallback)

@@ -1,0 +1,82 @@
+"""Crash-safe `sb3-crptpro train` (issue 14): a real ``kill -9`` of a training subprocess, then ``--resume``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sb3_crptpro.app.cli import main
+
+STEPS, EVERY = 400, 100
+
+
+def _monitor_rows(run: Path) -> list[str]:
+    lines = (run / "0.monitor.csv").read_text().splitlines()
+    assert lines[0].startswith("#") and lines[1] == "r,l,t"
+    assert sum(line.startswith("#") for line in lines) == 1  # one header: the file was appended to, not rewritten
+    return lines[2:]
+
+
+@pytest.mark.parametrize("mode", ["reference", "embedding"])
+def test_kill_9_then_resume_continues_counters_buffer_and_logs(tiny_artifact: Path, tmp_path: Path, mode: str) -> None:
+    logs = tmp_path / "logs"
+    argv = ["train", "--task", "reacher_easy", "--encoder", str(tiny_artifact), "--mode", mode, "--steps",
+            str(STEPS), "--checkpoint-every", str(EVERY), "--eval-freq", str(EVERY), "--eval-episodes", "1",
+            "--batch-size", "8", "--buffer-size", "1000", "--learning-starts", "20", "--action-repeat", "50",
+            "--log-dir", str(logs), "--no-progress"]  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "sb3_crptpro.app.cli", *argv], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    run = logs / "sac" / "reacher_easy_1"
+    latest = run / "checkpoints" / "latest"
+    deadline = time.monotonic() + 300
+    while not (latest.is_file() and latest.read_text().strip() >= f"step_{2 * EVERY}"):
+        assert proc.poll() is None, f"training ended before the kill: {proc.stderr.read()[-2000:]}"
+        assert time.monotonic() < deadline, "no checkpoint within 300 s"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    checkpoint = run / "checkpoints" / latest.read_text().strip()
+    saved_step = json.loads((checkpoint / "state.json").read_text())["num_timesteps"]
+    assert saved_step % EVERY == 0 and saved_step >= 2 * EVERY
+    rows_before = len(_monitor_rows(run))
+
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 0
+
+    from sb3_crptpro.app.training import algo_class
+
+    model = algo_class("sac", mode).load(run / "reacher_easy.zip")
+    assert model.num_timesteps == STEPS  # counted on from the checkpoint, not restarted
+    final = json.loads((run / "checkpoints" / "step_400" / "state.json").read_text())
+    assert final == {"num_timesteps": STEPS, "buffer_size": STEPS}  # the buffer kept the pre-crash transitions
+    assert [p.name for p in (run / "checkpoints").glob("step_*")] == ["step_400"]
+    evaluations = np.load(run / "evaluations.npz")
+    assert list(evaluations["timesteps"]) == list(range(EVERY, STEPS + 1, EVERY))  # no gap, no duplicate
+    rows = _monitor_rows(run)
+    assert len(rows) > rows_before and len(rows) >= STEPS // 20 - 1  # 20-step episodes, logged before and after
+    assert [p.name for p in run.glob("tb_*")] == ["tb_1"]  # the TensorBoard run continues
+    reward = torch.load(run / "intrinsic_reward.pt", weights_only=True)
+    assert reward["steps"] == STEPS  # the intrinsic reward's queue state continued too
+    assert "--resume" in (run / "command.txt").read_text().splitlines()[-1]
+
+
+def test_resume_refuses_without_a_checkpoint(tiny_artifact: Path, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    argv = ["train", "--task", "reacher_easy", "--encoder", str(tiny_artifact), "--steps", "40", "--checkpoint-every",
+            "0", "--eval-freq", "0", "--batch-size", "8", "--learning-starts", "20", "--action-repeat", "50",
+            "--log-dir", str(tmp_path), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    assert main(["train", "--resume", str(tmp_path / "sac" / "reacher_easy_1")]) == 2
+    err = capsys.readouterr().err
+    assert "has no complete checkpoint" in err and "Traceback" not in err
+    assert main(["train", "--resume", str(tmp_path), "--task", "reacher_easy"]) == 2
+    assert "drop --task" in capsys.readouterr().err

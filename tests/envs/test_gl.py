@@ -1,0 +1,110 @@
+"""Process set-up for rendering (issue 11): the default CUDA torch wheel (with triton) renders and trains in one
+process.
+
+The crash needs triton (shipped with the CUDA build of torch); those tests skip where it is absent and run in the
+default-resolution virtualenv of ``.ci/run``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from sb3_crptpro.common import _gl
+
+HAS_TRITON = importlib.util.find_spec("triton") is not None
+
+
+def _run(code: str, **env: str) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "MUJOCO_GL": "egl", **env})  # fmt: skip
+
+
+def test_user_backend_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MUJOCO_GL", "osmesa")
+    assert _gl.prepare_rendering() == "osmesa"
+    monkeypatch.delenv("MUJOCO_GL")
+    assert _gl.prepare_rendering() == "egl"
+
+
+def test_preload_imports_installed_modules_and_skips_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_gl, "LLVM_BUNDLING_MODULES", ("colorsys", "no_such_module_xyz"))
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    monkeypatch.setattr(_gl, "_system_llvm_loaded", lambda: False)
+    assert _gl.preload_llvm_bundling_modules() == ["colorsys"]
+    assert "colorsys" in sys.modules
+
+
+def test_preload_refuses_after_a_gl_context_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_gl, "LLVM_BUNDLING_MODULES", ("colorsys",))
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    monkeypatch.setattr(_gl, "_system_llvm_loaded", lambda: True)
+    with pytest.warns(RuntimeWarning, match="Import sb3_crptpro .* before creating rendering environments"):
+        assert _gl.preload_llvm_bundling_modules() == []
+    assert "colorsys" not in sys.modules
+
+
+@pytest.mark.slow
+def test_render_then_optimizer_and_triton_in_one_process() -> None:
+    """The crash's situation: render (EGL, Mesa llvmpipe) first, then create Adam and import triton."""
+    proc = _run(
+        """
+        import faulthandler; faulthandler.enable()
+        import torch
+        from sb3_crptpro import make_dmc_env
+        env = make_dmc_env("cartpole_swingup", image_size=32, render="fast", seed=0)
+        env.reset(seed=0)
+        env.step(env.action_space.sample())
+        opt = torch.optim.Adam(torch.nn.Linear(2, 2).parameters(), lr=1e-3)  # imports torch._dynamo
+        import importlib.util
+        if importlib.util.find_spec("triton"):
+            import triton  # noqa: F401
+        env.close()
+        print("ok")
+        """
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", (proc.returncode, proc.stderr[-3000:])
+
+
+@pytest.mark.slow
+def test_subproc_vec_env_children_render_then_train() -> None:
+    """SubprocVecEnv children (forkserver) render, then the parent trains with Adam."""
+    proc = _run(
+        """
+        import torch
+        from stable_baselines3.common.vec_env import SubprocVecEnv
+        from sb3_crptpro import make_dmc_vec_env
+        venv = make_dmc_vec_env("cartpole_swingup", 2, image_size=32, render="fast", seed=0, vec_env_cls=SubprocVecEnv,
+                                vec_env_kwargs={"start_method": "forkserver"})
+        venv.reset()
+        opt = torch.optim.Adam(torch.nn.Linear(2, 2).parameters(), lr=1e-3)
+        venv.close()
+        print("ok")
+        """
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", (proc.returncode, proc.stderr[-3000:])
+
+
+@pytest.mark.slow
+def test_rendering_before_importing_the_package_is_reported() -> None:
+    proc = _run(
+        """
+        import warnings
+        from dm_control import suite
+        env = suite.load("cartpole", "swingup")
+        env.reset()
+        env.physics.render(32, 32)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            import sb3_crptpro  # noqa: F401
+        print(sum("before creating rendering environments" in str(w.message) for w in caught))
+        """
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == ("1" if HAS_TRITON else "0")

@@ -1,0 +1,106 @@
+"""PrototypeIntrinsicReward: oracle vectors, SB3 SAC/PPO on real DMC envs, episode ends, state round trip."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from stable_baselines3 import PPO, SAC
+
+from sb3_crptpro import make_dmc_vec_env
+from sb3_crptpro.sb3.extractor import crptpro_kwargs
+from sb3_crptpro.sb3.reward import PrototypeIntrinsicReward, enqueue_probs, knn_reward
+
+ORACLE = json.loads((Path(__file__).parents[1] / "oracles" / "crptpro_cases.json").read_text())
+ENV = {"image_size": 24, "render": "fast", "action_repeat": 50}  # 20-step episodes
+
+
+@pytest.fixture
+def artifact(tiny_artifact: Path) -> Path:
+    return tiny_artifact
+
+
+def test_knn_reward_matches_oracle() -> None:
+    case = ORACLE["knn_reward"]
+    reward = knn_reward(torch.tensor(case["z"], dtype=torch.float64), torch.tensor(case["queue_normalised"]), case["k"])
+    torch.testing.assert_close(reward, torch.tensor(case["expected"], dtype=torch.float64), rtol=1e-6, atol=1e-7)
+
+
+def test_enqueue_probs_match_oracle() -> None:
+    case = ORACLE["enqueue_probs"]
+    probs = enqueue_probs(
+        torch.tensor(case["z"], dtype=torch.float64), torch.tensor(case["prototypes"], dtype=torch.float64)
+    )
+    torch.testing.assert_close(probs, torch.tensor(case["expected"], dtype=torch.float64), rtol=1e-6, atol=1e-12)
+
+
+def test_rewards_infos_and_episode_ends(artifact: Path) -> None:
+    venv = PrototypeIntrinsicReward(make_dmc_vec_env("cartpole_swingup", 2, seed=0, **ENV), artifact, coef=0.5,
+                                    queue_size=32, update_every=2, window=8)  # fmt: skip
+    venv.reset()
+    saw_done = False
+    rng = np.random.default_rng(0)
+    for step in range(25):
+        _, rewards, dones, infos = venv.step(rng.uniform(-1, 1, (2, 1)).astype(np.float32))
+        for i, info in enumerate(infos):
+            assert rewards[i] == pytest.approx(info["extrinsic_reward"] + 0.5 * info["intrinsic_reward"], rel=1e-5)
+            if step == 0:
+                assert info["intrinsic_reward"] == 0.0  # empty queue
+            if dones[i]:
+                saw_done = True
+                assert "terminal_observation" in info and "episode" in info
+        if step >= 4:
+            assert all(info["intrinsic_reward"] > 0 for info in infos)
+    assert saw_done and venv.queue_filled == 32  # 12 refreshes x 16 prototypes, capped at the queue size
+    # Monitor sits inside: the episode return it logs is the extrinsic one
+    state = venv.state_dict()
+    other = PrototypeIntrinsicReward(make_dmc_vec_env("cartpole_swingup", 2, seed=0, **ENV), artifact, queue_size=32,
+                                     update_every=2, window=8)  # fmt: skip
+    other.load_state_dict(state)
+    assert torch.equal(other.queue, venv.queue) and other.queue_ptr == venv.queue_ptr
+
+
+def test_monitor_returns_stay_extrinsic(artifact: Path) -> None:
+    venv = PrototypeIntrinsicReward(make_dmc_vec_env("cartpole_swingup", 1, seed=0, **ENV), artifact, coef=10.0,
+                                    update_every=1)  # fmt: skip
+    venv.reset()
+    extrinsic = total = 0.0
+    for _ in range(20):
+        _, rewards, dones, infos = venv.step(np.zeros((1, 1), dtype=np.float32))
+        extrinsic += infos[0]["extrinsic_reward"]
+        total += float(rewards[0])
+    assert dones[0]
+    assert infos[0]["episode"]["r"] == pytest.approx(extrinsic, abs=1e-4)
+    assert total > extrinsic
+
+
+@pytest.mark.parametrize("algo", [SAC, PPO])
+def test_works_with_sb3_algorithms(artifact: Path, algo, tmp_path: Path) -> None:
+    venv = PrototypeIntrinsicReward(make_dmc_vec_env("cartpole_swingup", 2, seed=0, **ENV), artifact)
+    kwargs = (
+        {"learning_starts": 20, "batch_size": 8, "buffer_size": 200}
+        if algo is SAC
+        else {"n_steps": 16, "batch_size": 16}
+    )
+    model = algo("CnnPolicy", venv, seed=0, policy_kwargs=crptpro_kwargs(artifact, net_arch=[16]), **kwargs)
+    model.learn(64)
+    assert venv.steps >= 32
+    venv.save(tmp_path / "queue.pt")
+    venv.load(tmp_path / "queue.pt")
+
+
+def test_ring_write_matches_sequential_fifo() -> None:
+    from sb3_crptpro.sb3.reward import _ring_write
+
+    for size, n, ptr in [(8, 3, 6), (4, 10, 1), (5, 5, 0)]:
+        buffer, expected = torch.zeros(size, 1), torch.zeros(size, 1)
+        rows = torch.arange(1, n + 1, dtype=torch.float32)[:, None]
+        p = ptr
+        for row in rows:
+            expected[p] = row
+            p = (p + 1) % size
+        assert _ring_write(buffer, ptr, rows) == p
+        assert torch.equal(buffer, expected)

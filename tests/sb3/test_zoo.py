@@ -1,0 +1,71 @@
+"""rl-zoo3 2.9.2 run for real (issue 15): train, enjoy and record_video with our hyperparameter files and env ids."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytest.importorskip("rl_zoo3")
+
+HYPERPARAMS = Path(__file__).parents[2] / "hyperparams"
+ENV = "CRPTpro/reacher_easy-v0"
+ENV_KWARGS = ["--env-kwargs", "image_size:24", "action_repeat:50"]  # the tiny artifact's frames; 20-step episodes
+TINY = ["-n", "100", "--hyperparams", "buffer_size:500", "batch_size:8", "learning_starts:50", "--eval-freq", "-1"]
+
+
+def _run(module: str, args: list[str], cwd: Path, artifact: Path) -> str:
+    env = {**os.environ, "CRPTPRO_ENCODER": str(artifact)}
+    proc = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=cwd, env=env,
+                          timeout=600)  # fmt: skip
+    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-3000:])
+    return proc.stdout + proc.stderr
+
+
+def test_train_enjoy_record_video_with_intrinsic_reward(tiny_artifact: Path, tmp_path: Path) -> None:
+    _run("rl_zoo3.train", ["--algo", "sac", "--env", ENV, "--gym-packages", "sb3_crptpro.zoo", "--conf-file",
+                           str(HYPERPARAMS / "sac.yml"), *ENV_KWARGS, *TINY, "-f", "logs"],
+         tmp_path, tiny_artifact)  # fmt: skip
+    run = tmp_path / "logs" / "sac" / "CRPTpro-reacher_easy-v0_1"
+    saved = dict(yaml.unsafe_load((run / "CRPTpro-reacher_easy-v0" / "config.yml").read_text()))  # rl-zoo3's file
+    # the wrapper is recorded, so enjoy and record_video re-apply it
+    assert saved["vec_env_wrapper"] == [{"sb3_crptpro.zoo.IntrinsicReward": {"coef": 0.2}}]
+    from stable_baselines3 import SAC
+
+    model = SAC.load(run / "CRPTpro-reacher_easy-v0.zip")
+    assert model.num_timesteps == 100 and model.observation_space.shape == (9, 24, 24)
+    extractor = model.actor.features_extractor
+    assert extractor.pretrained_metadata["tasks"] == ["cartpole_swingup", "reacher_easy"]
+    out = _run("rl_zoo3.enjoy", ["--algo", "sac", "--env", ENV, "--gym-packages", "sb3_crptpro.zoo", "-f", "logs",
+                                 "-n", "40", "--no-render", *ENV_KWARGS], tmp_path, tiny_artifact)  # fmt: skip
+    assert "Mean reward" in out and "2 Episodes" in out
+    _run("sb3_crptpro.zoo", ["record_video", "--algo", "sac", "--env", ENV, "-f", "logs", "-n", "40", *ENV_KWARGS,
+                             "-o", "videos"], tmp_path, tiny_artifact)  # fmt: skip
+    videos = list((tmp_path / "videos").glob("*.mp4"))
+    assert len(videos) == 1 and videos[0].stat().st_size > 1000
+
+
+def test_tqc_in_embedding_mode(tiny_artifact: Path, tmp_path: Path) -> None:
+    _run("rl_zoo3.train", ["--algo", "tqc", "--env", ENV, "--gym-packages", "sb3_crptpro.zoo", "--conf-file",
+                           str(HYPERPARAMS / "sac_embedding.yml"), *ENV_KWARGS, *TINY, "-f", "logs"], tmp_path,
+         tiny_artifact)  # fmt: skip
+    from sb3_contrib import TQC
+
+    model = TQC.load(tmp_path / "logs" / "tqc" / "CRPTpro-reacher_easy-v0_1" / "CRPTpro-reacher_easy-v0.zip")
+    assert model.observation_space.shape == (128,) and model.num_timesteps == 100
+    out = _run("rl_zoo3.enjoy", ["--algo", "tqc", "--env", ENV, "--gym-packages", "sb3_crptpro.zoo", "-f", "logs",
+                                 "-n", "40", "--no-render", *ENV_KWARGS], tmp_path, tiny_artifact)  # fmt: skip
+    assert "Mean reward" in out
+
+
+def test_wrappers_need_the_encoder_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sb3_crptpro.zoo import ENCODER_ENV_VAR, EncodeObservation, policy_kwargs
+
+    monkeypatch.delenv(ENCODER_ENV_VAR, raising=False)
+    for call in (policy_kwargs, lambda: EncodeObservation(None)):
+        with pytest.raises(ValueError, match=ENCODER_ENV_VAR):
+            call()
