@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sb3_crptpro._compat import lazy_attributes
+from sb3_crptpro._moved import install_moved_module_finder
 from sb3_crptpro.common._gl import prepare_rendering
 
 prepare_rendering()
+install_moved_module_finder()  # 0.1.0 module paths (saved models, checkpoints, old imports) still import
 
 from sb3_crptpro._version import __version__  # noqa: E402
 

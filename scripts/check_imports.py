@@ -17,7 +17,7 @@ from pathlib import Path
 
 PACKAGE = "sb3_crptpro"
 STAGES = ("common", "envs", "data", "pretraining", "sb3", "app")
-INFRA = {"_version": "common", "_compat": "common"}
+INFRA = {"_version": "common", "_compat": "common", "_moved": "common"}
 ENTRY = {PACKAGE, f"{PACKAGE}.__main__", f"{PACKAGE}.zoo"}
 
 

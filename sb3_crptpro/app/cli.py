@@ -241,7 +241,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="embedding mode: one worker process per env renders and encodes while this process runs the "
                    "updates (OverlappedSAC/TQC; needs a free core per env)")  # fmt: skip
     p.add_argument("--intrinsic-coef", type=float, default=0.2, help="intrinsic reward coefficient, 0 = off (0.2)")
-    p.add_argument("--steps", type=_positive_int, default=10_000, help="environment steps (default: %(default)s)")
+    p.add_argument("--steps", type=_positive_int, default=10_000,
+                   help="agent steps, summed over envs (SB3's total_timesteps; each repeats the action "
+                   "--action-repeat times) (default: %(default)s)")  # fmt: skip
     preset_help = "hyperparameters: quick (CPU-sized) or paper (reference values) (default: %(default)s)"
     p.add_argument("--preset", choices=sorted(TRAIN_PRESETS), default="quick", help=preset_help)
     p.add_argument("--batch-size", type=_positive_int, default=None, help="override the preset's batch size")
@@ -260,6 +262,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from sb3_crptpro.app.evaluation import evaluate_run
+    from sb3_crptpro.app.progress import counted
     from sb3_crptpro.app.training import load_run_config
 
     task = args.task or load_run_config(args.run)["env"]["task"]
@@ -268,7 +271,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                           progress=not args.no_progress)  # fmt: skip
     seen = "seen" if result["seen_in_pretraining"] else "not seen"
     print(f"{result['task']} ({seen} in pretraining; trained on {result['trained_task']}): "
-          f"{result['mean']:.2f} +- {result['std']:.2f} over {result['episodes']} episodes")  # fmt: skip
+          f"{result['mean']:.2f} +- {result['std']:.2f} over {counted(result['episodes'], 'episode')}")  # fmt: skip
     print("returns: " + " ".join(f"{r:.1f}" for r in result["returns"]))
     if video is not None:
         print(f"video: {video}")

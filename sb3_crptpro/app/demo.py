@@ -231,6 +231,8 @@ _MODE_TEXT = {
 
 def _verdict(row: dict[str, Any], episodes: int) -> str:
     """One sentence, computed from the numbers: does the agent learn, and did pretraining help on this run?"""
+    from sb3_crptpro.app.progress import counted
+
     pre, rand_init, rand = row["agents"]["pretrained"], row["agents"]["random init"], row["random"]
     learns = pre["mean"] >= 2 * max(rand["mean"], 1e-9)
     gap = pre["mean"] - rand_init["mean"]
@@ -239,10 +241,13 @@ def _verdict(row: dict[str, Any], episodes: int) -> str:
     return (f"**On {row['task']}:** the agent with the pretrained encoder "
             f"{'beats' if learns else 'does not reach'} twice the random policy ({pre['mean']:.1f} vs "
             f"{rand['mean']:.1f}); against the random-init encoder ({rand_init['mean']:.1f}), pretraining {helped} on "
-            f"this seed (difference {gap:+.1f}, mean std {noise:.1f} over {episodes} episodes).")  # fmt: skip
+            f"this seed (difference {gap:+.1f}, mean std {noise:.1f} over "
+            f"{counted(episodes, 'episode')}).")  # fmt: skip
 
 
 def _summary_markdown(results: dict[str, Any]) -> str:
+    from sb3_crptpro.app.progress import counted
+
     c, secs, final = results["config"], results["seconds"], results["pretrain"]["final"]
     seen = set(c["tasks"])
     lines = [
@@ -258,8 +263,8 @@ def _summary_markdown(results: dict[str, Any]) -> str:
         f"- train: {_MODE_TEXT[c['train_mode']]} (quick preset), intrinsic reward coef {c['intrinsic_coef']}, on "
         f"{c['train_task']} for {c['train_steps']} env steps, once with the pretrained encoder and once with the "
         "same networks before pretraining (random init)",
-        f"- evaluate: {c['eval_episodes']} episodes, deterministic policy, extrinsic return; the random policy on the "
-        "same seeds as a baseline; the unseen task is zero-shot (the policy never trained there)",
+        f"- evaluate: {counted(c['eval_episodes'], 'episode')}, deterministic policy, extrinsic return; the random "
+        "policy on the same seeds as a baseline; the unseen task is zero-shot (the policy never trained there)",
         "",
         "## Timings",
         "",

@@ -13,7 +13,7 @@ from typing import TextIO
 
 from stable_baselines3.common.callbacks import BaseCallback
 
-__all__ = ["ProgressLineCallback", "training_progress"]
+__all__ = ["ProgressLineCallback", "counted", "training_progress"]
 
 
 class ProgressLineCallback(BaseCallback):
@@ -66,3 +66,8 @@ def training_progress(total: int, enabled: bool, label: str = "train") -> tuple[
     if sys.stdout.isatty():
         return True, []
     return False, [ProgressLineCallback(total, label)]
+
+
+def counted(n: int, noun: str) -> str:
+    """``"1 episode"``, ``"2 episodes"``: a count for progress and summary lines."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"

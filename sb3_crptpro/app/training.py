@@ -73,7 +73,7 @@ class TrainConfig:
     overlap: bool = False
     #: coefficient of the prototype kNN intrinsic reward (0 disables the wrapper)
     intrinsic_coef: float = 0.2
-    #: environment steps (summed over envs)
+    #: agent steps, summed over envs (SB3's ``total_timesteps``; each repeats the action ``action_repeat`` times)
     steps: int = 10_000
     #: hyperparameter preset, ``quick`` or ``paper``
     preset: str = "quick"
@@ -104,7 +104,10 @@ class TrainConfig:
         if self.mode not in TRAIN_MODES:
             raise ValueError(f"mode must be one of {TRAIN_MODES}, got {self.mode!r}")
         if self.overlap and self.mode != "embedding":
-            raise ValueError("overlap needs mode='embedding' (the reference mode encodes every sampled frame)")
+            raise ValueError(
+                "overlap (--overlap) needs mode='embedding' (--mode embedding): the reference mode encodes every "
+                "sampled frame in the update itself"
+            )
         if self.preset not in TRAIN_PRESETS:
             raise ValueError(f"preset must be one of {sorted(TRAIN_PRESETS)}, got {self.preset!r}")
         if self.steps < 1 or self.n_envs < 1 or self.action_repeat < 1 or self.eval_episodes < 1:

@@ -184,21 +184,31 @@ def collapse_diagnostics(
     return out
 
 
-def collapse_warning(diagnostics: dict[str, float], num_protos: int) -> str | None:
+def collapse_warning(
+    diagnostics: dict[str, float], num_protos: int, preset: str | None = None, updates: int | None = None
+) -> str | None:
     """A one-paragraph warning when ``diagnostics`` (from :func:`collapse_diagnostics`) show a collapse, else ``None``.
 
     Collapsed means: the effective rank of the normalised projections of some domain below 5 (collapsed runs measure
     1.5-3.3, random-init encoders 15-80, issue 12), or one prototype nearest to more than 90% of the probe frames.
+    The advice names the run's ``preset`` and ``updates`` when given.
     """
     rank, share = diagnostics.get("eff_rank_min", float("nan")), diagnostics.get("max_share", float("nan"))
     if not (rank < 5 or share > 0.9):
         return None
     margin = diagnostics.get("margin", float("nan"))
+    run = f"{updates} updates" if updates is not None else "this run"
+    if preset == "default":
+        advice = (f"This run used the default preset, which measured without collapse at 600 updates of batch 64 "
+                  f"(64 px, issue 12); {run} may be too short: raise --updates.")  # fmt: skip
+    else:
+        advice = (f"{f'This run used the {preset!r} preset. ' if preset else ''}Try the default preset (centring of "
+                  "the target projections, Sinkhorn temperature 0.05), which measured without collapse at 600 updates "
+                  "of batch 64, or a longer run.")  # fmt: skip
     return (
         f"pretraining has collapsed to its trivial solution: on the probe frames the normalised target projections "
-        f"have effective rank {rank:.1f} (random-init encoders measure ~15-80), one prototype is nearest to "
-        f"{100 * share:.0f}% of the frames, and the comparative loss is {margin:.4f} nats below log(M) = "
-        f"{math.log(num_protos):.3f} (0 at the trivial solution). The encoder is likely no better than a random one. "
-        f"Try the default preset (centring of the target projections, Sinkhorn temperature 0.05) if this run used "
-        f"another setting, or a longer run; see the docs page 'Does it help?' for what was measured."
+        f"have effective rank {rank:.1f} in the worst domain (collapsed < 5; random-init encoders measure ~15-80), "
+        f"one prototype is nearest to {100 * share:.0f}% of the frames, and the comparative loss is {margin:.4f} nats "
+        f"below log(M) = {math.log(num_protos):.3f} (0 at the trivial solution). The encoder is likely no better than "
+        f"a random one. {advice} See the docs page 'Does it help?' for what was measured."
     )

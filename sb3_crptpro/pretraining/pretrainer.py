@@ -358,7 +358,7 @@ class Pretrainer:
         elapsed = time.perf_counter() - start
         if c.probe_frames and not self.diagnostics:
             self.diagnostics = self.probe_diagnostics()
-        warning = collapse_warning(self.diagnostics, c.num_protos) if self.diagnostics else None
+        warning = collapse_warning(self.diagnostics, c.num_protos, c.preset, self.update) if self.diagnostics else None
         if warning and not self.rank:
             warnings.warn(warning, CollapseWarning, stacklevel=2)
         return {

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecEnvWrapper
 
-from sb3_crptpro.common.artifact import PretrainedArtifact, load_artifact
+from sb3_crptpro.common.artifact import PretrainedArtifact, env_settings, load_artifact
 from sb3_crptpro.envs import make_pixel_vec_env
 from sb3_crptpro.sb3.spaces import check_pixel_space
 
@@ -217,24 +217,35 @@ def make_encoded_vec_env(
     (:class:`~sb3_crptpro.sb3.overlap.OverlappedSAC`). Same observations as ``VecEncodeObservation(make_pixel_vec_env(
     ...))``, without the batching across envs; no ``terminal_observation`` is left in pixels.
 
+    The artifact is loaded and the frame shape checked here, before any worker starts (a bad path or size raises in
+    the caller, not in a worker); the workers receive the loaded artifact. ``image_size``, ``frame_stack`` and
+    ``render`` default to the artifact's (:func:`~sb3_crptpro.common.artifact.env_settings`). Worker processes
+    start with ``forkserver``: in a script, build the env under ``if __name__ == "__main__":``.
+
     :param task: DMC task or Gymnasium id (:func:`~sb3_crptpro.envs.make_pixel_env`)
     :param n_envs: number of envs (worker processes with ``subprocess=True``)
-    :param artifact: artifact path (each env loads it) or loaded artifact (handed to each worker, pickled)
+    :param artifact: artifact path or loaded artifact
     :param subprocess: ``SubprocVecEnv`` (default) or ``DummyVecEnv`` (encoding in this process)
     :param output: ``"projection"`` or ``"features"``
-    :param kwargs: for :func:`~sb3_crptpro.envs.make_pixel_vec_env` (``seed``, ``monitor_dir``, env settings);
-        not ``vec_env_cls`` nor ``wrapper_class``
-    :raises ValueError: ``vec_env_cls`` or ``wrapper_class`` given, or bad env arguments
+    :param kwargs: for :func:`~sb3_crptpro.envs.make_pixel_vec_env` (``seed``, ``monitor_dir``, ``action_repeat``,
+        env settings); not ``vec_env_cls`` nor ``wrapper_class``
+    :raises ValueError: ``vec_env_cls`` or ``wrapper_class`` given, unknown ``output``, or bad env arguments
+    :raises FileNotFoundError: / :class:`~sb3_crptpro.common.artifact.ArtifactError`: the artifact cannot be read
+    :raises PixelSpaceError: ``image_size`` / ``frame_stack`` that do not match the artifact's frames
     """
     if {"vec_env_cls", "wrapper_class"} & set(kwargs):
         raise ValueError("make_encoded_vec_env chooses vec_env_cls and wrapper_class itself (see subprocess=)")
-    wrap = functools.partial(
-        EncodeObservation,
-        artifact=artifact if isinstance(artifact, PretrainedArtifact) else str(artifact),
-        output=output,
-        torch_threads=1 if subprocess else None,
-    )
+    if output not in ENCODE_OUTPUTS:
+        raise ValueError(f"output must be one of {ENCODE_OUTPUTS}, got {output!r}")
+    art = artifact if isinstance(artifact, PretrainedArtifact) else load_artifact(artifact)
+    settings = {k: v for k, v in env_settings(art.metadata, 1).items() if k != "action_repeat"}
+    settings.update(kwargs)
+    stack, size = settings["frame_stack"], settings["image_size"]
+    if isinstance(stack, int) and isinstance(size, int) and stack > 0 and size > 0:  # else make_pixel_env explains
+        frames = gym.spaces.Box(0, 255, (3 * stack, size, size), np.uint8)
+        check_pixel_space(frames, "make_encoded_vec_env", art.obs_shape, art.metadata.get("frame_stack"))
+    wrap = functools.partial(EncodeObservation, artifact=art, output=output, torch_threads=1 if subprocess else None)
     vec: dict[str, Any] = {"vec_env_cls": DummyVecEnv}
     if subprocess:
         vec = {"vec_env_cls": SubprocVecEnv, "vec_env_kwargs": {"start_method": "forkserver"}}
-    return make_pixel_vec_env(task, n_envs, wrapper_class=wrap, **vec, **kwargs)
+    return make_pixel_vec_env(task, n_envs, wrapper_class=wrap, **vec, **settings)

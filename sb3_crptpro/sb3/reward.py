@@ -68,6 +68,10 @@ def _refuse_reward_dropping_wrappers(venv: VecEnv) -> None:
         inner = inner.venv
 
 
+def _short(sha256: str | None) -> str:
+    return f"{sha256[:12]}..." if sha256 else "unknown"
+
+
 def _worker_encoding(venv: VecEnv, artifact: PretrainedArtifact, device: str | torch.device) -> FrozenEncoding:
     """The encoding the envs' :class:`~sb3_crptpro.sb3.encode.EncodeObservation` wrappers apply (in their processes),
     rebuilt here from ``artifact`` so that :meth:`FrozenEncoding.unit_projection` reads their vectors."""
@@ -76,7 +80,10 @@ def _worker_encoding(venv: VecEnv, artifact: PretrainedArtifact, device: str | t
         raise ValueError(f"the envs encode with different artifacts or outputs: {sorted(map(str, infos))}")
     sha256, output = infos.pop()
     if sha256 != artifact.metadata.get("tensor_sha256"):
-        raise ValueError("artifact differs from the one the envs' EncodeObservation wrappers encode with")
+        raise ValueError(
+            f"artifact (weights sha256 {_short(artifact.metadata.get('tensor_sha256'))}) differs from the one the "
+            f"envs' EncodeObservation wrappers encode with ({_short(sha256)}); pass that one"
+        )
     return FrozenEncoding(artifact, output, device=device)
 
 
@@ -124,7 +131,10 @@ class PrototypeIntrinsicReward(VecEnvWrapper):
         self.encoding = venv.encoding if isinstance(venv, VecEncodeObservation) else None
         if artifact is None:
             if self.encoding is None:
-                raise ValueError("artifact is required unless venv is a VecEncodeObservation")
+                raise ValueError(
+                    "artifact is required unless venv is a VecEncodeObservation: pass the artifact the envs are "
+                    "encoded with (make_encoded_vec_env / EncodeObservation) or the one matching their pixels"
+                )
             art = self.encoding.artifact
         else:
             art = artifact if isinstance(artifact, PretrainedArtifact) else load_artifact(artifact)
@@ -132,7 +142,10 @@ class PrototypeIntrinsicReward(VecEnvWrapper):
             self.encoding = _worker_encoding(venv, art, device)
         if self.encoding is not None:
             if self.encoding.sha256 != art.metadata.get("tensor_sha256"):
-                raise ValueError("artifact differs from the one VecEncodeObservation encodes with; pass artifact=None")
+                raise ValueError(
+                    f"artifact (weights sha256 {_short(art.metadata.get('tensor_sha256'))}) differs from the one "
+                    f"VecEncodeObservation encodes with ({_short(self.encoding.sha256)}); pass artifact=None"
+                )
         else:
             check_pixel_space(
                 venv.observation_space, type(self).__name__, art.obs_shape, art.metadata.get("frame_stack")

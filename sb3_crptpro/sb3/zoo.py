@@ -78,13 +78,21 @@ def EncodeObservation(venv: VecEnv, **kwargs: Any) -> VecEnv:
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m sb3_crptpro.zoo <script> [args]``: run ``rl_zoo3.<script>`` with the ``CRPTpro/*`` ids
-    registered (for ``record_video``, ``record_training``, which have no ``--gym-packages``)."""
+    registered (for ``record_video``, ``record_training``, which have no ``--gym-packages``).
+
+    Exits with status 2 and a usage line when the script is missing or is not an rl_zoo3 module."""
+    import importlib.util
     import runpy
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
-        print("usage: python -m sb3_crptpro.zoo SCRIPT [ARGS...]  (SCRIPT: an rl_zoo3 module, e.g. record_video)")
+    usage = "usage: python -m sb3_crptpro.zoo SCRIPT [ARGS...]  (SCRIPT: an rl_zoo3 module, e.g. record_video)"
+    if argv and argv[0] in ("-h", "--help"):
+        print(usage)
         return
+    if not argv or importlib.util.find_spec(f"rl_zoo3.{argv[0]}") is None:
+        problem = "no SCRIPT given" if not argv else f"rl_zoo3 has no module {argv[0]!r}"
+        print(f"{usage}\nerror: {problem}", file=sys.stderr)
+        raise SystemExit(2)
     sys.argv = [f"rl_zoo3.{argv[0]}", *argv[1:]]
     runpy.run_module(f"rl_zoo3.{argv[0]}", run_name="__main__", alter_sys=True)
 

@@ -26,10 +26,12 @@ def _monitor_rows(run: Path) -> list[str]:
     return lines[2:]
 
 
-@pytest.mark.parametrize("mode", ["reference", "embedding"])
+@pytest.mark.parametrize("mode", ["reference", "embedding", "overlap"])
 def test_kill_9_then_resume_continues_counters_buffer_and_logs(tiny_artifact: Path, tmp_path: Path, mode: str) -> None:
     logs = tmp_path / "logs"
-    argv = ["train", "--task", "reacher_easy", "--encoder", str(tiny_artifact), "--mode", mode, "--steps",
+    overlap = ["--overlap"] if mode == "overlap" else []  # embedding mode, env workers encode (OverlappedSAC)
+    mode = "embedding" if overlap else mode
+    argv = ["train", "--task", "reacher_easy", "--encoder", str(tiny_artifact), "--mode", mode, *overlap, "--steps",
             str(STEPS), "--checkpoint-every", str(EVERY), "--eval-freq", str(EVERY), "--eval-episodes", "1",
             "--batch-size", "8", "--buffer-size", "1000", "--learning-starts", "20", "--action-repeat", "50",
             "--log-dir", str(logs), "--no-progress"]  # fmt: skip
@@ -54,7 +56,8 @@ def test_kill_9_then_resume_continues_counters_buffer_and_logs(tiny_artifact: Pa
 
     from sb3_crptpro.app.training import algo_class
 
-    model = algo_class("sac", mode).load(run / "reacher_easy.zip")
+    model = algo_class("sac", mode, overlap=bool(overlap)).load(run / "reacher_easy.zip")
+    assert type(model).__name__ == ("OverlappedSAC" if overlap else "AugmentedSAC" if mode == "reference" else "SAC")
     assert model.num_timesteps == STEPS  # counted on from the checkpoint, not restarted
     final = json.loads((run / "checkpoints" / "step_400" / "state.json").read_text())
     assert final == {"num_timesteps": STEPS, "buffer_size": STEPS}  # the buffer kept the pre-crash transitions

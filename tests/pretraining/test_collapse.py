@@ -65,6 +65,10 @@ def test_diagnostics_separate_a_collapsed_encoder_from_a_random_one() -> None:
         out["collapsed"], 64
     )
     assert collapse_warning(out["random"], 64) is None
+    short_default = collapse_warning(out["collapsed"], 64, preset="default", updates=40)
+    assert "used the default preset" in short_default and "40 updates may be too short" in short_default
+    paper = collapse_warning(out["collapsed"], 64, preset="paper", updates=600)
+    assert "used the 'paper' preset" in paper and "Try the default preset" in paper
 
 
 def test_diagnostics_refuse_mismatched_inputs() -> None:

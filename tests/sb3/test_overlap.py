@@ -4,6 +4,9 @@ as VecEncodeObservation. Real DMC envs and a real pretrained artifact."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -121,11 +124,27 @@ def test_overlapped_tqc_trains_on_worker_encoded_real_env(tiny_artifact: Path) -
     venv.close()
 
 
-def test_encode_observation_refuses_wrong_pixels_and_bad_arguments(tiny_artifact: Path) -> None:
+def test_encode_observation_refuses_wrong_pixels_and_bad_arguments(tiny_artifact: Path, tmp_path: Path) -> None:
     with pytest.raises(PixelSpaceError):
         EncodeObservation(make_dmc_env("cartpole_swingup", image_size=32, render="fast"), tiny_artifact)
     with pytest.raises(ValueError, match="vec_env_cls"):
         make_encoded_vec_env("cartpole_swingup", 1, tiny_artifact, vec_env_cls=None)
+    # checked in the caller before any worker starts (a worker's error would surface as a broken pipe)
+    with pytest.raises(PixelSpaceError, match="make_encoded_vec_env needs raw channel-first pixels"):
+        make_encoded_vec_env("cartpole_swingup", 1, tiny_artifact, image_size=32)
+    with pytest.raises(FileNotFoundError, match="not found"):
+        make_encoded_vec_env("cartpole_swingup", 1, tmp_path / "missing.safetensors")
+    with pytest.raises(ValueError, match="output must be one of"):
+        make_encoded_vec_env("cartpole_swingup", 1, tiny_artifact, output="logits")
+
+
+def test_env_settings_default_to_the_artifact(tiny_artifact: Path) -> None:
+    venv = make_encoded_vec_env("cartpole_swingup", 1, tiny_artifact, subprocess=False, action_repeat=50)
+    assert venv.reset().shape == (1, 128)
+    env = venv.envs[0]
+    art = env.encoding.artifact
+    assert env.unwrapped.config.image_size == art.image_size and env.unwrapped.config.render == art.render_preset
+    venv.close()
 
 
 def test_intrinsic_reward_reads_worker_vectors_like_vec_encode_observation(tiny_artifact: Path) -> None:
@@ -167,4 +186,31 @@ def test_train_overlap_with_intrinsic_reward_then_evaluate(
     assert main(["evaluate", "--run", str(run), "--episodes", "1", "--no-progress"]) == 0
     assert "over 1 episode" in capsys.readouterr().out
     assert main([*argv[:6], "reference", *argv[7:]]) == 2
-    assert "overlap needs mode='embedding'" in capsys.readouterr().err
+    assert "overlap (--overlap) needs mode='embedding' (--mode embedding)" in capsys.readouterr().err
+
+
+def test_docs_overlap_example_runs_as_a_script(tiny_artifact: Path, tmp_path: Path) -> None:
+    """The OverlappedSAC block of docs/embedding.md, saved as a script (forkserver workers need its main guard)."""
+    text = (Path(__file__).parents[2] / "docs" / "embedding.md").read_text()
+    blocks = re.findall(r"^```python\n(.*?)^```", text, re.MULTILINE | re.DOTALL)
+    (block,) = [b for b in blocks if "OverlappedSAC(" in b]
+    script = block.replace('"encoder.safetensors"', repr(str(tiny_artifact))).replace("learn(20_000)", "learn(120)")
+    script = script.replace("finger_spin", "cartpole_swingup").replace("action_repeat=4", "action_repeat=50")
+    assert script.count(str(tiny_artifact)) == 1 and "learn(120)" in script
+    (tmp_path / "example.py").write_text(script)
+    proc = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_intrinsic_reward_refuses_another_artifact_than_the_workers(tiny_artifact: Path) -> None:
+    from sb3_crptpro import load_artifact
+
+    other = load_artifact(tiny_artifact)
+    other.metadata["tensor_sha256"] = "f" * 64  # stands for different weights
+    venv = make_encoded_vec_env("cartpole_swingup", 1, tiny_artifact, subprocess=False, **ENV)
+    wanted = r"\(weights sha256 f{12}\.\.\.\) differs from the one the envs' .* encode with \([0-9a-f]{12}\.\.\.\)"
+    with pytest.raises(ValueError, match=wanted):
+        PrototypeIntrinsicReward(venv, other)
+    with pytest.raises(ValueError, match="pass the artifact the envs are encoded with"):
+        PrototypeIntrinsicReward(venv)
+    venv.close()
