@@ -216,6 +216,7 @@ def resume(run_dir: str | Path, command: list[str] | None = None) -> Path:
 def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: PretrainedArtifact,
          checkpoint: Path | None) -> None:  # fmt: skip
     """Build envs, model and callbacks (fresh, or from ``checkpoint``) and train up to ``config.steps``."""
+    import torch
     from stable_baselines3.common.callbacks import EvalCallback
 
     from sb3_crptpro.app.progress import training_progress
@@ -270,8 +271,6 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
     remaining = config.steps - model.num_timesteps
     progress_bar, progress_callbacks = training_progress(remaining, config.progress)
     callbacks += progress_callbacks
-    import torch
-
     threads = torch.get_num_threads()
     if config.overlap:  # one core per worker, the rest for the updates (more threads than free cores stall them)
         torch.set_num_threads(max(1, _available_cores() - config.n_envs))

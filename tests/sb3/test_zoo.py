@@ -69,3 +69,16 @@ def test_wrappers_need_the_encoder_variable(monkeypatch: pytest.MonkeyPatch) -> 
     for call in (policy_kwargs, lambda: EncodeObservation(None)):
         with pytest.raises(ValueError, match=ENCODER_ENV_VAR):
             call()
+
+
+def test_runner_refuses_a_missing_or_unknown_script(capsys: pytest.CaptureFixture[str]) -> None:
+    from sb3_crptpro.zoo import main
+
+    for argv, problem in (([], "no SCRIPT given"), (["nosuchscript"], "rl_zoo3 has no module 'nosuchscript'")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("usage: python -m sb3_crptpro.zoo SCRIPT") and f"error: {problem}" in err
+    main(["--help"])
+    assert "usage:" in capsys.readouterr().out
