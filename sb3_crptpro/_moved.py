@@ -15,7 +15,7 @@ import importlib.machinery
 import importlib.util
 import sys
 import warnings
-from types import ModuleType
+from types import CodeType, ModuleType
 
 #: 0.1.0 path -> 0.2.0 path
 MOVED_MODULES = {
@@ -69,6 +69,13 @@ class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def exec_module(self, module: ModuleType) -> None:
         """Nothing to run: the module was imported at its new path."""
+
+    def get_code(self, fullname: str) -> CodeType | None:
+        """The new module's code, so that ``python -m sb3_crptpro.cli`` (runpy) still runs."""
+        new = MOVED_MODULES[fullname]
+        spec = importlib.util.find_spec(new)
+        loader = spec.loader if spec is not None else None
+        return loader.get_code(new) if isinstance(loader, importlib.abc.InspectLoader) else None
 
 
 def install_moved_module_finder() -> None:

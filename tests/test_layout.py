@@ -76,6 +76,9 @@ def test_module_paths_of_0_1_0_import_as_the_moved_modules_with_a_warning() -> N
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split() == [str(len(MOVED_MODULES))]
+    for module in ("sb3_crptpro.cli", "sb3_crptpro"):  # the old path still runs with -m, as the new name does
+        run = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0 and run.stdout.strip() == f"sb3-crptpro {sb3_crptpro.__version__}", run.stderr
 
 
 def test_a_model_and_replay_buffer_pickled_with_0_1_0_paths_load(
