@@ -117,8 +117,13 @@ def main() -> None:
               f"{1e3 * r['update_s'] / r['steps']:.2f} ms")  # fmt: skip
     for name in ("embedding", "embedding, 2 envs", "embedding, overlapped"):
         r = results[name]["agent_steps_per_s"]
+        # the ratio within each repeat (the configs of a repeat run back to back) is less exposed to the drift
+        pairs = zip(runs[name], runs["state"], strict=True)
+        paired = [x["agent_steps_per_s"] / s["agent_steps_per_s"] for x, s in pairs]
         print(f"{name}: {r / results['reference']['agent_steps_per_s']:.1f}x the reference mode (target >= 15x), "
-              f"{r / results['state']['agent_steps_per_s']:.2f}x state SAC (target >= 0.8x)")  # fmt: skip
+              f"{r / results['state']['agent_steps_per_s']:.2f}x state SAC (target >= 0.8x); within each repeat: "
+              f"{', '.join(f'{p:.2f}x' for p in paired)} state SAC (median "
+              f"{statistics.median(paired):.2f}x)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The prepared GPU reproduction script runs end to end on CPU at tiny sizes (so it cannot rot)."""
+"""Benchmark scripts that the docs quote run (the prepared GPU reproduction at tiny sizes, the budget figure)."""
 
 from __future__ import annotations
 
@@ -48,3 +48,59 @@ def test_gpu_reproduce_refuses_without_cuda() -> None:
     proc = subprocess.run([sys.executable, str(BENCHMARKS / "gpu_reproduce.py"), "--out", "unused"],
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert proc.returncode != 0 and "no CUDA device" in proc.stderr
+
+
+def _budget_row(folder: Path, variant: str, seed: int, updates: int, conv: float, proj: float) -> None:
+    domains = ("cheetah_run", "walker_run", "reacher_easy", "cartpole_swingup", "finger_spin")
+    row = {f"r2_{kind}/{d}": value for d in domains for kind, value in (("conv", conv), ("proj", proj))}
+    (folder / "rows").mkdir(parents=True, exist_ok=True)
+    (folder / "rows" / f"{variant}_seed{seed}_{updates}.json").write_text(json.dumps(row))
+
+
+def test_pretrain_budget_reads_collapse_rows_and_plots_the_gain(tmp_path: Path) -> None:
+    small, large = tmp_path / "small", tmp_path / "large"
+    for seed in (0, 1):
+        _budget_row(small, "default", seed, 600, 0.40 + 0.02 * seed, 0.20)
+        _budget_row(small, "random_init", seed, 600, 0.36, 0.13)
+        _budget_row(large, "default", seed, 6000, 0.46, 0.30 + 0.02 * seed)
+        _budget_row(large, "random_init", seed, 6000, 0.36, 0.13)
+    _budget_row(large, "default", 7, 6000, 0.0, 0.0)  # a seed left out by --seeds
+    (large / "rows" / "paper_seed0_6000.json").write_text("{}")  # other variants are ignored
+    png = tmp_path / "budget.png"
+    argv = [sys.executable, str(BENCHMARKS / "pretrain_budget.py"), str(small), str(large), "--seeds", "0", "1",
+            "--out", str(png)]  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "conv: pretrained - random init, mean over shared seeds: +0.050 at 600 updates, +0.100 at 6,000" in (
+        proc.stdout
+    )
+    assert "proj: pretrained - random init, mean over shared seeds: +0.070 at 600 updates, +0.180 at 6,000" in (
+        proc.stdout
+    )
+    assert "| default | 6,000 | 2 |" in proc.stdout and png.stat().st_size > 5000
+
+    empty = subprocess.run([sys.executable, str(BENCHMARKS / "pretrain_budget.py"), str(tmp_path / "none")],
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert empty.returncode != 0 and "run collapse_study.py first" in empty.stderr
+
+
+def test_downstream_verdicts_name_the_reference_ratio_only_when_it_was_run() -> None:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from downstream import _verdicts
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+    def rows(final: float, speed: float) -> list[dict[str, float]]:
+        return [{"final_return": final, "agent_steps_per_s": speed, "env_steps": 9_000.0}]
+
+    by_config = {"state": rows(300.0, 120.0), "embedding": rows(150.0, 96.0),
+                 "embedding, random init": rows(100.0, 96.0)}  # fmt: skip
+    lines = _verdicts(by_config)
+    assert lines == [
+        "- embedding / state final return: 0.50 (target >= 0.5); embedding - random init: +50.0 (target > 0)",
+        "- agent steps/s: embedding / state 0.80x (target >= 0.8x)",
+    ]
+    with_reference = _verdicts({**by_config, "reference": rows(20.0, 8.0)})
+    assert with_reference[1].endswith("embedding / reference 12.0x (target >= 15x)")
+    assert with_reference[2] == "- reference mode final return 20.0 after 9000 env steps in the same training wall time"
