@@ -24,7 +24,9 @@ import re
 import statistics
 from pathlib import Path
 
-DOMAINS = ("cheetah_run", "walker_run", "reacher_easy", "cartpole_swingup", "finger_spin")
+from collapse_study import SEEN, UNSEEN  # benchmarks/ is the script's folder
+
+DOMAINS = (*SEEN, *UNSEEN)  # the probe domains of the rows
 VARIANTS = {"default": "default", "random init": "random_init"}
 ROW = re.compile(r"^(?P<variant>default|random_init)_seed(?P<seed>\d+)_(?P<updates>\d+)\.json$")
 
