@@ -6,7 +6,11 @@ Per task and seed, with the same SAC heads, batch, learning rate and env-step bu
       pretrained encoder (each frame encoded once);
   (c) ``embedding, random init``: the same with a random-init encoder;
   (d) ``reference``: AugmentedSAC, frozen conv trunk + trainable ``pre_fc``, random-shift augmentation, for the
-      training wall time of (b) on the same task and seed.
+      training wall time of (b) on the same task and seed;
+  (e) ``embedding, encode-time shift`` (not run by default): (b) with each training frame randomly shifted (pad 4,
+      :func:`~sb3_crptpro.pretraining.augment.random_shift`) before its one encoder pass, so the policy acts on and
+      the buffer stores the shifted frame's vector; evaluation frames are not shifted (issue 13's optional
+      encode-time augmentation).
 No intrinsic reward anywhere (this compares representations). Training wall time excludes evaluations.
 
 Resumable (one JSON per run under ``<out>/runs``; a re-run skips finished runs) and prints each run as it ends.
@@ -28,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
@@ -41,9 +46,34 @@ from sb3_crptpro import (
     make_dmc_vec_env,
     random_policy_returns,
 )
+from sb3_crptpro.pretraining.augment import random_shift
 
-CONFIGS = ("state", "embedding", "embedding, random init", "reference")
-COLORS = {"state": "black", "embedding": "tab:blue", "embedding, random init": "tab:orange", "reference": "tab:green"}
+SHIFTED = "embedding, encode-time shift"
+CONFIGS = ("state", "embedding", "embedding, random init", "reference", SHIFTED)
+DEFAULT_CONFIGS = CONFIGS[:4]
+COLORS = {"state": "black", "embedding": "tab:blue", "embedding, random init": "tab:orange", "reference": "tab:green",
+          SHIFTED: "tab:purple"}  # fmt: skip
+
+
+class _ShiftFrames(VecEnvWrapper):
+    """Random shift (replicate pad ``pad``, random crop) of each new pixel observation, terminal ones included."""
+
+    def __init__(self, venv: VecEnv, pad: int, seed: int) -> None:
+        super().__init__(venv)
+        self.pad, self.generator = pad, torch.Generator().manual_seed(seed)
+
+    def _shift(self, obs: np.ndarray) -> np.ndarray:
+        return random_shift(torch.from_numpy(obs), self.pad, self.generator).numpy()
+
+    def reset(self) -> np.ndarray:
+        return self._shift(self.venv.reset())
+
+    def step_wait(self) -> Any:
+        obs, rewards, dones, infos = self.venv.step_wait()
+        for info in infos:
+            if "terminal_observation" in info:
+                info["terminal_observation"] = self._shift(info["terminal_observation"][None])[0]
+        return self._shift(obs), rewards, dones, infos
 
 
 class _TimedVecEnv(VecEnvWrapper):
@@ -118,6 +148,8 @@ def _envs(config: str, task: str, action_repeat: int, seed: int, encoder: Path) 
     eval_env = make_dmc_vec_env(task, 1, seed=seed + 10_000, **settings)
     if config == "reference":
         return train_env, eval_env, None
+    if config == SHIFTED:
+        train_env = _ShiftFrames(train_env, pad=4, seed=seed)
     train_env = VecEncodeObservation(train_env, artifact)
     return train_env, VecEncodeObservation(eval_env, artifact), train_env.encoding
 
@@ -250,6 +282,9 @@ def _verdicts(by_config: dict[str, list[dict[str, Any]]]) -> list[str]:
         f"{emb - rand:+.1f} (target > 0)",
         f"- agent steps/s: embedding / state {speed['embedding'] / speed['state']:.2f}x (target >= 0.8x)",
     ]
+    if by_config.get(SHIFTED):
+        lines.append(f"- encode-time shift - embedding final return: {mean(SHIFTED, 'final_return') - emb:+.1f}, AUC "
+                     f"{mean(SHIFTED, 'auc_return') - mean('embedding', 'auc_return'):+.1f}")  # fmt: skip
     if by_config.get("reference"):  # a run without the reference config reports no ratio to it
         lines[1] += f", embedding / reference {speed['embedding'] / speed['reference']:.1f}x (target >= 15x)"
         lines.append(f"- reference mode final return {ref:.1f} after {mean('reference', 'env_steps'):.0f} env steps "
@@ -272,7 +307,7 @@ def main(argv: list[str]) -> None:
         help="task:action_repeat (first a pretraining domain, then an unseen one)",
     )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
+    parser.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS), choices=CONFIGS)
     parser.add_argument("--env-steps", type=int, default=50_000)
     parser.add_argument("--eval-every", type=int, default=5000, help="env steps")
     parser.add_argument("--eval-episodes", type=int, default=3)
@@ -298,7 +333,7 @@ def main(argv: list[str]) -> None:
                 path = out / "runs" / f"{task}_{config.replace(', ', '_').replace(' ', '_')}_seed{seed}.json"
                 if path.exists():
                     continue
-                name = "random_init" if config == "embedding, random init" else "default"
+                name = "random_init" if config == "embedding, random init" else "default"  # SHIFTED: default
                 encoder = Path(args.encoders) / f"{name}_seed{seed}.safetensors"
                 if config != "state" and not encoder.is_file():
                     raise SystemExit(f"{encoder} not found: run benchmarks/collapse_study.py first (see its docstring)")

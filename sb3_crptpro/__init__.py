@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from sb3_crptpro.sb3.buffers import FrameStackReplayBuffer
     from sb3_crptpro.sb3.encode import EncodeObservation, FrozenEncoding, VecEncodeObservation, make_encoded_vec_env
     from sb3_crptpro.sb3.extractor import CRPTproExtractor, EncoderWeights, crptpro_kwargs
-    from sb3_crptpro.sb3.overlap import OverlappedSAC, OverlappedTQC, OverlapTrainingMixin
+    from sb3_crptpro.sb3.overlap import OverlappedSAC, OverlappedTQC, OverlapTrainingMixin, with_fused_adam
     from sb3_crptpro.sb3.reward import PrototypeIntrinsicReward
     from sb3_crptpro.sb3.sac import (
         PAPER_SAC_PRESET,
@@ -115,6 +115,7 @@ __all__ = [
     "run_demo",
     "save_artifact",
     "train",
+    "with_fused_adam",
 ]
 _MODULE_OF = {
     "envs": [
@@ -128,7 +129,7 @@ _MODULE_OF = {
     "sb3.extractor": ["CRPTproExtractor", "EncoderWeights", "crptpro_kwargs"],
     "sb3.reward": ["PrototypeIntrinsicReward"],
     "sb3.encode": ["EncodeObservation", "FrozenEncoding", "VecEncodeObservation", "make_encoded_vec_env"],
-    "sb3.overlap": ["OverlapTrainingMixin", "OverlappedSAC", "OverlappedTQC"],
+    "sb3.overlap": ["OverlapTrainingMixin", "OverlappedSAC", "OverlappedTQC", "with_fused_adam"],
     "sb3.spaces": ["PixelSpaceError", "check_pixel_space"],
     "sb3.sac": [
         *["PAPER_SAC_PRESET", "AugmentedFrameStackReplayBuffer", "AugmentedReplayBuffer"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -104,3 +105,53 @@ def test_downstream_verdicts_name_the_reference_ratio_only_when_it_was_run() -> 
     with_reference = _verdicts({**by_config, "reference": rows(20.0, 8.0)})
     assert with_reference[1].endswith("embedding / reference 12.0x (target >= 15x)")
     assert with_reference[2] == "- reference mode final return 20.0 after 9000 env steps in the same training wall time"
+
+
+def test_downstream_encode_time_shift_moves_training_frames_reproducibly() -> None:
+    import numpy as np
+
+    from sb3_crptpro import make_dmc_vec_env
+
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from downstream import _ShiftFrames
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    env = {"image_size": 32, "render": "fast", "action_repeat": 100}  # 10-step episodes
+    plain, *shifted = (make_dmc_vec_env("cartpole_swingup", 1, seed=0, **env) for _ in range(3))
+    shifted = [_ShiftFrames(shifted[0], pad=4, seed=1), _ShiftFrames(shifted[1], pad=4, seed=1)]
+    frames = [[v.reset()] for v in (plain, *shifted)]
+    terminals = [[], [], []]
+    for _ in range(12):  # crosses the episode end
+        for v, f, t in zip((plain, *shifted), frames, terminals, strict=True):
+            obs, _, _, infos = v.step(np.zeros((1, 1), np.float32))
+            f.append(obs)
+            t += [i["terminal_observation"] for i in infos if "terminal_observation" in i]
+    p, a, b = (np.stack(f) for f in frames)
+    assert p.shape == a.shape and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, b)  # same seed, same shifts
+    moved = [not np.array_equal(x, y) for x, y in zip(p, a, strict=True)]
+    assert sum(moved) >= 10  # a zero shift (1 in 81) may leave a frame in place
+    # a shift by at most 4 pixels: the shifted frame's centre is in the original, 4 pixels around
+    assert all(any(np.array_equal(y[0, :, 8:24, 8:24], x[0, :, 8 + dy : 24 + dy, 8 + dx : 24 + dx])
+                   for dy in range(-4, 5) for dx in range(-4, 5)) for x, y in zip(p, a, strict=True))  # fmt: skip
+    assert len(terminals[0]) == len(terminals[1]) == 1 and terminals[1][0].shape == terminals[0][0].shape
+    assert not np.array_equal(terminals[0][0], terminals[1][0])  # terminal frames are shifted too
+    for v in (plain, *shifted):
+        v.close()
+
+
+def test_embedding_throughput_reports_ratios_to_each_state_anchor(tiny_artifact: Path) -> None:
+    configs = ["state", "state, fused Adam", "embedding, overlapped", "embedding, overlapped, SB3 Adam"]
+    argv = [sys.executable, str(BENCHMARKS / "embedding_throughput.py"), "--encoder", str(tiny_artifact), "--task",
+            "cartpole_swingup", "--action-repeat", "8", "--steps", "12", "--learning-starts", "8", "--repeats", "1",
+            "--net-arch", "16", "--configs", *configs]  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in configs:
+        assert re.search(rf"^median +{re.escape(name)}: +\d+\.\d agent steps/s", proc.stdout, re.MULTILINE)
+    for name in configs[2:]:  # no reference run: no ratio to it; one ratio per state anchor
+        (line,) = [x for x in proc.stdout.splitlines() if x.startswith(f"{name}: ")]
+        assert "reference" not in line
+        assert re.search(r"x state SAC \(target >= 0\.8x; within each repeat \d+\.\d\dx, median", line)
+        assert re.search(r"x state SAC, fused Adam \(target", line)

@@ -24,6 +24,7 @@ from sb3_crptpro import (
     make_dmc_env,
     make_dmc_vec_env,
     make_encoded_vec_env,
+    with_fused_adam,
 )
 
 ENV = {"image_size": 24, "render": "fast", "action_repeat": 50}  # 20-step episodes
@@ -89,6 +90,45 @@ def test_overlapped_is_deterministic_and_reloads_as_sac(tmp_path: Path) -> None:
     np.testing.assert_array_equal(
         np.concatenate([p.detach().numpy().ravel() for p in loaded.policy.parameters()]), params[1]
     )
+
+
+def _fused(model) -> list:
+    return [model.actor.optimizer.defaults["fused"], model.critic.optimizer.defaults["fused"]]
+
+
+def test_overlapped_adam_is_fused_unless_told_and_stays_so_after_reload(tmp_path: Path) -> None:
+    kwargs = {"learning_starts": 5, "batch_size": 8, "seed": 0, "device": "cpu"}
+    model = OverlappedSAC("MlpPolicy", _state_env([]), policy_kwargs={"net_arch": [16]}, **kwargs)
+    model.env.model = model
+    model.learn(12)
+    assert _fused(model) == [True, True]
+    assert model.policy_kwargs["optimizer_kwargs"] == {"fused": True} and model.policy_kwargs["net_arch"] == [16]
+    model.save(tmp_path / "m.zip")
+    for algo in (SAC, OverlappedSAC):  # the saved policy_kwargs carry it; resumed training keeps the Adam state
+        loaded = algo.load(tmp_path / "m.zip", env=_state_env([]), device="cpu")
+        loaded.env.model = loaded
+        assert _fused(loaded) == [True, True]
+        assert loaded.actor.optimizer.state_dict()["state"][0]["step"].item() == model._n_updates
+        loaded.learn(4, reset_num_timesteps=False)
+        assert loaded.actor.optimizer.state_dict()["state"][0]["step"].item() == model._n_updates + 4
+    stock = OverlappedSAC("MlpPolicy", _state_env([]), policy_kwargs={"optimizer_kwargs": {"fused": False}}, **kwargs)
+    assert _fused(stock) == [False, False]
+    tqc = OverlappedTQC("MlpPolicy", _state_env([]), policy_kwargs={"net_arch": [16]}, **kwargs)
+    assert _fused(tqc) == [True, True]
+
+
+def test_with_fused_adam_adds_fused_only_where_it_applies() -> None:
+    import torch
+
+    given = {"net_arch": [8], "optimizer_kwargs": {"eps": 1e-5}}
+    assert with_fused_adam(given, "cpu") == {"net_arch": [8], "optimizer_kwargs": {"eps": 1e-5, "fused": True}}
+    assert given == {"net_arch": [8], "optimizer_kwargs": {"eps": 1e-5}}  # not modified in place
+    assert with_fused_adam(None, torch.device("cpu")) == {"optimizer_kwargs": {"fused": True}}
+    assert with_fused_adam({"optimizer_class": torch.optim.AdamW}, "cpu")["optimizer_kwargs"] == {"fused": True}
+    for kept in ({"optimizer_kwargs": {"foreach": True}}, {"optimizer_kwargs": {"fused": False}},
+                 {"optimizer_class": torch.optim.RMSprop}):  # fmt: skip
+        assert with_fused_adam(kept, "cpu") == kept
+    assert with_fused_adam({}, "meta") == {}  # a device without fused kernels
 
 
 def test_encoded_in_workers_equals_vec_encode_observation(tiny_artifact: Path) -> None:
