@@ -282,9 +282,14 @@ def _verdicts(by_config: dict[str, list[dict[str, Any]]]) -> list[str]:
         f"{emb - rand:+.1f} (target > 0)",
         f"- agent steps/s: embedding / state {speed['embedding'] / speed['state']:.2f}x (target >= 0.8x)",
     ]
-    if by_config.get(SHIFTED):
-        lines.append(f"- encode-time shift - embedding final return: {mean(SHIFTED, 'final_return') - emb:+.1f}, AUC "
-                     f"{mean(SHIFTED, 'auc_return') - mean('embedding', 'auc_return'):+.1f}")  # fmt: skip
+    shifted = by_config.get(SHIFTED) or []
+    seeds = sorted({r["seed"] for r in shifted} & {r["seed"] for r in by_config["embedding"]}) if shifted else []
+    if seeds:  # on the seeds both configs ran
+        gaps = [float(np.mean([r[k] for r in by_config[SHIFTED] if r["seed"] in seeds]))
+                - float(np.mean([r[k] for r in by_config["embedding"] if r["seed"] in seeds]))
+                for k in ("final_return", "auc_return")]  # fmt: skip
+        lines.append(f"- encode-time shift - embedding (seeds {', '.join(map(str, seeds))}): final return "
+                     f"{gaps[0]:+.1f}, AUC {gaps[1]:+.1f}")  # fmt: skip
     if by_config.get("reference"):  # a run without the reference config reports no ratio to it
         lines[1] += f", embedding / reference {speed['embedding'] / speed['reference']:.1f}x (target >= 15x)"
         lines.append(f"- reference mode final return {ref:.1f} after {mean('reference', 'env_steps'):.0f} env steps "

@@ -102,6 +102,11 @@ def test_downstream_verdicts_name_the_reference_ratio_only_when_it_was_run() -> 
         "- embedding / state final return: 0.50 (target >= 0.5); embedding - random init: +50.0 (target > 0)",
         "- agent steps/s: embedding / state 0.80x (target >= 0.8x)",
     ]
+    shifted = [{"seed": s, "final_return": 100.0 + s, "auc_return": 50.0, "agent_steps_per_s": 90.0} for s in (1, 2, 3)]
+    by_seed = [{"seed": s, "final_return": f, "agent_steps_per_s": 96.0, "auc_return": 40.0}
+               for s, f in ((0, 900.0), (1, 150.0), (2, 150.0))]  # fmt: skip
+    compared = _verdicts({**by_config, "embedding": by_seed, "embedding, encode-time shift": shifted})
+    assert compared[-1] == "- encode-time shift - embedding (seeds 1, 2): final return -48.5, AUC +10.0"
     with_reference = _verdicts({**by_config, "reference": rows(20.0, 8.0)})
     assert with_reference[1].endswith("embedding / reference 12.0x (target >= 15x)")
     assert with_reference[2] == "- reference mode final return 20.0 after 9000 env steps in the same training wall time"
