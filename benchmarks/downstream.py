@@ -270,8 +270,8 @@ def report(rows: list[dict[str, Any]], randoms: dict[str, float], out: Path, arg
 
 
 def _verdicts(by_config: dict[str, list[dict[str, Any]]]) -> list[str]:
-    def mean(config: str, key: str) -> float:
-        rs = by_config.get(config) or []
+    def mean(config: str, key: str, seeds: list[int] | None = None) -> float:
+        rs = [r for r in by_config.get(config) or [] if seeds is None or r["seed"] in seeds]
         return float(np.mean([r[key] for r in rs])) if rs else float("nan")
 
     emb, state = mean("embedding", "final_return"), mean("state", "final_return")
@@ -285,9 +285,7 @@ def _verdicts(by_config: dict[str, list[dict[str, Any]]]) -> list[str]:
     shifted = by_config.get(SHIFTED) or []
     seeds = sorted({r["seed"] for r in shifted} & {r["seed"] for r in by_config["embedding"]}) if shifted else []
     if seeds:  # on the seeds both configs ran
-        gaps = [float(np.mean([r[k] for r in by_config[SHIFTED] if r["seed"] in seeds]))
-                - float(np.mean([r[k] for r in by_config["embedding"] if r["seed"] in seeds]))
-                for k in ("final_return", "auc_return")]  # fmt: skip
+        gaps = [mean(SHIFTED, k, seeds) - mean("embedding", k, seeds) for k in ("final_return", "auc_return")]
         lines.append(f"- encode-time shift - embedding (seeds {', '.join(map(str, seeds))}): final return "
                      f"{gaps[0]:+.1f}, AUC {gaps[1]:+.1f}")  # fmt: skip
     if by_config.get("reference"):  # a run without the reference config reports no ratio to it

@@ -14,6 +14,16 @@ import torch
 BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
 
 
+def _downstream():
+    """``benchmarks/downstream.py`` as a module (it imports its neighbours, so the folder joins sys.path briefly)."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import downstream
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return downstream
+
+
 def test_gpu_reproduce_dry_run_on_cpu_and_resume(tmp_path: Path) -> None:
     out = tmp_path / "repro"
     argv = [sys.executable, str(BENCHMARKS / "gpu_reproduce.py"), "--device", "cpu", "--fraction", "0.0001",
@@ -86,11 +96,7 @@ def test_pretrain_budget_reads_collapse_rows_and_plots_the_gain(tmp_path: Path) 
 
 
 def test_downstream_verdicts_name_the_reference_ratio_only_when_it_was_run() -> None:
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        from downstream import _verdicts
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    _verdicts = _downstream()._verdicts
 
     def rows(final: float, speed: float) -> list[dict[str, float]]:
         return [{"final_return": final, "agent_steps_per_s": speed, "env_steps": 9_000.0}]
@@ -117,11 +123,7 @@ def test_downstream_encode_time_shift_moves_training_frames_reproducibly() -> No
 
     from sb3_crptpro import make_dmc_vec_env
 
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        from downstream import _ShiftFrames
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    _ShiftFrames = _downstream()._ShiftFrames
     env = {"image_size": 32, "render": "fast", "action_repeat": 100}  # 10-step episodes
     plain, *shifted = (make_dmc_vec_env("cartpole_swingup", 1, seed=0, **env) for _ in range(3))
     shifted = [_ShiftFrames(shifted[0], pad=4, seed=1), _ShiftFrames(shifted[1], pad=4, seed=1)]
