@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         load_artifact,
         save_artifact,
     )
+    from sb3_crptpro.common.pretrained import list_pretrained
     from sb3_crptpro.data import CrossDomainDataset, DatasetError, DomainDataset, collect
     from sb3_crptpro.envs import (
         RENDER_PRESETS,
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
     from sb3_crptpro.pretraining.pretrainer import PRETRAIN_PRESETS, CollapseWarning, PretrainConfig, Pretrainer
     from sb3_crptpro.sb3.buffers import FrameStackReplayBuffer
     from sb3_crptpro.sb3.encode import EncodeObservation, FrozenEncoding, VecEncodeObservation, make_encoded_vec_env
-    from sb3_crptpro.sb3.extractor import CRPTproExtractor, EncoderWeights, crptpro_kwargs
+    from sb3_crptpro.sb3.extractor import CRPTproExtractor, EncoderWeights, TrunkExtractor, crptpro_kwargs
     from sb3_crptpro.sb3.overlap import OverlappedSAC, OverlappedTQC, OverlapTrainingMixin, with_fused_adam
     from sb3_crptpro.sb3.reward import PrototypeIntrinsicReward
     from sb3_crptpro.sb3.sac import (
@@ -94,6 +95,7 @@ __all__ = [
     "Pretrainer",
     "PrototypeIntrinsicReward",
     "TrainConfig",
+    "TrunkExtractor",
     "VecEncodeObservation",
     "__version__",
     "available_tasks",
@@ -102,6 +104,7 @@ __all__ = [
     "crptpro_kwargs",
     "env_settings",
     "evaluate_run",
+    "list_pretrained",
     "load_artifact",
     "make_dmc_env",
     "make_dmc_vec_env",
@@ -124,9 +127,10 @@ _MODULE_OF = {
     ],
     "data": ["CrossDomainDataset", "DatasetError", "DomainDataset", "collect"],
     "common.artifact": ["ArtifactError", "PretrainedArtifact", "env_settings", "load_artifact", "save_artifact"],
+    "common.pretrained": ["list_pretrained"],
     "pretraining.pretrainer": ["PRETRAIN_PRESETS", "CollapseWarning", "PretrainConfig", "Pretrainer"],
     "pretraining.pipeline": ["pretrain_encoder"],
-    "sb3.extractor": ["CRPTproExtractor", "EncoderWeights", "crptpro_kwargs"],
+    "sb3.extractor": ["CRPTproExtractor", "EncoderWeights", "TrunkExtractor", "crptpro_kwargs"],
     "sb3.reward": ["PrototypeIntrinsicReward"],
     "sb3.encode": ["EncodeObservation", "FrozenEncoding", "VecEncodeObservation", "make_encoded_vec_env"],
     "sb3.overlap": ["OverlapTrainingMixin", "OverlappedSAC", "OverlappedTQC", "with_fused_adam"],

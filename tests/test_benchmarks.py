@@ -162,3 +162,58 @@ def test_embedding_throughput_reports_ratios_to_each_state_anchor(tiny_artifact:
         assert "reference" not in line
         assert re.search(r"x state SAC \(target >= 0\.8x; within each repeat \d+\.\d\dx, median", line)
         assert re.search(r"x state SAC, fused Adam \(target", line)
+
+
+def test_six_task_benchmark_counts_updates_resumes_and_reports(tiny_data: Path, tiny_artifact: Path,
+                                                               tmp_path: Path) -> None:  # fmt: skip
+    from sb3_crptpro.data import CrossDomainDataset
+    from sb3_crptpro.pretraining.pretrainer import PretrainConfig, Pretrainer
+
+    random_init = Pretrainer(PretrainConfig(num_protos=16, progress=False), CrossDomainDataset(tiny_data)).save(
+        tmp_path / "random_init.safetensors", {"updates": 0, "diagnostics": {}}
+    )
+    out = tmp_path / "six"
+    configs = ["state SAC", "embedding", "embedding, random init", "UTD 2", "conv features + pre_fc"]
+    argv = [sys.executable, str(BENCHMARKS / "six_task.py"), "--out", str(out), "--encoder", str(tiny_artifact),
+            "--random-init", str(random_init), "--tasks", "cartpole_swingup", "--configs", *configs, "--seeds", "0",
+            "--env-steps", "800", "--eval-every", "400", "--eval-episodes", "1", "--learning-starts", "50"]  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len([x for x in proc.stdout.splitlines() if "cartpole_swingup seed 0" in x]) == len(configs)
+    rows = {r["config"]: r for r in map(json.loads, (p.read_text() for p in (out / "runs").glob("*.json")))}
+    assert set(rows) == set(configs)
+    # action repeat 8: 100 agent steps, learning from step 51 on: one gradient step per agent step, two with UTD 2
+    assert {k: r["gradient_steps"] for k, r in rows.items()} == {**dict.fromkeys(configs, 50), "UTD 2": 100}
+    assert all([p["env_steps"] for p in r["curve"]] == [400, 800] for r in rows.values())
+    assert rows["embedding"]["spec"]["intrinsic_coef"] == 0.2 and rows["state SAC"]["spec"]["observation"] == "state"
+    # conv features (32 x 9 x 9 at 24 px, float32) are stored instead of 128-d projections
+    assert rows["conv features + pre_fc"]["bytes_per_transition"] > 4 * rows["embedding"]["bytes_per_transition"]
+    report = (out / "report.md").read_text()
+    assert "| CURL at 100k, CURL (ICML 2020) Table 1 | 582 |" in report
+    assert "| state SAC at 100k, DrQ (ICLR 2021) Table 1 | 812 |" in report
+    assert re.search(r"\| UTD 2 \| 1 \| [+-]\d+\.\d \| cartpole_swingup s0 [+-]\d+ \|", report)
+    assert (out / "six_task.png").stat().st_size > 10_000
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=300)  # resumes: every run is done
+    assert again.returncode == 0 and "seed 0" not in again.stdout and "report:" in again.stdout
+
+
+def test_six_task_published_rows_and_targets() -> None:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import six_task
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    assert six_task.published("DrQ", "DrQ (ICLR 2021) Table 1")["ball_in_cup_catch"] == 913
+    assert six_task.published("state SAC", "CURL (ICML 2020) Table 1", 500_000)["cheetah_run"] == 795
+
+    def row(config: str, task: str, value: float) -> dict:
+        return {"config": config, "task": task, "seed": 0, "final_return": value, "total_s": 60.0}
+
+    rows = [row("state SAC", "cheetah_run", 300.0), row("embedding", "cheetah_run", 250.0),
+            row("embedding, random init", "cheetah_run", 260.0), row("state SAC", "walker_walk", 500.0)]  # fmt: skip
+    lines = six_task.targets(rows)
+    assert lines[0].startswith("- our state SAC within or above the published state-SAC range: 1 of 2 tasks")
+    assert "(cheetah_run)" in lines[0]  # 300 >= 228 (DrQ table); walker 500 < 604
+    assert lines[1].startswith("- embedding >= 0.8x our state SAC: 1 of 1")  # 250 >= 240
+    assert lines[2].startswith("- embedding above the random-init encoder: 0 of 1")
+    assert lines[3].startswith("- embedding at or above CURL (100k): 0 of 1")  # CURL 299

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +27,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
     return value
 
 
@@ -105,7 +116,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     dataset = CrossDomainDataset(args.data, frame_stack=args.frame_stack, mode=config.sampling)
     trainer = Pretrainer(config, dataset, work_dir)
     stats = trainer.fit(resume=args.resume)
-    path = trainer.save(out, stats)
+    path = trainer.save(out, stats, provenance={"command": shlex.join(["sb3-crptpro", *args.argv])})
     if path is not None:
         final = stats["final"]
         print(f"wrote {path} ({stats['updates']} updates, {stats['updates_per_s']:.2f} updates/s, "
@@ -244,12 +255,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=_positive_int, default=10_000,
                    help="agent steps, summed over envs (SB3's total_timesteps; each repeats the action "
                    "--action-repeat times) (default: %(default)s)")  # fmt: skip
-    preset_help = "hyperparameters: quick (CPU-sized) or paper (reference values) (default: %(default)s)"
-    p.add_argument("--preset", choices=sorted(TRAIN_PRESETS), default="quick", help=preset_help)
+    preset_help = (
+        "hyperparameters: quick (CPU-sized), paper (reference values) or embedding (the learner on frozen "
+        "vectors) (default: embedding with --mode embedding, else quick)"
+    )
+    p.add_argument("--preset", choices=sorted(TRAIN_PRESETS), default=None, help=preset_help)
     p.add_argument("--batch-size", type=_positive_int, default=None, help="override the preset's batch size")
     p.add_argument("--buffer-size", type=_positive_int, default=None, help="override the preset's replay size")
     p.add_argument("--learning-starts", type=int, default=None, help="override the preset's learning_starts")
-    p.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
+    p.add_argument("--seed", type=_nonnegative_int, default=0, help="seed (default: %(default)s)")
     p.add_argument("--n-envs", type=_positive_int, default=1, help="parallel training envs (default: %(default)s)")
     p.add_argument("--action-repeat", type=_positive_int, default=2, help="action repeat (default: %(default)s)")
     p.add_argument("--eval-freq", type=int, default=1000, help="evaluate every N env steps, 0 = never (1000)")
@@ -283,15 +297,22 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run", required=True, help="run directory written by `train`")
     p.add_argument("--task", default=None, help="evaluate on this task instead (same action size)")
     p.add_argument("--episodes", type=_positive_int, default=10, help="episodes (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=100, help="evaluation env seed (default: %(default)s)")
+    p.add_argument("--seed", type=_nonnegative_int, default=100, help="evaluation env seed (default: %(default)s)")
     p.add_argument("--video", action="store_true", help="also write <run>/<task>.mp4 of one episode")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_cmd_evaluate)
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from sb3_crptpro.app.inspection import describe, describe_datasets, verify_datasets
+    from sb3_crptpro.app.inspection import describe, describe_datasets, describe_pretrained, verify_datasets
 
+    if args.list:
+        if args.path is not None:
+            raise ValueError("--list takes no path: it lists the encoders shipped with the package")
+        print(describe_pretrained())
+        return 0
+    if args.path is None:
+        raise ValueError("give an artifact, a shipped encoder's name or a dataset folder (or --list)")
     if not Path(args.path).is_dir():
         print(describe(args.path))  # an artifact: reading it verifies its checksum
         return 0
@@ -307,7 +328,13 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 def _add_inspect(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("inspect", help="print an artifact's metadata or a dataset folder's manifests")
-    p.add_argument("path", help="encoder .safetensors file, dataset folder or folder of datasets")
+    p.add_argument(
+        "path",
+        nargs="?",
+        default=None,
+        help="encoder .safetensors file, shipped encoder name, dataset folder or folder of datasets",
+    )
+    p.add_argument("--list", action="store_true", help="list the encoders shipped with the package")
     p.set_defaults(func=_cmd_inspect)
 
 

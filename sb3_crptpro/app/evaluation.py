@@ -49,8 +49,8 @@ def evaluate_run(
     from sb3_crptpro.common.artifact import load_artifact
     from sb3_crptpro.envs import make_pixel_vec_env, resolve_env
 
-    if episodes < 1:
-        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    if episodes < 1 or seed < 0:
+        raise ValueError(f"need episodes >= 1 and seed >= 0, got {episodes} and {seed}")
     config = load_run_config(run_dir)
     env_kwargs = dict(config["env"])
     trained_task = env_kwargs.pop("task")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["describe", "describe_artifact", "describe_datasets", "verify_datasets"]
+__all__ = ["describe", "describe_artifact", "describe_datasets", "describe_pretrained", "verify_datasets"]
 
 
 def _lines(pairs: list[tuple[str, Any]]) -> str:
@@ -40,7 +40,38 @@ def describe_artifact(path: str | Path) -> str:
             "queue_length", "freeze_prototypes", "centering", "sampling", "augment", "seed")  # fmt: skip
     pairs += [(f"config.{k}", config[k]) for k in keys if k in config]
     pairs += [(f"dataset {t}", sha[:16]) for t, sha in (meta.get("datasets") or {}).items()]
+    provenance = meta.get("provenance") or {}
+    pairs += [(f"made by ({i + 1})", c) for i, c in enumerate(provenance.get("commands") or [])]
+    if provenance.get("command"):
+        pairs.append(("made by", provenance["command"]))
+    pairs += [(f"probe R^2 {k}", f"{v:.3f}") for k, v in (provenance.get("probe") or {}).items()]
     return f"{path}: CRPTpro artifact\n{_lines(pairs)}"
+
+
+def describe_pretrained() -> str:
+    """One block per encoder shipped with the package (``sb3-crptpro inspect --list``): name, domains, frame
+    settings, budget, file size, diagnostics, probe results and the commands that reproduce it."""
+    from sb3_crptpro.common.pretrained import PRETRAINED_DIR, list_pretrained
+
+    shipped = list_pretrained()
+    if not shipped:
+        return f"no encoders shipped in {PRETRAINED_DIR}"
+    blocks = []
+    for name, info in shipped.items():
+        d = info["diagnostics"]
+        pairs = [
+            ("domains", ", ".join(info["tasks"])),
+            ("frames", f"{info['image_size']} px, {info['frame_stack']} stacked, render preset {info['render']}"),
+            ("budget", f"{info['updates']} updates at batch {info['batch_size']}, seed {info['seed']}"),
+            ("file", f"{info['bytes'] / 2**20:.1f} MiB"),
+        ]
+        if d:
+            pairs.append(("diagnostics", f"effective rank {d['eff_rank']:.1f} (worst domain {d['eff_rank_min']:.1f}), "
+                                         f"{d['n_used']:.0f} prototypes used"))  # fmt: skip
+        pairs += [(f"probe R^2 {k}", f"{v:.3f}") for k, v in info["probe"].items()]
+        pairs.append(("use", f"--encoder {name} / load_artifact({name!r}) / crptpro_kwargs({name!r})"))
+        blocks.append(f"{name}\n{_lines(pairs)}")
+    return "\n\n".join(blocks)
 
 
 def _collapse_lines(diagnostics: dict[str, Any], num_protos: int) -> list[tuple[str, Any]]:
@@ -113,9 +144,8 @@ def describe_datasets(path: str | Path, problems: dict[Path, str | None] | None 
 
 def describe(path: str | Path) -> str:
     """Describe an artifact file or a dataset folder, whichever ``path`` is (both are verified while read)."""
-    path = Path(path)
-    if path.is_file():
-        return describe_artifact(path)
-    if path.is_dir():
+    from sb3_crptpro.common.pretrained import resolve_artifact_path
+
+    if Path(path).is_dir():
         return describe_datasets(path)
-    raise FileNotFoundError(f"{path} does not exist")
+    return describe_artifact(resolve_artifact_path(path))  # a file, or a shipped encoder's name

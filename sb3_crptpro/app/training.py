@@ -12,6 +12,7 @@ went.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import shlex
@@ -75,8 +76,9 @@ class TrainConfig:
     intrinsic_coef: float = 0.2
     #: agent steps, summed over envs (SB3's ``total_timesteps``; each repeats the action ``action_repeat`` times)
     steps: int = 10_000
-    #: hyperparameter preset, ``quick`` or ``paper``
-    preset: str = "quick"
+    #: hyperparameter preset (:data:`~sb3_crptpro.sb3.presets.TRAIN_PRESETS`): ``quick``, ``paper`` or
+    #: ``embedding``; ``None`` picks ``embedding`` in embedding mode and ``quick`` in reference mode
+    preset: str | None = None
     #: preset entries to replace (e.g. ``{"batch_size": 128}``)
     overrides: dict[str, Any] = field(default_factory=dict)
     #: seed of envs, networks and augmentation
@@ -108,15 +110,34 @@ class TrainConfig:
                 "overlap (--overlap) needs mode='embedding' (--mode embedding): the reference mode encodes every "
                 "sampled frame in the update itself"
             )
+        if self.preset is None:
+            self.preset = "embedding" if self.mode == "embedding" else "quick"
         if self.preset not in TRAIN_PRESETS:
             raise ValueError(f"preset must be one of {sorted(TRAIN_PRESETS)}, got {self.preset!r}")
         if self.steps < 1 or self.n_envs < 1 or self.action_repeat < 1 or self.eval_episodes < 1:
             raise ValueError("steps, n_envs, action_repeat and eval_episodes must be >= 1")
-        if self.intrinsic_coef < 0 or self.eval_freq < 0 or self.checkpoint_every < 0:
-            raise ValueError("intrinsic_coef, eval_freq and checkpoint_every must be >= 0")
-        unknown = set(self.overrides) - set(TRAIN_PRESETS["paper"]) - set(TRAIN_PRESETS["quick"])
-        if unknown - {"train_freq", "gradient_steps"}:
+        if not math.isfinite(self.intrinsic_coef):
+            raise ValueError(f"intrinsic_coef must be a finite number >= 0, got {self.intrinsic_coef}")
+        if self.intrinsic_coef < 0 or self.eval_freq < 0 or self.checkpoint_every < 0 or self.seed < 0:
+            raise ValueError("intrinsic_coef, eval_freq, checkpoint_every and seed must be >= 0")
+        unknown = set(self.overrides).difference(*TRAIN_PRESETS.values())
+        if unknown - {"train_freq", "gradient_steps", "n_steps"}:
             raise ValueError(f"unknown hyperparameter override(s): {sorted(unknown)}")
+        hyper = {**TRAIN_PRESETS[self.preset], **self.overrides}
+        if hyper["learning_starts"] < 0:
+            raise ValueError(f"learning_starts must be >= 0, got {hyper['learning_starts']}")
+        if hyper["buffer_size"] < hyper["batch_size"]:
+            raise ValueError(f"buffer_size {hyper['buffer_size']} is smaller than one batch ({hyper['batch_size']})")
+        if not self.device.startswith(("auto", "cpu", "cuda", "mps")):
+            raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
+        if self.device.startswith("cuda") and not _cuda_available():
+            raise ValueError(f"device {self.device!r}: this torch build sees no CUDA GPU; use --device cpu (or auto)")
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def algo_class(name: str, mode: str = "reference", overlap: bool = False) -> type:
@@ -165,14 +186,14 @@ def train(config: TrainConfig, command: list[str] | None = None) -> Path:
     run_dir = next_run_dir(config.log_dir, config.algo, config.task)
     run_dir.mkdir(parents=True)
     if config.mode == "embedding":  # the run keeps its own copy: the policy alone cannot read pixels (evaluate, reload)
-        shutil.copyfile(config.encoder, run_dir / RUN_ENCODER)
+        shutil.copyfile(artifact.path, run_dir / RUN_ENCODER)
     saved = {
         "package_version": __version__,
         "train": dataclasses.asdict(config),
         "hyperparameters": {**hyper, "net_arch": net_arch},
         "env": {"task": config.task, **settings},
         "encoder": {
-            "path": str(Path(config.encoder).resolve()),
+            "path": str(Path(artifact.path).resolve()),
             "tensor_sha256": artifact.metadata.get("tensor_sha256"),
             "tasks": artifact.metadata.get("tasks", []),
             **({"copy": RUN_ENCODER} if config.mode == "embedding" else {}),

@@ -22,6 +22,7 @@ from safetensors.torch import load_file, save_file
 from sb3_crptpro._compat import check_format, give_default_permissions
 from sb3_crptpro._version import __version__
 from sb3_crptpro.common.networks import Encoder, Projector, Prototypes
+from sb3_crptpro.common.pretrained import resolve_artifact_path
 
 __all__ = [
     "ARTIFACT_FORMAT_VERSION",
@@ -98,6 +99,7 @@ def save_artifact(
     tasks: list[str] | None = None,
     datasets: dict[str, str] | None = None,
     frame_stack: int | None = None,
+    provenance: dict[str, Any] | None = None,
 ) -> Path:
     """Write the artifact atomically (temp file, fsync, rename).
 
@@ -107,6 +109,8 @@ def save_artifact(
     :param tasks: pretraining tasks
     :param datasets: ``{task: manifest sha256}`` of the datasets used
     :param frame_stack: frames per observation (default: channels / 3)
+    :param provenance: how the artifact was made, e.g. ``{"command": "sb3-crptpro pretrain ...", "seed": 0}``
+        (shown by ``sb3-crptpro inspect``)
     """
     path = Path(path)
     tensors = {**_prefixed("encoder", encoder), **_prefixed("projector", projector)}
@@ -129,6 +133,7 @@ def save_artifact(
         "n_layers": sum(isinstance(m, torch.nn.Conv2d) for m in encoder.convs),
         "config": config,
         "stats": stats,
+        "provenance": provenance or {},
         "tensor_shapes": {k: list(v.shape) for k, v in tensors.items()},
         "tensor_sha256": _tensor_digest(tensors),
     }
@@ -159,12 +164,12 @@ def _read_metadata(path: Path) -> dict[str, Any]:
 def load_artifact(path: str | Path, device: str | torch.device = "cpu") -> PretrainedArtifact:
     """Load and verify an artifact written by :func:`save_artifact` (no pickle involved).
 
-    :raises FileNotFoundError: when the file does not exist
+    :param path: the file, or the name of an encoder shipped with the package (e.g. ``"dmc-64px"``; see
+        :func:`~sb3_crptpro.common.pretrained.list_pretrained`)
+    :raises FileNotFoundError: when it is neither a file nor a shipped name (the message lists the shipped names)
     :raises ArtifactError: when it is truncated, tampered with, or of an unknown format version
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"artifact {path} not found")
+    path = resolve_artifact_path(path)
     try:
         metadata = _read_metadata(path)
         tensors = load_file(str(path))

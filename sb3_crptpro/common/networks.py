@@ -42,6 +42,11 @@ class Encoder(nn.Module):
         if len(obs_shape) != 3:
             raise ValueError(f"obs_shape must be (C, H, W), got {obs_shape}")
         self.obs_shape = tuple(int(s) for s in obs_shape)
+        smallest = 3 + 2 * (2 * (n_layers - 1))  # 3x3 stride 2, then each 3x3 stride 1 takes 2 pixels off
+        if min(self.obs_shape[1:]) < smallest:
+            raise ValueError(f"frames of {self.obs_shape[1]}x{self.obs_shape[2]} px are too small for the "
+                             f"{n_layers}-layer conv encoder: it needs at least {smallest} px (collect with "
+                             f"--image-size {smallest} or more; 64 and 84 are the measured sizes)")  # fmt: skip
         layers: list[nn.Module] = [nn.Conv2d(obs_shape[0], n_filters, 3, stride=2), nn.ReLU(inplace=True)]
         for _ in range(n_layers - 1):
             layers += [nn.Conv2d(n_filters, n_filters, 3, stride=1), nn.ReLU(inplace=True)]

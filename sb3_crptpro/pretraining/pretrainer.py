@@ -14,6 +14,7 @@ import copy
 import csv
 import dataclasses
 import io
+import math
 import os
 import time
 import warnings
@@ -146,6 +147,15 @@ class PretrainConfig:
             raise ValueError(f"sinkhorn_temperature must be > 0, got {self.sinkhorn_temperature}")
         if min(self.freeze_prototypes, self.queue_length, self.probe_frames) < 0 or not 0 <= self.center_momentum < 1:
             raise ValueError("need freeze_prototypes, queue_length, probe_frames >= 0 and 0 <= center_momentum < 1")
+        if self.pad < 0 or self.checkpoint_every < 0:
+            raise ValueError(f"need pad >= 0 and checkpoint_every >= 0, got {self.pad} and {self.checkpoint_every}")
+        floats = {k: getattr(self, k) for k in ("lr", "temperature", "ema_tau", "alpha", "center_momentum")}
+        if not all(math.isfinite(v) for v in floats.values()):
+            raise ValueError(f"need finite values, got {floats}")
+        try:
+            torch.device("cpu" if self.device == "auto" else self.device)
+        except RuntimeError:
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}") from None
 
 
 class _OnlineLosses(nn.Module):
@@ -172,6 +182,8 @@ class _OnlineLosses(nn.Module):
 def _resolve_device(name: str, local_rank: int) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r}: this torch build sees no CUDA GPU; use --device cpu (or auto)")
     if name == "cuda" and dist.is_initialized():
         return torch.device("cuda", local_rank)
     return torch.device(name)
@@ -197,6 +209,10 @@ class Pretrainer:
         self.device = _resolve_device(config.device, int(os.environ.get("LOCAL_RANK", "0")))
         if config.batch_size % self.world:
             raise ValueError(f"batch_size {config.batch_size} is not divisible by {self.world} processes")
+        size = dataset.obs_shape[-1]
+        if config.augment != "none" and 2 * config.pad > size:
+            raise ValueError(f"pad {config.pad} is more than half of the {size} px frames: the random shift would "
+                             f"mostly show padding (the reference pads 4 on 84 px)")  # fmt: skip
         dataset.mode = config.sampling
         dataset.load_state_dict({**dataset.state_dict(), "cursor": self.rank})  # ranks start on different domains
 
@@ -456,8 +472,11 @@ class Pretrainer:
         return True
 
     # ------------------------------------------------------------------ artifact
-    def save(self, path: str | Path, stats: dict[str, Any] | None = None) -> Path | None:
-        """Save the online encoder, projector and prototypes as a safe artifact (rank 0 only)."""
+    def save(
+        self, path: str | Path, stats: dict[str, Any] | None = None, provenance: dict[str, Any] | None = None
+    ) -> Path | None:
+        """Save the online encoder, projector and prototypes as a safe artifact (rank 0 only); ``provenance``
+        (e.g. the command line) goes into its metadata."""
         if self.rank:
             return None
         self.online.prototypes.normalize_()
@@ -479,4 +498,5 @@ class Pretrainer:
             tasks=self.dataset.tasks,
             datasets=datasets,
             frame_stack=self.dataset.frame_stack,
+            provenance={"seed": self.config.seed, **(provenance or {})},
         )

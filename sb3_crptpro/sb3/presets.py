@@ -20,7 +20,8 @@ PAPER_SAC_PRESET: dict[str, Any] = {
 }
 
 #: Presets of ``sb3-crptpro train``: ``paper`` is :data:`PAPER_SAC_PRESET` with the reference 1024x1024 heads;
-#: ``quick`` is sized for a CPU laptop. ``net_arch`` goes to the policy, the rest to the algorithm.
+#: ``quick`` is sized for a CPU laptop (pixel modes); ``embedding`` is the learner on frozen vectors (embedding mode):
+#: one gradient step per agent step, as DrQ and CURL do. ``net_arch`` goes to the policy, the rest to the algorithm.
 TRAIN_PRESETS: dict[str, dict[str, Any]] = {
     "paper": {**PAPER_SAC_PRESET, "net_arch": [1024, 1024]},
     "quick": {
@@ -30,6 +31,20 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
         "learning_starts": 250,
         "buffer_size": 20_000,
         "train_freq": 2,
+        "net_arch": [256, 256],
+    },
+    "embedding": {
+        "batch_size": 128,
+        "learning_rate": 3e-4,
+        "ent_coef": "auto_0.1",
+        "tau": 0.01,
+        "target_update_interval": 1,
+        "learning_starts": 1000,
+        "buffer_size": 100_000,
+        "gamma": 0.99,
+        "train_freq": 1,
+        "gradient_steps": 1,
+        "n_steps": 1,
         "net_arch": [256, 256],
     },
 }

@@ -52,7 +52,19 @@ def test_help_documents_every_option(command: list[str], capsys: pytest.CaptureF
         (["train", "--resume", "nowhere"], "not a training run"),
         (["train", "--task", "cheetah_run", "--encoder", "e", "--checkpoint-every", "x"], "invalid int value"),
         (["demo", "--train-mode", "state"], "invalid choice"),
-        (["inspect", "nothing_here"], "does not exist"),
+        (["inspect", "nothing_here"], "neither a file nor a shipped encoder (shipped: dmc-64px"),
+        (["inspect"], "give an artifact, a shipped encoder's name or a dataset folder (or --list)"),
+        (["train", "--task", "cheetah_run", "--encoder", "e", "--intrinsic-coef", "nan"], "finite number >= 0"),
+        (["train", "--task", "cheetah_run", "--encoder", "e", "--intrinsic-coef", "inf"], "finite number >= 0"),
+        (["train", "--task", "cheetah_run", "--encoder", "e", "--learning-starts", "-5"], "learning_starts must be"),
+        (["train", "--task", "cheetah_run", "--encoder", "e", "--buffer-size", "1"], "smaller than one batch"),
+        (["train", "--task", "cheetah_run", "--encoder", "e", "--seed", "-1"], "expected an integer >= 0, got -1"),
+        (["train", "--task", "cheetah_run", "--encoder", "e", "--device", "bogus"], "device must be auto, cpu"),
+        (["evaluate", "--run", "nowhere", "--seed", "-1"], "expected an integer >= 0, got -1"),
+        (["pretrain", "--data", "d", "--out", "e.safetensors", "--checkpoint-every", "-1"], "checkpoint_every >= 0"),
+        (["pretrain", "--data", "d", "--out", "e.safetensors", "--pad", "-1"], "pad >= 0"),
+        (["pretrain", "--data", "d", "--out", "e.safetensors", "--device", "bogus"], "device must be auto, cpu"),
+        (["pretrain", "--data", "d", "--out", "e.safetensors", "--lr", "nan"], "need finite values"),
         (["demo", "--unseen-task", "walker_run"], "is one of the pretraining tasks"),
         (["demo", "--unseen-task", "cartpole_swingup"], "same action size"),
     ],
@@ -99,3 +111,19 @@ def test_pretrain_on_a_file_says_it_is_a_file(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "is a file; a dataset is a folder" in proc.stderr and "does not exist" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_pretrain_refuses_frames_too_small_for_the_encoder_and_a_pad_past_half_the_frame(tmp_path: Path) -> None:
+    for size in (8, 32):
+        out = str(tmp_path / str(size))
+        assert main(["collect", "--tasks", "cartpole_swingup", "--transitions", "20", "--out", out, "--image-size",
+                     str(size), "--render", "fast", "--workers", "1", "--no-progress"]) == 0  # fmt: skip
+    for argv, message in [
+        (["--data", str(tmp_path / "8")], "frames of 8x8 px are too small for the 4-layer conv encoder: it needs at "
+         "least 15 px"),
+        (["--data", str(tmp_path / "32"), "--pad", "40"], "pad 40 is more than half of the 32 px frames"),
+    ]:  # fmt: skip
+        proc = subprocess.run([sys.executable, "-m", "sb3_crptpro.app.cli", "pretrain", *argv, "--out",
+                               str(tmp_path / "e.safetensors"), "--updates", "2", "--batch-size", "4"],
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

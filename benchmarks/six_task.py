@@ -1,0 +1,456 @@
+"""Six-task DMC benchmark (the PlaNet benchmark that SAC-AE, CURL, RAD and DrQ report) at 100k env steps.
+
+Tasks and action repeats as in those papers: finger_spin 2, cartpole_swingup 8, reacher_easy 4, cheetah_run 4,
+walker_walk 2, ball_in_cup_catch 4. Every run: 100,000 env steps, 10 deterministic evaluation episodes every 10,000
+env steps (on a separately seeded env, extrinsic task return only), its wall time (training, evaluations, total).
+
+Configs (``CONFIGS``; each is an observation, an encoder and a learner, see :class:`Config`):
+  - ``state SAC``: SB3 ``SAC`` on the proprioceptive state, the upper anchor (learner ``STATE_LEARNER``);
+  - ``embedding``: ``sb3-crptpro train --mode embedding --overlap`` as shipped: ``OverlappedSAC`` on the frozen
+    pretrained encoder's 128-d projections, worker-encoded frames, the prototype intrinsic reward, the train
+    preset ``embedding`` (:data:`sb3_crptpro.sb3.presets.TRAIN_PRESETS`);
+  - ``embedding, random init``: the same with the encoder before pretraining (same architecture and seed);
+  - study variants (``VARIANTS``): the ``embedding`` config with one learner or observation setting changed
+    (update-to-data ratio, n-step returns, batch, widths, learning rate, entropy, intrinsic reward, conv features
+    through a trainable ``pre_fc`` trunk as in the reference heads).
+Published rows (``PUBLISHED``) are cited, never run here, and drawn as markers.
+
+Resumable: one JSON per run in ``<out>/runs/`` (a re-run skips finished runs); each run prints one line as it ends;
+``<out>/report.md`` and ``<out>/six_task.png`` (a panel per task: mean learning curves vs env steps, published 100k
+scores as markers) are rebuilt from all finished runs.
+
+Usage::
+
+    python benchmarks/six_task.py --encoder dmc-64px.safetensors --random-init enc_random_init.safetensors \\
+        --out outputs/six_task --configs "state SAC" embedding "embedding, random init" --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.vec_env import VecEnv
+
+#: task -> action repeat (PlaNet benchmark, as in CURL and DrQ)
+TASKS: dict[str, int] = {
+    "finger_spin": 2,
+    "cartpole_swingup": 8,
+    "reacher_easy": 4,
+    "cheetah_run": 4,
+    "walker_walk": 2,
+    "ball_in_cup_catch": 4,
+}
+_ORDER = list(TASKS)
+
+#: published mean scores (not run here). CURL: Srinivas, Laskin, Abbeel, ICML 2020, Table 1; DrQ: Kostrikov, Yarats,
+#: Fergus, ICLR 2021, Table 1. Task order as in ``TASKS``.
+PUBLISHED: list[dict[str, Any]] = [
+    {"method": "CURL", "source": "CURL (ICML 2020) Table 1", "env_steps": 100_000,
+     "scores": [767, 582, 538, 299, 403, 769]},
+    {"method": "DrQ", "source": "DrQ (ICLR 2021) Table 1", "env_steps": 100_000,
+     "scores": [901, 759, 601, 344, 612, 913]},
+    {"method": "state SAC", "source": "CURL (ICML 2020) Table 1", "env_steps": 100_000,
+     "scores": [811, 835, 746, 616, 891, 746]},
+    {"method": "state SAC", "source": "DrQ (ICLR 2021) Table 1", "env_steps": 100_000,
+     "scores": [672, 812, 919, 228, 604, 957]},
+    {"method": "CURL", "source": "CURL (ICML 2020) Table 1", "env_steps": 500_000,
+     "scores": [926, 841, 929, 518, 902, 959]},
+    {"method": "DrQ", "source": "DrQ (ICLR 2021) Table 1", "env_steps": 500_000,
+     "scores": [938, 868, 942, 660, 921, 963]},
+    {"method": "state SAC", "source": "CURL (ICML 2020) Table 1", "env_steps": 500_000,
+     "scores": [923, 848, 923, 795, 948, 974]},
+    {"method": "state SAC", "source": "DrQ (ICLR 2021) Table 1", "env_steps": 500_000,
+     "scores": [927, 870, 975, 772, 964, 979]},
+]  # fmt: skip
+
+
+def published(method: str, source: str, env_steps: int = 100_000) -> dict[str, float]:
+    """``task -> score`` of one published row."""
+    for row in PUBLISHED:
+        if (row["method"], row["source"], row["env_steps"]) == (method, source, env_steps):
+            return dict(zip(_ORDER, row["scores"], strict=True))
+    raise KeyError((method, source, env_steps))
+
+
+@dataclass(frozen=True)
+class Config:
+    """One benchmark configuration.
+
+    ``observation``: ``state`` (proprioceptive), ``projection`` (the frozen encoder's normalised 128-d projection)
+    or ``features`` (its conv features, through a trainable ``Linear -> LayerNorm -> tanh`` trunk of width ``trunk``
+    in actor and critic). ``learner``: SB3 SAC keyword arguments plus ``net_arch``. ``intrinsic_coef``: prototype
+    kNN intrinsic reward coefficient (0: none).
+    """
+
+    observation: str
+    encoder: str | None  # "pretrained", "random init" or None (state)
+    learner: dict[str, Any]
+    intrinsic_coef: float = 0.0
+    trunk: int = 50
+    notes: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _embedding_learner() -> dict[str, Any]:
+    from sb3_crptpro.sb3.presets import TRAIN_PRESETS
+
+    return dict(TRAIN_PRESETS["embedding"])
+
+
+#: state SAC, our anchor: SB3 SAC defaults except a 100k buffer (the whole run) and 1,000 random steps
+STATE_LEARNER: dict[str, Any] = {"batch_size": 256, "learning_rate": 3e-4, "buffer_size": 100_000, "tau": 0.005,
+                                 "learning_starts": 1000, "train_freq": 1, "gradient_steps": 1,
+                                 "net_arch": [256, 256]}  # fmt: skip
+
+
+def configs() -> dict[str, Config]:
+    """The benchmark's configs and the downstream study's variants, by name."""
+    emb = _embedding_learner()
+    base = Config("projection", "pretrained", emb, intrinsic_coef=0.2)
+    out = {
+        "state SAC": Config("state", None, STATE_LEARNER),
+        "embedding": base,
+        "embedding, random init": dataclasses.replace(base, encoder="random init"),
+    }
+    quick = {**emb, "batch_size": 64, "learning_rate": 3e-4, "learning_starts": 250, "buffer_size": 20_000,
+             "train_freq": 2, "gradient_steps": 1, "n_steps": 1, "ent_coef": "auto_0.1", "tau": 0.01,
+             "target_update_interval": 2, "net_arch": [256, 256]}  # fmt: skip
+    variants = {
+        "quick preset (0.2.0 default)": {"learner": quick},
+        "UTD 0.5": {"learner": {**emb, "train_freq": 2, "gradient_steps": 1}},
+        "UTD 1": {"learner": {**emb, "train_freq": 1, "gradient_steps": 1}},
+        "UTD 2": {"learner": {**emb, "train_freq": 1, "gradient_steps": 2}},
+        "UTD 4": {"learner": {**emb, "train_freq": 1, "gradient_steps": 4}},
+        "n-step 1": {"learner": {**emb, "n_steps": 1}},
+        "n-step 3": {"learner": {**emb, "n_steps": 3}},
+        "batch 256": {"learner": {**emb, "batch_size": 256}},
+        "1024x1024": {"learner": {**emb, "net_arch": [1024, 1024]}},
+        "lr 1e-3": {"learner": {**emb, "learning_rate": 1e-3}},
+        "ent init 1.0": {"learner": {**emb, "ent_coef": "auto_1.0"}},
+        "intrinsic 0": {"intrinsic_coef": 0.0},
+        "conv features + pre_fc": {"observation": "features"},
+        "state SAC, quick preset": {"observation": "state", "encoder": None, "learner": quick, "intrinsic_coef": 0.0},
+        "state SAC, embedding learner": {"observation": "state", "encoder": None, "intrinsic_coef": 0.0},
+    }
+    for name, change in variants.items():
+        out[name] = dataclasses.replace(base, **change)
+    return out
+
+
+class EvalCurve(BaseCallback):
+    """Deterministic evaluation every ``eval_every`` env steps (not at 0); keeps training and evaluation seconds."""
+
+    def __init__(self, eval_env: VecEnv, action_repeat: int, eval_every: int, episodes: int) -> None:
+        super().__init__()
+        self.eval_env, self.action_repeat, self.eval_every, self.episodes = (
+            eval_env,
+            action_repeat,
+            eval_every,
+            episodes,
+        )
+        self.points: list[dict[str, float]] = []
+        self.eval_seconds = 0.0
+        self.next_eval = eval_every
+
+    def _on_training_start(self) -> None:
+        self.start = time.perf_counter()
+
+    def _on_step(self) -> bool:
+        env_steps = self.num_timesteps * self.action_repeat
+        if env_steps >= self.next_eval:
+            start = time.perf_counter()
+            returns, _ = evaluate_policy(self.model, self.eval_env, n_eval_episodes=self.episodes, deterministic=True,
+                                         return_episode_rewards=True)  # fmt: skip
+            self.eval_seconds += time.perf_counter() - start
+            self.points.append({"env_steps": env_steps, "return": float(np.mean(returns)),
+                                "std": float(np.std(returns)),
+                                "seconds": time.perf_counter() - self.start})  # fmt: skip
+            self.next_eval += self.eval_every
+        return True
+
+
+def _envs(config: Config, task: str, action_repeat: int, seed: int, encoder: Path | None) -> tuple[VecEnv, VecEnv]:
+    from sb3_crptpro import PrototypeIntrinsicReward, VecEncodeObservation, load_artifact, make_dmc_vec_env
+    from sb3_crptpro.sb3.encode import make_encoded_vec_env
+
+    if config.observation == "state":
+        kw = {"observation": "state", "action_repeat": action_repeat}
+        return make_dmc_vec_env(task, 1, seed=seed, **kw), make_dmc_vec_env(task, 1, seed=seed + 10_000, **kw)
+    assert encoder is not None
+    artifact = load_artifact(encoder)
+    from sb3_crptpro import env_settings
+
+    settings = env_settings(artifact.metadata, action_repeat)
+    train_env = make_encoded_vec_env(task, 1, artifact, seed=seed, output=config.observation, **settings)
+    if config.intrinsic_coef > 0:
+        train_env = PrototypeIntrinsicReward(train_env, artifact, coef=config.intrinsic_coef)
+    eval_env = VecEncodeObservation(make_dmc_vec_env(task, 1, seed=seed + 10_000, **settings), artifact,
+                                    output=config.observation)  # fmt: skip
+    return train_env, eval_env
+
+
+def _policy_kwargs(config: Config, net_arch: list[int]) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"net_arch": net_arch}
+    if config.observation == "features":
+        from sb3_crptpro.sb3.extractor import TrunkExtractor
+
+        kwargs |= {
+            "features_extractor_class": TrunkExtractor,
+            "features_extractor_kwargs": {"features_dim": config.trunk},
+        }
+    return kwargs
+
+
+def run(name: str, config: Config, task: str, seed: int, encoder: Path | None, args: argparse.Namespace) -> dict:
+    """Train one config on one task and seed for ``args.env_steps`` env steps; return the run's row."""
+    from stable_baselines3 import SAC
+
+    from sb3_crptpro.sb3.overlap import OverlappedSAC
+
+    action_repeat = TASKS[task]
+    learner = dict(config.learner)
+    net_arch = learner.pop("net_arch")
+    threads = torch.get_num_threads()
+    start = time.perf_counter()
+    train_env, eval_env = _envs(config, task, action_repeat, seed, encoder)
+    algo = SAC if config.observation == "state" else OverlappedSAC
+    if algo is OverlappedSAC:  # one core renders and encodes in the worker, the rest update (as `train --overlap`)
+        torch.set_num_threads(max(1, threads - 1))
+    try:
+        model = algo("MlpPolicy", train_env, policy_kwargs=_policy_kwargs(config, net_arch), seed=seed, device="cpu",
+                     verbose=0, **learner)  # fmt: skip
+        curve = EvalCurve(eval_env, action_repeat, args.eval_every, args.eval_episodes)
+        model.learn(args.env_steps // action_repeat, callback=curve)
+        total_s = time.perf_counter() - start
+        buffer = model.replay_buffer
+        arrays = [v for v in vars(buffer).values() if isinstance(v, np.ndarray)]
+        bytes_per = sum(a.nbytes for a in arrays) / (buffer.buffer_size * buffer.n_envs)
+    finally:
+        torch.set_num_threads(threads)
+        train_env.close()
+        eval_env.close()
+    last = curve.points[-1] if curve.points else {"return": math.nan, "std": math.nan}
+    return {"config": name, "task": task, "seed": seed, "action_repeat": action_repeat, "env_steps": args.env_steps,
+            "final_return": last["return"], "final_std": last["std"],
+            "auc_return": float(np.mean([p["return"] for p in curve.points])) if curve.points else math.nan,
+            "total_s": total_s, "eval_s": curve.eval_seconds, "train_s": total_s - curve.eval_seconds,
+            "gradient_steps": int(model._n_updates), "bytes_per_transition": bytes_per,
+            "encoder": str(encoder) if encoder else None, "spec": dataclasses.asdict(config), "curve": curve.points,
+            "torch": torch.__version__}  # fmt: skip
+
+
+def fmt(row: dict[str, Any]) -> str:
+    """One line per finished run."""
+    return (f"{row['task']:>17} seed {row['seed']} {row['config']:>30}: {row['final_return']:6.1f} +- "
+            f"{row['final_std']:5.1f} at {row['env_steps']:,} env steps (mean of curve {row['auc_return']:6.1f}); "
+            f"{row['total_s'] / 60:4.1f} min ({row['eval_s'] / 60:.1f} of it evaluating), {row['gradient_steps']:,} "
+            f"gradient steps, {row['bytes_per_transition']:,.0f} B/transition")  # fmt: skip
+
+
+def _mean(rows: list[dict[str, Any]], key: str) -> float:
+    return float(np.mean([r[key] for r in rows])) if rows else math.nan
+
+
+def summary(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, float]]:
+    """``(config, task) -> {mean, std, n, minutes}`` of final returns over seeds."""
+    out: dict[tuple[str, str], dict[str, float]] = {}
+    for key in dict.fromkeys((r["config"], r["task"]) for r in rows):
+        rs = [r for r in rows if (r["config"], r["task"]) == key]
+        finals = np.array([r["final_return"] for r in rs])
+        out[key] = {"mean": float(finals.mean()), "std": float(finals.std()), "n": len(rs),
+                    "minutes": _mean(rs, "total_s") / 60, "seeds": sorted(r["seed"] for r in rs)}  # fmt: skip
+    return out
+
+
+def targets(rows: list[dict[str, Any]]) -> list[str]:
+    """The issue's targets, counted on the tasks that have the rows they need."""
+    s = summary(rows)
+
+    def get(config: str, task: str) -> float:
+        return s.get((config, task), {}).get("mean", math.nan)
+
+    lo = {t: min(published("state SAC", src)[t] for src in ("CURL (ICML 2020) Table 1", "DrQ (ICLR 2021) Table 1"))
+          for t in _ORDER}  # fmt: skip
+    curl = published("CURL", "CURL (ICML 2020) Table 1")
+    lines = []
+    checks = [
+        ("our state SAC within or above the published state-SAC range", "state SAC", lambda t: get("state SAC", t)
+         >= lo[t]),
+        ("embedding >= 0.8x our state SAC", "embedding", lambda t: get("embedding", t) >= 0.8 * get("state SAC", t)),
+        ("embedding above the random-init encoder", "embedding", lambda t: get("embedding", t)
+         > get("embedding, random init", t)),
+        ("embedding at or above CURL (100k)", "embedding", lambda t: get("embedding", t) >= curl[t]),
+    ]  # fmt: skip
+    for text, config, check in checks:
+        tasks = [t for t in _ORDER if not math.isnan(get(config, t))]
+        if "0.8x" in text:
+            tasks = [t for t in tasks if not math.isnan(get("state SAC", t))]
+        if "random-init" in text:
+            tasks = [t for t in tasks if not math.isnan(get("embedding, random init", t))]
+        met = [t for t in tasks if check(t)]
+        lines.append(f"- {text}: {len(met)} of {len(tasks)} tasks measured ({', '.join(met) or 'none'})")
+    return lines
+
+
+BENCHMARK = ("state SAC", "embedding", "embedding, random init")
+
+
+def _table(s: dict, names: list[str], tasks: list[str], title: str, cell: Any) -> list[str]:
+    head = f"| {title} | " + " | ".join(f"{t} ({TASKS[t]})" for t in tasks) + " |"
+    lines = [head, "| --- |" + " ---: |" * len(tasks)]
+    for name in names:
+        lines.append(f"| {name} | " + " | ".join(cell(s.get((name, t))) if (name, t) in s else "-" for t in tasks)
+                     + " |")  # fmt: skip
+    return lines
+
+
+def study(rows: list[dict[str, Any]], baseline: str = "embedding") -> list[str]:
+    """Each study variant against ``baseline`` on the (task, seed) pairs both ran: mean final-return difference."""
+    done = {(r["config"], r["task"], r["seed"]): r["final_return"] for r in rows}
+    variants = [n for n in configs() if n not in BENCHMARK and any(r["config"] == n for r in rows)]
+    lines = ["| variant - embedding (same task and seed) | pairs | mean difference | per pair |",
+             "| --- | ---: | ---: | --- |"]  # fmt: skip
+    for name in variants:
+        pairs = [(t, sd) for (c, t, sd) in done if c == name and (baseline, t, sd) in done]
+        diffs = [done[(name, t, sd)] - done[(baseline, t, sd)] for t, sd in pairs]
+        each = ", ".join(f"{t} s{sd} {d:+.0f}" for (t, sd), d in zip(pairs, diffs, strict=True))
+        lines.append(f"| {name} | {len(pairs)} | {np.mean(diffs) if diffs else math.nan:+.1f} | {each} |")
+    return lines
+
+
+def report(rows: list[dict[str, Any]], out: Path, command: str) -> None:
+    """Write ``report.md`` and ``six_task.png`` from finished runs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    s = summary(rows)
+    order = list(configs())
+    names = sorted(dict.fromkeys(r["config"] for r in rows), key=order.index)
+    tasks = [t for t in _ORDER if any(r["task"] == t for r in rows)]
+    finals = _table(s, names, tasks, "config (ours, run here)",
+                    lambda v: f"{v['mean']:.1f} +- {v['std']:.1f} ({v['n']})")  # fmt: skip
+    minutes = _table(s, names, tasks, "config (minutes per run)", lambda v: f"{v['minutes']:.1f}")
+    pub = _table({}, [], tasks, "published, not run here", str)
+    for p in PUBLISHED:
+        scores = dict(zip(_ORDER, p["scores"], strict=True))
+        pub.append(f"| {p['method']} at {p['env_steps'] // 1000}k, {p['source']} | "
+                   + " | ".join(str(scores[t]) for t in tasks) + " |")  # fmt: skip
+    lines = ["# Six-task DMC benchmark, 100k env steps", "", f"Command: `{command}`", "",
+             "Final return: mean of the evaluation episodes at the last evaluation (100k env steps); mean +- std "
+             "over seeds (number of seeds). Our runs, on 2 CPU cores:", "", *finals, "",
+             "Published (not run here; the papers' means):", "", *pub, "",
+             "Wall time of a whole run (training and its evaluations), minutes, mean over seeds:", "", *minutes, "",
+             "Targets (counted over the tasks measured so far):", "", *targets(rows), "",
+             "Downstream study (variants of `embedding`, one setting changed each):", "", *study(rows), "",
+             "![learning curves](six_task.png)", ""]  # fmt: skip
+    (out / "report.md").write_text("\n".join(lines))
+
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7.5), squeeze=False)
+    drawn = [n for n in names if n in BENCHMARK] or names
+    colors = dict(zip(BENCHMARK, ("black", "tab:blue", "tab:orange"), strict=True))
+    markers = {"CURL": "s", "DrQ": "D", "state SAC": "^"}
+    for ax, task in zip(axes.flat, _ORDER, strict=True):
+        ax.set_title(f"{task} (action repeat {TASKS[task]})", fontsize=10)
+        for i, name in enumerate(drawn):
+            rs = [r for r in rows if r["config"] == name and r["task"] == task and r["curve"]]
+            if not rs:
+                continue
+            n = min(len(r["curve"]) for r in rs)
+            xs = np.array([p["env_steps"] for p in rs[0]["curve"][:n]]) / 1000
+            ys = np.array([[p["return"] for p in r["curve"][:n]] for r in rs])
+            color = colors.get(name, plt.cm.tab10.colors[i % 10])
+            label = "embedding, pretrained" if name == "embedding" else name
+            ax.plot(xs, ys.mean(0), color=color, marker=".", label=f"{label} (ours)")
+            if len(ys) > 1:
+                ax.fill_between(xs, ys.min(0), ys.max(0), color=color, alpha=0.15)
+            ax.annotate(f"{len(ys)} seed{'s' * (len(ys) > 1)}", (xs[-1], ys.mean(0)[-1]), fontsize=7, color=color,
+                        xytext=(-30, 4), textcoords="offset points")  # fmt: skip
+        for p in PUBLISHED:
+            if p["env_steps"] == 100_000:
+                score = dict(zip(_ORDER, p["scores"], strict=True))[task]
+                hollow = "DrQ" in p["source"] and p["method"] == "state SAC"
+                ax.plot([100], [score], markers[p["method"]], color="grey", mfc="none" if hollow else "grey", ms=7,
+                        label=f"{p['method']} at 100k, {p['source']} (published)")  # fmt: skip
+        if not any(r["task"] == task for r in rows):
+            ax.text(50, 500, "not run yet", ha="center", color="grey")
+        ax.set_xlim(0, 105)
+        ax.set_ylim(0, 1000)
+        ax.set_xlabel("env steps (thousands)")
+        ax.set_ylabel("evaluation return")
+        ax.grid(alpha=0.3)
+    handles: dict[str, Any] = {}
+    for ax in axes.flat:
+        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, h)
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=3, fontsize=8)
+    fig.suptitle("Six DMC tasks, 100k env steps: our runs (lines: mean over seeds, band: min-max) vs published "
+                 "100k scores (grey markers, not run here)", fontsize=10)  # fmt: skip
+    fig.tight_layout(rect=(0, 0.1, 1, 0.96))
+    fig.savefig(out / "six_task.png", dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str]) -> None:
+    all_configs = configs()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="outputs/six_task")
+    parser.add_argument("--encoder", default=None, help="pretrained artifact (the embedding configs)")
+    parser.add_argument("--random-init", default=None, help="random-init artifact (same architecture and seed)")
+    parser.add_argument("--tasks", nargs="+", default=_ORDER, choices=_ORDER)
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        default=["state SAC", "embedding", "embedding, random init"],
+        choices=list(all_configs),
+        metavar="CONFIG",
+        help=f"from: {', '.join(all_configs)}",
+    )
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--env-steps", type=int, default=100_000)
+    parser.add_argument("--eval-every", type=int, default=10_000, help="env steps")
+    parser.add_argument("--eval-episodes", type=int, default=10)
+    parser.add_argument("--learning-starts", type=int, default=None, help="override every config's (agent steps)")
+    parser.add_argument("--report-only", action="store_true", help="only rebuild report.md and the figure")
+    args = parser.parse_args(argv)  # fmt: skip
+    out = Path(args.out)
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    for seed in [] if args.report_only else args.seeds:
+        for task in args.tasks:
+            for name in args.configs:
+                path = out / "runs" / f"{task}__{name.replace(' ', '_').replace(',', '')}__seed{seed}.json"
+                if path.exists():
+                    continue
+                config = all_configs[name]
+                if args.learning_starts is not None:
+                    config = dataclasses.replace(
+                        config, learner={**config.learner, "learning_starts": args.learning_starts}
+                    )
+                encoder = {"pretrained": args.encoder, "random init": args.random_init, None: None}[config.encoder]
+                if config.encoder is not None and encoder is None:
+                    flag = "--encoder" if config.encoder == "pretrained" else "--random-init"
+                    raise SystemExit(f"config {name!r} needs {flag}")
+                row = run(name, config, task, seed, Path(encoder) if encoder else None, args)
+                path.write_text(json.dumps(row))
+                print(fmt(row), flush=True)
+    rows = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]
+    if rows:
+        report(rows, out, "python benchmarks/six_task.py " + " ".join(argv))
+        print(f"report: {out / 'report.md'}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
