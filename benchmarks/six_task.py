@@ -37,11 +37,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import VecEnv
+from torch import nn
+
+from sb3_crptpro.common.networks import orthogonal_init
 
 #: task -> action repeat (PlaNet benchmark, as in CURL and DrQ)
 TASKS: dict[str, int] = {
@@ -201,11 +206,27 @@ def _envs(config: Config, task: str, action_repeat: int, seed: int, encoder: Pat
     return train_env, eval_env
 
 
+class TrunkExtractor(BaseFeaturesExtractor):
+    """Trainable ``Linear(D -> features_dim) -> LayerNorm -> tanh`` on precomputed conv features: the reference heads'
+    ``pre_fc`` (PAPER.md, "Networks") plus the ``tanh`` of DrQ's trunk. Study variant ``conv features + pre_fc`` only:
+    it did not beat the 128-d projection and ran 3x slower (report), so it is not part of the package."""
+
+    def __init__(self, observation_space: gym.Space, features_dim: int = 50) -> None:
+        if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) != 1:
+            raise ValueError(f"TrunkExtractor takes vectors (a 1-D Box), got {observation_space}")
+        super().__init__(observation_space, features_dim)
+        self.trunk = nn.Sequential(
+            nn.Linear(observation_space.shape[0], features_dim), nn.LayerNorm(features_dim), nn.Tanh()
+        )
+        self.trunk.apply(orthogonal_init)
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        return self.trunk(observations)
+
+
 def _policy_kwargs(config: Config, net_arch: list[int]) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"net_arch": net_arch}
     if config.observation == "features":
-        from sb3_crptpro.sb3.extractor import TrunkExtractor
-
         kwargs |= {
             "features_extractor_class": TrunkExtractor,
             "features_extractor_kwargs": {"features_dim": config.trunk},
@@ -251,6 +272,29 @@ def run(name: str, config: Config, task: str, seed: int, encoder: Path | None, a
             "torch": torch.__version__}  # fmt: skip
 
 
+def random_init_artifact(encoder: str | Path, out: Path) -> Path:
+    """The artifact of ``encoder``'s pretraining run before its first update: same architecture, same seeded init
+    (``torch.manual_seed(seed)`` then encoder, projector, predictor, prototypes, as ``Pretrainer`` builds them), the
+    prototypes normalised as every saved artifact's are. Written once to ``out``."""
+    from sb3_crptpro import load_artifact, save_artifact
+    from sb3_crptpro.common.networks import Encoder, Predictor, Projector, Prototypes
+
+    if out.is_file():
+        return out
+    meta = load_artifact(encoder).metadata
+    config = meta["config"]
+    torch.manual_seed(config["seed"])
+    enc = Encoder(tuple(meta["obs_shape"]), n_filters=meta["n_filters"], n_layers=meta["n_layers"])
+    projector = Projector(enc.repr_dim, config["proj_dim"])
+    Predictor(config["proj_dim"], config["pred_dim"])  # drawn between them in the pretrainer: same random stream
+    prototypes = Prototypes(config["proj_dim"], config["num_protos"])
+    prototypes.normalize_()
+    return save_artifact(out, enc, projector, prototypes, config=config,
+                         stats={"updates": 0, "wall_time_s": 0.0, "diagnostics": {}}, render=meta.get("render"),
+                         tasks=meta.get("tasks"), datasets=meta.get("datasets"), frame_stack=meta["frame_stack"],
+                         provenance={"random_init_of": meta["tensor_sha256"]})  # fmt: skip
+
+
 def fmt(row: dict[str, Any]) -> str:
     """One line per finished run."""
     return (f"{row['task']:>17} seed {row['seed']} {row['config']:>30}: {row['final_return']:6.1f} +- "
@@ -272,6 +316,19 @@ def summary(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, float
         out[key] = {"mean": float(finals.mean()), "std": float(finals.std()), "n": len(rs),
                     "minutes": _mean(rs, "total_s") / 60, "seeds": sorted(r["seed"] for r in rs)}  # fmt: skip
     return out
+
+
+def verdict(rows: list[dict[str, Any]]) -> str:
+    """One line: where embedding mode with the pretrained encoder stands against our state SAC and CURL."""
+    s = summary(rows)
+    curl = published("CURL", "CURL (ICML 2020) Table 1")
+    tasks = [t for t in _ORDER if ("embedding", t) in s]
+    if not tasks:
+        return "embedding mode not run yet"
+    above = [t for t in tasks if s[("embedding", t)]["mean"] >= curl[t]]
+    ratios = [s[("embedding", t)]["mean"] / s[("state SAC", t)]["mean"] for t in tasks if ("state SAC", t) in s]
+    ratio = f"; median {np.median(ratios):.0%} of our state SAC" if ratios else ""
+    return f"embedding mode, pretrained: at or above CURL on {len(above)} of {len(tasks)} tasks run{ratio}"
 
 
 def targets(rows: list[dict[str, Any]]) -> list[str]:
@@ -349,7 +406,9 @@ def report(rows: list[dict[str, Any]], out: Path, command: str) -> None:
         scores = dict(zip(_ORDER, p["scores"], strict=True))
         pub.append(f"| {p['method']} at {p['env_steps'] // 1000}k, {p['source']} | "
                    + " | ".join(str(scores[t]) for t in tasks) + " |")  # fmt: skip
-    lines = ["# Six-task DMC benchmark, 100k env steps", "", f"Command: `{command}`", "",
+    lines = ["# Six-task DMC benchmark, 100k env steps", "",
+             f"Runs: `{out}/runs/*.json`, one per config, task and seed, each with its settings (`spec`), curve "
+             f"and timings. This report: `{command}`.", "",
              "Final return: mean of the evaluation episodes at the last evaluation (100k env steps); mean +- std "
              "over seeds (number of seeds). Our runs, on 2 CPU cores:", "", *finals, "",
              "Published (not run here; the papers' means):", "", *pub, "",
@@ -398,7 +457,7 @@ def report(rows: list[dict[str, Any]], out: Path, command: str) -> None:
             handles.setdefault(label, h)
     fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=3, fontsize=8)
     fig.suptitle("Six DMC tasks, 100k env steps: our runs (lines: mean over seeds, band: min-max) vs published "
-                 "100k scores (grey markers, not run here)", fontsize=10)  # fmt: skip
+                 f"100k scores (grey markers, not run here)\n{verdict(rows)}", fontsize=10)  # fmt: skip
     fig.tight_layout(rect=(0, 0.1, 1, 0.96))
     fig.savefig(out / "six_task.png", dpi=110)
     plt.close(fig)
@@ -409,7 +468,9 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="outputs/six_task")
     parser.add_argument("--encoder", default=None, help="pretrained artifact (the embedding configs)")
-    parser.add_argument("--random-init", default=None, help="random-init artifact (same architecture and seed)")
+    parser.add_argument("--random-init", default=None,
+                        help="random-init artifact (default: <out>/random_init.safetensors, made from --encoder's "
+                        "recorded seed and architecture)")  # fmt: skip
     parser.add_argument("--tasks", nargs="+", default=_ORDER, choices=_ORDER)
     parser.add_argument(
         "--configs",
@@ -428,6 +489,8 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)  # fmt: skip
     out = Path(args.out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
+    if args.random_init is None and args.encoder is not None:
+        args.random_init = str(random_init_artifact(args.encoder, out / "random_init.safetensors"))
     for seed in [] if args.report_only else args.seeds:
         for task in args.tasks:
             for name in args.configs:

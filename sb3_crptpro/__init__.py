@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from sb3_crptpro.pretraining.pretrainer import PRETRAIN_PRESETS, CollapseWarning, PretrainConfig, Pretrainer
     from sb3_crptpro.sb3.buffers import FrameStackReplayBuffer
     from sb3_crptpro.sb3.encode import EncodeObservation, FrozenEncoding, VecEncodeObservation, make_encoded_vec_env
-    from sb3_crptpro.sb3.extractor import CRPTproExtractor, EncoderWeights, TrunkExtractor, crptpro_kwargs
+    from sb3_crptpro.sb3.extractor import CRPTproExtractor, EncoderWeights, crptpro_kwargs
     from sb3_crptpro.sb3.overlap import OverlappedSAC, OverlappedTQC, OverlapTrainingMixin, with_fused_adam
     from sb3_crptpro.sb3.reward import PrototypeIntrinsicReward
     from sb3_crptpro.sb3.sac import (
@@ -95,7 +95,6 @@ __all__ = [
     "Pretrainer",
     "PrototypeIntrinsicReward",
     "TrainConfig",
-    "TrunkExtractor",
     "VecEncodeObservation",
     "__version__",
     "available_tasks",
@@ -130,7 +129,7 @@ _MODULE_OF = {
     "common.pretrained": ["list_pretrained"],
     "pretraining.pretrainer": ["PRETRAIN_PRESETS", "CollapseWarning", "PretrainConfig", "Pretrainer"],
     "pretraining.pipeline": ["pretrain_encoder"],
-    "sb3.extractor": ["CRPTproExtractor", "EncoderWeights", "TrunkExtractor", "crptpro_kwargs"],
+    "sb3.extractor": ["CRPTproExtractor", "EncoderWeights", "crptpro_kwargs"],
     "sb3.reward": ["PrototypeIntrinsicReward"],
     "sb3.encode": ["EncodeObservation", "FrozenEncoding", "VecEncodeObservation", "make_encoded_vec_env"],
     "sb3.overlap": ["OverlapTrainingMixin", "OverlappedSAC", "OverlappedTQC", "with_fused_adam"],

@@ -17,8 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from sb3_crptpro.common.artifact import load_artifact, save_artifact
-from sb3_crptpro.common.pretrained import PRETRAINED_DIR
+from sb3_crptpro.common.artifact import PRETRAINED_DIR, load_artifact, save_artifact
 
 
 def main(argv: list[str]) -> None:

@@ -166,6 +166,7 @@ def test_embedding_throughput_reports_ratios_to_each_state_anchor(tiny_artifact:
 
 def test_six_task_benchmark_counts_updates_resumes_and_reports(tiny_data: Path, tiny_artifact: Path,
                                                                tmp_path: Path) -> None:  # fmt: skip
+    from sb3_crptpro import load_artifact
     from sb3_crptpro.data import CrossDomainDataset
     from sb3_crptpro.pretraining.pretrainer import PretrainConfig, Pretrainer
 
@@ -175,7 +176,7 @@ def test_six_task_benchmark_counts_updates_resumes_and_reports(tiny_data: Path, 
     out = tmp_path / "six"
     configs = ["state SAC", "embedding", "embedding, random init", "UTD 2", "conv features + pre_fc"]
     argv = [sys.executable, str(BENCHMARKS / "six_task.py"), "--out", str(out), "--encoder", str(tiny_artifact),
-            "--random-init", str(random_init), "--tasks", "cartpole_swingup", "--configs", *configs, "--seeds", "0",
+            "--tasks", "cartpole_swingup", "--configs", *configs, "--seeds", "0",
             "--env-steps", "800", "--eval-every", "400", "--eval-episodes", "1", "--learning-starts", "50"]  # fmt: skip
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -185,6 +186,10 @@ def test_six_task_benchmark_counts_updates_resumes_and_reports(tiny_data: Path, 
     # action repeat 8: 100 agent steps, learning from step 51 on: one gradient step per agent step, two with UTD 2
     assert {k: r["gradient_steps"] for k, r in rows.items()} == {**dict.fromkeys(configs, 50), "UTD 2": 100}
     assert all([p["env_steps"] for p in r["curve"]] == [400, 800] for r in rows.values())
+    # without --random-init: the encoder's pretrainer before its first update, rebuilt from the recorded seed
+    derived = load_artifact(out / "random_init.safetensors").metadata
+    assert derived["tensor_sha256"] == load_artifact(random_init).metadata["tensor_sha256"]
+    assert rows["embedding, random init"]["encoder"] == str(out / "random_init.safetensors")
     assert rows["embedding"]["spec"]["intrinsic_coef"] == 0.2 and rows["state SAC"]["spec"]["observation"] == "state"
     # conv features (32 x 9 x 9 at 24 px, float32) are stored instead of 128-d projections
     assert rows["conv features + pre_fc"]["bytes_per_transition"] > 4 * rows["embedding"]["bytes_per_transition"]
@@ -197,12 +202,17 @@ def test_six_task_benchmark_counts_updates_resumes_and_reports(tiny_data: Path, 
     assert again.returncode == 0 and "seed 0" not in again.stdout and "report:" in again.stdout
 
 
-def test_six_task_published_rows_and_targets() -> None:
+def _six_task():
     sys.path.insert(0, str(BENCHMARKS))
     try:
         import six_task
     finally:
         sys.path.remove(str(BENCHMARKS))
+    return six_task
+
+
+def test_six_task_published_rows_and_targets() -> None:
+    six_task = _six_task()
     assert six_task.published("DrQ", "DrQ (ICLR 2021) Table 1")["ball_in_cup_catch"] == 913
     assert six_task.published("state SAC", "CURL (ICML 2020) Table 1", 500_000)["cheetah_run"] == 795
 
@@ -217,3 +227,41 @@ def test_six_task_published_rows_and_targets() -> None:
     assert lines[1].startswith("- embedding >= 0.8x our state SAC: 1 of 1")  # 250 >= 240
     assert lines[2].startswith("- embedding above the random-init encoder: 0 of 1")
     assert lines[3].startswith("- embedding at or above CURL (100k): 0 of 1")  # CURL 299
+    assert (
+        six_task.verdict(rows)
+        == "embedding mode, pretrained: at or above CURL on 0 of 1 tasks run; median 83% of our state SAC"
+    )
+
+
+def test_six_task_trunk_on_conv_features_learns_while_the_encoder_stays_frozen(tiny_artifact: Path,
+                                                                             tmp_path: Path) -> None:  # fmt: skip
+    import numpy as np
+    from stable_baselines3 import SAC
+
+    from sb3_crptpro import VecEncodeObservation, make_dmc_vec_env
+
+    TrunkExtractor = _six_task().TrunkExtractor
+    pixels = make_dmc_vec_env("cartpole_swingup", 2, seed=0, image_size=24, render="fast", action_repeat=50)
+    venv = VecEncodeObservation(pixels, tiny_artifact, output="features")
+    encoder_before = {k: v.clone() for k, v in venv.encoding.encoder.state_dict().items()}
+    model = SAC("MlpPolicy", venv, seed=0, learning_starts=10, batch_size=8,
+                policy_kwargs={"net_arch": [16], "features_extractor_class": TrunkExtractor,
+                               "features_extractor_kwargs": {"features_dim": 12}})  # fmt: skip
+    trunk = model.critic.features_extractor.trunk
+    assert isinstance(trunk[0], torch.nn.Linear) and trunk[0].in_features == venv.observation_space.shape[0]
+    critic_before = {k: v.clone() for k, v in trunk.state_dict().items()}
+    actor_before = model.actor.features_extractor.trunk[0].weight.clone()
+    model.learn(40)
+    assert not torch.equal(trunk[0].weight, critic_before["0.weight"])  # the critic's trunk got gradients
+    assert not torch.equal(model.actor.features_extractor.trunk[0].weight, actor_before)  # so did the actor's
+    assert all(torch.equal(v, encoder_before[k]) for k, v in venv.encoding.encoder.state_dict().items())
+    obs = venv.reset()
+    with torch.no_grad():
+        z = model.critic.features_extractor(torch.as_tensor(obs))
+    assert z.shape == (2, 12) and z.abs().max() < 1  # tanh output
+    model.save(tmp_path / "agent.zip")
+    loaded = SAC.load(tmp_path / "agent.zip", env=venv)
+    np.testing.assert_allclose(loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0])
+    with pytest.raises(ValueError, match="1-D Box"):
+        TrunkExtractor(venv.venv.observation_space)  # pixels
+    venv.close()

@@ -1,4 +1,5 @@
-"""The README and the quickstart page are executable truth (issue 11): every command and Python block runs as written.
+"""The README, the quickstart and the pretrained-encoders pages are executable truth: every command and Python
+block runs as written.
 
 Each document's fenced ``bash`` and ``python`` blocks run in order in one fresh folder (a Python block may use the
 files a bash block before it wrote), with this interpreter's ``bin/`` first on ``PATH`` so that ``sb3-crptpro`` is the
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[1]
-DOCUMENTS = [ROOT / "README.md", ROOT / "docs" / "quickstart.md"]
+DOCUMENTS = [ROOT / "README.md", ROOT / "docs" / "quickstart.md", ROOT / "docs" / "pretrained.md"]
 _FENCE = re.compile(r"^```(\w+)[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 

@@ -144,7 +144,7 @@ def describe_datasets(path: str | Path, problems: dict[Path, str | None] | None 
 
 def describe(path: str | Path) -> str:
     """Describe an artifact file or a dataset folder, whichever ``path`` is (both are verified while read)."""
-    from sb3_crptpro.common.pretrained import resolve_artifact_path
+    from sb3_crptpro.common.artifact import resolve_artifact_path
 
     if Path(path).is_dir():
         return describe_datasets(path)

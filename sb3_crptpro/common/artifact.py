@@ -22,20 +22,49 @@ from safetensors.torch import load_file, save_file
 from sb3_crptpro._compat import check_format, give_default_permissions
 from sb3_crptpro._version import __version__
 from sb3_crptpro.common.networks import Encoder, Projector, Prototypes
-from sb3_crptpro.common.pretrained import resolve_artifact_path
 
 __all__ = [
     "ARTIFACT_FORMAT_VERSION",
+    "PRETRAINED_DIR",
     "ArtifactError",
     "PretrainedArtifact",
     "env_settings",
     "load_artifact",
+    "pretrained_names",
+    "resolve_artifact_path",
     "save_artifact",
 ]
 
 ARTIFACT_FORMAT = "sb3-crptpro-encoder"
 ARTIFACT_FORMAT_VERSION = 1
 _META_KEY = "sb3_crptpro"
+
+
+#: folder of the shipped ``<name>.safetensors`` files (package data)
+PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
+
+
+def pretrained_names() -> list[str]:
+    """Names of the shipped encoders, sorted."""
+    return sorted(p.stem for p in PRETRAINED_DIR.glob("*.safetensors"))
+
+
+def resolve_artifact_path(path_or_name: str | Path) -> Path:
+    """The file an artifact argument refers to: an existing path as given, else a shipped encoder's file.
+
+    :param path_or_name: a ``.safetensors`` path, or the name of a shipped encoder (:func:`pretrained_names`)
+    :raises FileNotFoundError: neither a file nor a shipped name; the message lists the shipped names
+    """
+    path = Path(path_or_name)
+    if path.is_file():
+        return path
+    text = str(path_or_name)
+    if path.suffix == "" and "/" not in text and "\\" not in text:
+        shipped = PRETRAINED_DIR / f"{text}.safetensors"
+        if shipped.is_file():
+            return shipped
+    names = ", ".join(pretrained_names()) or "none"
+    raise FileNotFoundError(f"artifact {text} not found: neither a file nor a shipped encoder (shipped: {names})")
 
 
 class ArtifactError(ValueError):

@@ -8,36 +8,11 @@ is downloaded.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-__all__ = ["PRETRAINED_DIR", "list_pretrained", "pretrained_names", "resolve_artifact_path"]
+from sb3_crptpro.common.artifact import PRETRAINED_DIR, load_artifact, pretrained_names
 
-#: folder of the shipped ``<name>.safetensors`` files (package data)
-PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
-
-
-def pretrained_names() -> list[str]:
-    """Names of the shipped encoders, sorted."""
-    return sorted(p.stem for p in PRETRAINED_DIR.glob("*.safetensors"))
-
-
-def resolve_artifact_path(path_or_name: str | Path) -> Path:
-    """The file an artifact argument refers to: an existing path as given, else a shipped encoder's file.
-
-    :param path_or_name: a ``.safetensors`` path, or the name of a shipped encoder (:func:`pretrained_names`)
-    :raises FileNotFoundError: neither a file nor a shipped name; the message lists the shipped names
-    """
-    path = Path(path_or_name)
-    if path.is_file():
-        return path
-    text = str(path_or_name)
-    if path.suffix == "" and "/" not in text and "\\" not in text:
-        shipped = PRETRAINED_DIR / f"{text}.safetensors"
-        if shipped.is_file():
-            return shipped
-    names = ", ".join(pretrained_names()) or "none"
-    raise FileNotFoundError(f"artifact {text} not found: neither a file nor a shipped encoder (shipped: {names})")
+__all__ = ["list_pretrained"]
 
 
 def list_pretrained() -> dict[str, dict[str, Any]]:
@@ -46,8 +21,6 @@ def list_pretrained() -> dict[str, dict[str, Any]]:
 
     Reading a shipped file verifies its tensor checksum (:func:`~sb3_crptpro.common.artifact.load_artifact`).
     """
-    from sb3_crptpro.common.artifact import load_artifact
-
     out: dict[str, dict[str, Any]] = {}
     for name in pretrained_names():
         path = PRETRAINED_DIR / f"{name}.safetensors"

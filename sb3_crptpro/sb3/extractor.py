@@ -18,7 +18,7 @@ from sb3_crptpro.common.artifact import PretrainedArtifact, load_artifact
 from sb3_crptpro.common.networks import Encoder, orthogonal_init
 from sb3_crptpro.sb3.spaces import check_pixel_space
 
-__all__ = ["CRPTproExtractor", "EncoderWeights", "TrunkExtractor", "crptpro_kwargs"]
+__all__ = ["CRPTproExtractor", "EncoderWeights", "crptpro_kwargs"]
 
 
 @dataclass(eq=False, repr=False)
@@ -158,31 +158,6 @@ class CRPTproExtractor(BaseFeaturesExtractor):
         if observations.dim() == 2 and observations.shape[1] == self.encoder.repr_dim:
             return self.trunk(observations)
         return self.trunk(self.conv_features(observations))
-
-
-class TrunkExtractor(BaseFeaturesExtractor):
-    """Trainable ``Linear(D -> features_dim) -> LayerNorm -> tanh`` on precomputed vectors (embedding mode with
-    ``output="features"``): the reference heads' ``pre_fc`` (PAPER.md, "Networks") plus the ``tanh`` of DrQ's
-    trunk, for observations that are already the frozen conv features (``Box`` of shape ``(D,)``, float32 or
-    float16: SB3 casts them to float32 before this module).
-
-    :param observation_space: ``Box`` of shape ``(D,)``
-    :param features_dim: output size (reference 50)
-    :raises ValueError: an observation space that is not one-dimensional
-    """
-
-    def __init__(self, observation_space: gym.Space, features_dim: int = 50) -> None:
-        if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) != 1:
-            raise ValueError(f"TrunkExtractor takes vectors (a 1-D Box), got {observation_space}")
-        super().__init__(observation_space, features_dim)
-        self.trunk = nn.Sequential(
-            nn.Linear(observation_space.shape[0], features_dim), nn.LayerNorm(features_dim), nn.Tanh()
-        )
-        self.trunk.apply(orthogonal_init)
-
-    def forward(self, observations: torch.Tensor) -> torch.Tensor:
-        """``[B, D]`` -> ``[B, features_dim]`` in ``(-1, 1)``."""
-        return self.trunk(observations)
 
 
 def crptpro_kwargs(artifact: str | Path | PretrainedArtifact | EncoderWeights, **overrides: Any) -> dict[str, Any]:

@@ -104,8 +104,9 @@ class _ComputeOnceMixin:
         if n_steps > 1 and issubclass(self.replay_buffer_class, AugmentingBufferMixin):
             raise ValueError(
                 f"n_steps={n_steps}: the augmenting replay buffers of {type(self).__name__} sample 1-step returns "
-                "only (issue 14). For n-step returns use embedding mode (VecEncodeObservation + stock SAC/TQC with "
-                "n_steps=3), or pass replay_buffer_class=stable_baselines3.common.buffers.NStepReplayBuffer "
+                "only. For n-step returns use embedding mode (VecEncodeObservation + stock SAC/TQC with "
+                f"n_steps={n_steps}), or pass replay_buffer_class=stable_baselines3.common.buffers.NStepReplayBuffer "
+                f'with replay_buffer_kwargs={{"n_steps": {n_steps}, "gamma": {self.gamma}}} and no n_steps argument '
                 "(full frame stacks, no augmentation)."
             )
         if self.seed is not None and issubclass(self.replay_buffer_class, AugmentingBufferMixin):

@@ -21,7 +21,7 @@ from sb3_crptpro import (
     make_encoded_vec_env,
 )
 from sb3_crptpro.app.cli import main
-from sb3_crptpro.common.pretrained import PRETRAINED_DIR, pretrained_names, resolve_artifact_path
+from sb3_crptpro.common.artifact import PRETRAINED_DIR, pretrained_names, resolve_artifact_path
 from sb3_crptpro.data.store import manifest_sha256
 
 NAME = "dmc-64px"

@@ -146,31 +146,3 @@ def test_refuses_wrong_inputs_and_stacks(tiny_artifact: Path) -> None:
     PrototypeIntrinsicReward(encoded, other)  # same weights: accepted
     venv.close()
     pixels.close()
-
-
-def test_trunk_on_conv_features_learns_while_the_encoder_stays_frozen(tiny_artifact: Path, tmp_path: Path) -> None:
-    from sb3_crptpro import TrunkExtractor
-
-    venv, _ = _encoded(tiny_artifact, output="features")
-    encoder_before = {k: v.clone() for k, v in venv.encoding.encoder.state_dict().items()}
-    model = SAC("MlpPolicy", venv, seed=0, learning_starts=10, batch_size=8,
-                policy_kwargs={"net_arch": [16], "features_extractor_class": TrunkExtractor,
-                               "features_extractor_kwargs": {"features_dim": 12}})  # fmt: skip
-    trunk = model.critic.features_extractor.trunk
-    assert isinstance(trunk[0], torch.nn.Linear) and trunk[0].in_features == venv.observation_space.shape[0]
-    critic_before = {k: v.clone() for k, v in trunk.state_dict().items()}
-    actor_before = model.actor.features_extractor.trunk[0].weight.clone()
-    model.learn(40)
-    assert not torch.equal(trunk[0].weight, critic_before["0.weight"])  # the critic's trunk got gradients
-    assert not torch.equal(model.actor.features_extractor.trunk[0].weight, actor_before)  # so did the actor's
-    assert all(torch.equal(v, encoder_before[k]) for k, v in venv.encoding.encoder.state_dict().items())
-    obs = venv.reset()
-    with torch.no_grad():
-        z = model.critic.features_extractor(torch.as_tensor(obs))
-    assert z.shape == (2, 12) and z.abs().max() < 1  # tanh output
-    model.save(tmp_path / "agent.zip")
-    loaded = SAC.load(tmp_path / "agent.zip", env=venv)
-    np.testing.assert_allclose(loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0])
-    with pytest.raises(ValueError, match="1-D Box"):
-        TrunkExtractor(venv.venv.observation_space)  # pixels
-    venv.close()

@@ -200,7 +200,9 @@ def test_intrinsic_reward_reads_worker_vectors_like_vec_encode_observation(tiny_
         rewards.append(np.array([[i["intrinsic_reward"] for i in infos] for infos in got]))
         wrapped.close()
     assert rewards[0].std() > 0
-    np.testing.assert_allclose(rewards[0], rewards[1], rtol=1e-4, atol=1e-5)
+    # one encoder pass per env (batch 1) vs one for both (batch 2) round differently; a kNN distance to a near-copy
+    # of the frame is the norm of that rounding (0.0 vs 4e-4 measured), so the absolute tolerance is 1e-3
+    np.testing.assert_allclose(rewards[0], rewards[1], rtol=1e-4, atol=1e-3)
 
 
 def test_train_overlap_with_intrinsic_reward_then_evaluate(

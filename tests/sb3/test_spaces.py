@@ -3,6 +3,9 @@ intrinsic reward, and n-step returns refused clearly (real DMC envs, real SB3)."
 
 from __future__ import annotations
 
+import json
+import re
+import warnings
 from pathlib import Path
 
 import gymnasium as gym
@@ -108,6 +111,16 @@ def test_n_step_returns_refused_by_augmented_sac_and_available_in_embedding_mode
         AugmentedSAC("CnnPolicy", venv, n_steps=3, **kwargs)
     with pytest.raises(ValueError, match="n_steps=3"):
         AugmentedSAC("CnnPolicy", venv, replay_buffer_kwargs={"n_steps": 3, "gamma": 0.99}, **kwargs)
+    # the refusal's advice, followed as written, gives the n-step buffer asked for, without SB3's warning
+    with pytest.raises(ValueError) as refused:
+        AugmentedSAC("CnnPolicy", venv, n_steps=5, gamma=0.9, **kwargs)
+    advice = re.search(r"replay_buffer_kwargs=(\{.*?\}) and no n_steps argument", str(refused.value))
+    assert advice is not None, str(refused.value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        advised = AugmentedSAC("CnnPolicy", venv, gamma=0.9, replay_buffer_class=NStepReplayBuffer,
+                               replay_buffer_kwargs=json.loads(advice.group(1)), **kwargs)  # fmt: skip
+    assert (advised.replay_buffer.n_steps, advised.replay_buffer.gamma) == (5, 0.9)
     encoded = VecEncodeObservation(venv, tiny_artifact)
     model = SAC("MlpPolicy", encoded, n_steps=3, buffer_size=200, learning_starts=30, batch_size=8, seed=0)
     assert isinstance(model.replay_buffer, NStepReplayBuffer)

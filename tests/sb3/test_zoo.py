@@ -82,3 +82,14 @@ def test_runner_refuses_a_missing_or_unknown_script(capsys: pytest.CaptureFixtur
         assert err.startswith("usage: python -m sb3_crptpro.zoo SCRIPT") and f"error: {problem}" in err
     main(["--help"])
     assert "usage:" in capsys.readouterr().out
+
+
+def test_embedding_hyperparams_are_the_embedding_train_preset() -> None:
+    from sb3_crptpro.sb3.presets import TRAIN_PRESETS
+
+    zoo = yaml.safe_load((HYPERPARAMS / "sac_embedding.yml").read_text())["default"]
+    preset = TRAIN_PRESETS["embedding"]
+    shared = {k: v for k, v in zoo.items() if k in preset}
+    assert shared == {k: preset[k] for k in shared}
+    assert set(preset) - set(zoo) <= {"net_arch", "n_steps"}  # net_arch sits in policy_kwargs; n_steps 1 = SB3's
+    assert zoo["policy_kwargs"] == f"dict(net_arch={preset['net_arch']})"
