@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import subprocess
@@ -14,14 +15,17 @@ import torch
 BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
 
 
-def _downstream():
-    """``benchmarks/downstream.py`` as a module (it imports its neighbours, so the folder joins sys.path briefly)."""
+def _benchmark(name: str):
+    """``benchmarks/<name>.py`` as a module (it imports its neighbours, so the folder joins sys.path briefly)."""
     sys.path.insert(0, str(BENCHMARKS))
     try:
-        import downstream
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(BENCHMARKS))
-    return downstream
+
+
+def _downstream():
+    return _benchmark("downstream")
 
 
 def test_gpu_reproduce_dry_run_on_cpu_and_resume(tmp_path: Path) -> None:
@@ -203,12 +207,7 @@ def test_six_task_benchmark_counts_updates_resumes_and_reports(tiny_data: Path, 
 
 
 def _six_task():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import six_task
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    return six_task
+    return _benchmark("six_task")
 
 
 def test_six_task_published_rows_and_targets() -> None:
