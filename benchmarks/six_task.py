@@ -273,26 +273,11 @@ def run(name: str, config: Config, task: str, seed: int, encoder: Path | None, a
 
 
 def random_init_artifact(encoder: str | Path, out: Path) -> Path:
-    """The artifact of ``encoder``'s pretraining run before its first update: same architecture, same seeded init
-    (``torch.manual_seed(seed)`` then encoder, projector, predictor, prototypes, as ``Pretrainer`` builds them), the
-    prototypes normalised as every saved artifact's are. Written once to ``out``."""
-    from sb3_crptpro import load_artifact, save_artifact
-    from sb3_crptpro.common.networks import Encoder, Predictor, Projector, Prototypes
+    """``encoder``'s networks before its first update (:func:`~sb3_crptpro.pretraining.save_random_init`), written
+    once to ``out``."""
+    from sb3_crptpro.pretraining.pretrainer import save_random_init
 
-    if out.is_file():
-        return out
-    meta = load_artifact(encoder).metadata
-    config = meta["config"]
-    torch.manual_seed(config["seed"])
-    enc = Encoder(tuple(meta["obs_shape"]), n_filters=meta["n_filters"], n_layers=meta["n_layers"])
-    projector = Projector(enc.repr_dim, config["proj_dim"])
-    Predictor(config["proj_dim"], config["pred_dim"])  # drawn between them in the pretrainer: same random stream
-    prototypes = Prototypes(config["proj_dim"], config["num_protos"])
-    prototypes.normalize_()
-    return save_artifact(out, enc, projector, prototypes, config=config,
-                         stats={"updates": 0, "wall_time_s": 0.0, "diagnostics": {}}, render=meta.get("render"),
-                         tasks=meta.get("tasks"), datasets=meta.get("datasets"), frame_stack=meta["frame_stack"],
-                         provenance={"random_init_of": meta["tensor_sha256"]})  # fmt: skip
+    return out if out.is_file() else save_random_init(encoder, out)
 
 
 def fmt(row: dict[str, Any]) -> str:

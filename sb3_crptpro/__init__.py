@@ -46,7 +46,13 @@ if TYPE_CHECKING:
         resolve_task,
     )
     from sb3_crptpro.pretraining.pipeline import pretrain_encoder
-    from sb3_crptpro.pretraining.pretrainer import PRETRAIN_PRESETS, CollapseWarning, PretrainConfig, Pretrainer
+    from sb3_crptpro.pretraining.pretrainer import (
+        PRETRAIN_PRESETS,
+        CollapseWarning,
+        PretrainConfig,
+        Pretrainer,
+        save_random_init,
+    )
     from sb3_crptpro.sb3.buffers import FrameStackReplayBuffer
     from sb3_crptpro.sb3.encode import EncodeObservation, FrozenEncoding, VecEncodeObservation, make_encoded_vec_env
     from sb3_crptpro.sb3.extractor import CRPTproExtractor, EncoderWeights, crptpro_kwargs
@@ -116,6 +122,7 @@ __all__ = [
     "resolve_task",
     "run_demo",
     "save_artifact",
+    "save_random_init",
     "train",
     "with_fused_adam",
 ]
@@ -127,7 +134,13 @@ _MODULE_OF = {
     "data": ["CrossDomainDataset", "DatasetError", "DomainDataset", "collect"],
     "common.artifact": ["ArtifactError", "PretrainedArtifact", "env_settings", "load_artifact", "save_artifact"],
     "common.pretrained": ["list_pretrained"],
-    "pretraining.pretrainer": ["PRETRAIN_PRESETS", "CollapseWarning", "PretrainConfig", "Pretrainer"],
+    "pretraining.pretrainer": [
+        "PRETRAIN_PRESETS",
+        "CollapseWarning",
+        "PretrainConfig",
+        "Pretrainer",
+        "save_random_init",
+    ],
     "pretraining.pipeline": ["pretrain_encoder"],
     "sb3.extractor": ["CRPTproExtractor", "EncoderWeights", "crptpro_kwargs"],
     "sb3.reward": ["PrototypeIntrinsicReward"],

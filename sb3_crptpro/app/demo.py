@@ -1,7 +1,12 @@
-"""The end-to-end demo behind ``sb3-crptpro demo``: collect -> pretrain -> train -> evaluate -> report.
+"""The end-to-end demo behind ``sb3-crptpro demo``.
 
-Defaults take about 7 minutes on 2 CPU cores (420 s measured, issue 13); every size is a field of
-:class:`DemoConfig` (and a CLI flag), and the report's ``summary.md`` states what was run.
+Two parts. The pipeline at small scale: collect random frames, pretrain a small encoder, inspect it and draw its
+pretraining and prototype-coverage figures. Then the downstream comparison that says whether pretraining helps: SAC
+in embedding mode with a *shipped* encoder (``dmc-64px`` by default, 6,000 updates: the demo's own 300-update encoder
+is too small to help, docs "Does it help?") against the same networks before their first update
+(:func:`~sb3_crptpro.pretraining.pretrainer.save_random_init`), on a task whose domain the encoder saw in
+pretraining and on one it never saw, for several seeds. Every size is a field of :class:`DemoConfig` (and a CLI
+flag); the report's ``summary.md`` states what was run and what the numbers allow a reader to conclude.
 """
 
 from __future__ import annotations
@@ -14,46 +19,52 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DemoConfig", "run_demo"]
+__all__ = ["DemoConfig", "compare_encoders", "run_demo"]
 
 
 @dataclass
 class DemoConfig:
     """Sizes of the demo pipeline."""
 
-    #: output folder (data, encoder, logs and the ``report/`` folder)
+    #: output folder (data, encoders, logs and the ``report/`` folder)
     out: str = "outputs/demo"
-    #: pretraining domains
-    tasks: tuple[str, ...] = ("cheetah_run", "walker_run", "finger_spin")
+    #: pretraining domains of the small-scale pipeline (the shipped ``dmc-64px`` encoder's three)
+    tasks: tuple[str, ...] = ("cheetah_run", "walker_run", "reacher_easy")
     #: random transitions per pretraining domain
     transitions: int = 1000
-    #: frame side in pixels (the paper uses 84)
+    #: frame side in pixels of the small-scale pipeline (the paper uses 84; downstream runs use the encoder's)
     image_size: int = 64
-    #: action repeat of collection, training and evaluation
+    #: action repeat of collection, training and evaluation (the shipped encoder's data used 4)
     action_repeat: int = 4
-    #: pretraining updates and batch size
+    #: pretraining updates and batch size of the small-scale pipeline
     pretrain_updates: int = 300
     pretrain_batch_size: int = 64
     #: pretraining preset (``default`` or ``paper``, see :data:`~sb3_crptpro.pretraining.pretrainer.PRETRAIN_PRESETS`)
     pretrain_preset: str = "default"
-    #: downstream task (seen in pretraining by default). finger_spin: the random policy scores ~2, and a few minutes
-    #: of embedding-mode SAC on 2 cores clearly beat it (36 after 8,000 env steps in a trial); cartpole_swingup at
-    #: action repeat 8 was tried first, but its random policy scores ~100 and SAC agents stay below that for
-    #: 20,000+ steps (issue 13)
-    train_task: str = "finger_spin"
-    #: zero-shot evaluation task from a domain not seen in pretraining, same action size as ``train_task``
-    unseen_task: str = "reacher_easy"
+    #: encoder of the downstream comparison: a shipped name (``sb3-crptpro inspect --list``) or an artifact path
+    encoder: str = "dmc-64px"
+    #: downstream task whose domain is among ``encoder``'s pretraining domains
+    seen_task: str = "walker_walk"
+    #: downstream task whose domain neither ``encoder`` nor the small pipeline saw (also the coverage plots'
+    #: unseen domain)
+    unseen_task: str = "cartpole_swingup"
     #: transitions collected on the unseen domain for the coverage plots (never used for pretraining)
     unseen_transitions: int = 300
-    #: environment steps of downstream training (per encoder)
+    #: environment steps of each downstream run (agent steps x action repeat)
     train_steps: int = 20_000
     #: ``embedding`` (encode each frame once; stock SAC on the projections) or ``reference`` (AugmentedSAC on pixels)
     train_mode: str = "embedding"
+    #: downstream hyperparameter preset (:data:`~sb3_crptpro.sb3.presets.TRAIN_PRESETS`); ``quick`` updates half as
+    #: often as ``embedding`` on half the batch, so that the demo's runs fit its time budget
+    train_preset: str = "quick"
     #: intrinsic-reward coefficient during training
     intrinsic_coef: float = 0.2
-    #: episodes per final evaluation (agent and random policy)
+    #: episodes per final evaluation (each run, and the random policy)
     eval_episodes: int = 10
+    #: seed of collection and the small pretraining
     seed: int = 0
+    #: seeds of the downstream runs (each task x encoder runs once per seed)
+    seeds: tuple[int, ...] = (0, 1)
     #: collection worker processes (default: CPU count)
     workers: int | None = None
     progress: bool = True
@@ -74,15 +85,72 @@ class _Stages:
         return result
 
 
-def _action_shape(env: Any) -> tuple[int, ...]:
-    shape = env.action_space.shape
-    env.close()
-    return shape
+def _domain(task: str) -> str:
+    from sb3_crptpro.envs.tasks import build_config
+
+    return build_config(task).domain
+
+
+def _check(config: DemoConfig) -> dict[str, Any]:
+    """Refuse a config whose report would mislabel its runs; return the downstream encoder's metadata."""
+    from sb3_crptpro.app.training import TRAIN_MODES, TRAIN_PRESETS
+    from sb3_crptpro.common.artifact import load_artifact
+
+    for task in (*config.tasks, config.seen_task, config.unseen_task):
+        _domain(task)  # raises on an unknown task, with a suggestion
+    if config.train_mode not in TRAIN_MODES:
+        raise ValueError(f"train_mode must be one of {TRAIN_MODES}, got {config.train_mode!r}")
+    if config.train_preset not in TRAIN_PRESETS:
+        raise ValueError(f"train_preset must be one of {sorted(TRAIN_PRESETS)}, got {config.train_preset!r}")
+    if not config.seeds or min(config.seeds) < 0 or len(set(config.seeds)) < len(config.seeds):
+        raise ValueError(f"seeds must be distinct integers >= 0, got {list(config.seeds)}")
+    if config.train_steps < config.action_repeat:
+        raise ValueError(f"train_steps {config.train_steps} is less than one agent step ({config.action_repeat} "
+                         "env steps)")  # fmt: skip
+    meta = load_artifact(config.encoder).metadata
+    seen = {_domain(t) for t in meta.get("tasks") or []}
+    if _domain(config.seen_task) not in seen:
+        raise ValueError(f"seen_task {config.seen_task}: its domain is not among the encoder's pretraining domains "
+                         f"({', '.join(sorted(seen))})")  # fmt: skip
+    if _domain(config.unseen_task) in seen | {_domain(t) for t in config.tasks}:
+        raise ValueError(f"unseen_task {config.unseen_task}: its domain is among the pretraining domains "
+                         f"({', '.join(sorted(seen | {_domain(t) for t in config.tasks}))})")  # fmt: skip
+    return meta
+
+
+def compare_encoders(pretrained: list[float], random_init: list[float]) -> str:
+    """What a reader may conclude from per-seed mean returns with a pretrained and a random-init encoder (same
+    seeds, same order): a gain only when the pretrained encoder is ahead on every seed *and* the gap of the means
+    exceeds the seed-to-seed range of either encoder; the mirror image for a loss; otherwise no conclusion.
+
+    :raises ValueError: lists of different lengths or empty
+    """
+    if len(pretrained) != len(random_init) or not pretrained:
+        raise ValueError(f"need one return per seed for both encoders, got {len(pretrained)} and {len(random_init)}")
+    n = len(pretrained)
+    gap = sum(pretrained) / n - sum(random_init) / n
+    spread = max(max(pretrained) - min(pretrained), max(random_init) - min(random_init))
+    ahead = sum(p > r for p, r in zip(pretrained, random_init, strict=True))
+    seeds = f"{n} seed{'s' if n > 1 else ''}"
+    if ahead == n and gap > spread:
+        return (f"pretrained ahead on all {seeds} by {gap:+.1f} on average, more than the seed-to-seed range "
+                f"({spread:.1f}): consistent with a gain, which {seeds} cannot establish")  # fmt: skip
+    if ahead == 0 and -gap > spread:
+        return (f"random init ahead on all {seeds} by {-gap:.1f} on average, more than the seed-to-seed range "
+                f"({spread:.1f}): pretraining did not help here")  # fmt: skip
+    return (f"no conclusion: pretrained ahead on {ahead} of {seeds}, mean difference {gap:+.1f} against a "
+            f"seed-to-seed range of {spread:.1f}")  # fmt: skip
 
 
 def run_demo(config: DemoConfig) -> dict[str, Any]:
-    """Run the whole pipeline and write ``<out>/report/`` (PNGs, ``summary.md``, ``summary.json``)."""
+    """Run the whole pipeline and write ``<out>/report/`` (PNGs, ``summary.md``, ``summary.json``).
+
+    :raises ValueError: an unknown task, a ``seen_task`` whose domain the encoder did not see, an ``unseen_task``
+        whose domain it (or the small pipeline) did, bad seeds, mode or preset
+    :raises FileNotFoundError: ``encoder`` is neither a file nor a shipped name
+    """
     from sb3_crptpro.app.evaluation import evaluate_run, random_policy_returns
+    from sb3_crptpro.app.inspection import describe_artifact
     from sb3_crptpro.app.render_demo import render_frame_grid
     from sb3_crptpro.app.report import (
         plot_coverage,
@@ -91,25 +159,15 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         plot_prototype_gallery,
         prototype_scores_by_domain,
     )
-    from sb3_crptpro.app.training import TRAIN_MODES, TrainConfig, train
-    from sb3_crptpro.common.artifact import load_artifact
+    from sb3_crptpro.app.training import TrainConfig, train
+    from sb3_crptpro.common.artifact import load_artifact, resolve_artifact_path
     from sb3_crptpro.data.collection import collect
     from sb3_crptpro.data.domain import DomainDataset
     from sb3_crptpro.data.sampler import CrossDomainDataset
-    from sb3_crptpro.envs import make_pixel_env, resolve_env
-    from sb3_crptpro.pretraining.pretrainer import PretrainConfig, Pretrainer
+    from sb3_crptpro.pretraining.diagnostics import prototype_usage
+    from sb3_crptpro.pretraining.pretrainer import PretrainConfig, Pretrainer, save_random_init
 
-    for task in (*config.tasks, config.train_task, config.unseen_task):
-        resolve_env(task)
-    if config.train_mode not in TRAIN_MODES:
-        raise ValueError(f"train_mode must be one of {TRAIN_MODES}, got {config.train_mode!r}")
-    if config.unseen_task in config.tasks:
-        raise ValueError(f"unseen_task {config.unseen_task} is one of the pretraining tasks")
-    pair = (config.train_task, config.unseen_task)
-    action_sizes = {t: _action_shape(make_pixel_env(t, image_size=16)) for t in pair}
-    if len(set(action_sizes.values())) > 1:
-        raise ValueError(f"train_task and unseen_task need the same action size (zero-shot evaluation): {action_sizes}")
-
+    encoder_meta = _check(config)
     out = Path(config.out)
     report = out / "report"
     report.mkdir(parents=True, exist_ok=True)
@@ -117,13 +175,13 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     stages = _Stages()
     common = {"n_workers": config.workers, "seed": config.seed, "progress": config.progress, **env_kwargs}
 
+    # ---- the pipeline at small scale
     stages.run("frames", render_frame_grid, report / "frames.png", [*config.tasks, config.unseen_task],
                image_size=config.image_size, seed=config.seed)  # fmt: skip
     stages.run("collect", collect, list(config.tasks), out / "data", transitions_per_domain=config.transitions,
                **common)  # fmt: skip
     stages.run("collect unseen", collect, [config.unseen_task], out / "data_unseen",
                transitions_per_domain=config.unseen_transitions, **{**common, "seed": config.seed + 1})  # fmt: skip
-
     pretrain_config = PretrainConfig.from_preset(
         config.pretrain_preset,
         updates=config.pretrain_updates,
@@ -136,63 +194,85 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     shutil.rmtree(out / "pretrain", ignore_errors=True)  # a re-run pretrains afresh (metrics.csv appends)
     trainer = Pretrainer(pretrain_config, CrossDomainDataset(out / "data"), out / "pretrain")
     pretrain_stats = stages.run("pretrain", trainer.fit)
-    encoder_path = trainer.save(out / "encoder.safetensors", pretrain_stats)
+    small_encoder = trainer.save(out / "encoder.safetensors", pretrain_stats)
+    inspection = stages.run("inspect", describe_artifact, small_encoder)
+    (report / "inspect.txt").write_text(inspection + "\n")
+    print(inspection, flush=True)
 
-    # The same networks before any update: the baseline that says whether pretraining helped (issue 13)
-    random_init_path = Pretrainer(pretrain_config, CrossDomainDataset(out / "data")).save(
-        out / "encoder_random_init.safetensors", {"updates": 0, "diagnostics": {}}
-    )
-    encoders = {"pretrained": encoder_path, "random init": random_init_path}
+    # ---- downstream: the shipped (or given) encoder against its own random init
+    encoder = resolve_artifact_path(config.encoder)
+    random_init = save_random_init(encoder, out / "encoder_random_init.safetensors")
+    encoders = {"pretrained": encoder, "random init": random_init}
+    tasks = (config.seen_task, config.unseen_task)
 
-    def train_both() -> dict[str, Path]:
-        runs = {}
-        for label, path in encoders.items():
-            train_config = TrainConfig(
-                task=config.train_task,
-                encoder=str(path),
-                mode=config.train_mode,
-                preset="quick",  # the demo's measured numbers (README) were taken with it
-                intrinsic_coef=config.intrinsic_coef,
-                steps=config.train_steps,
-                seed=config.seed,
-                action_repeat=config.action_repeat,
-                eval_freq=max(config.train_steps // 5, 1),
-                eval_episodes=2,
-                log_dir=str(out / "logs" / label.replace(" ", "_")),
-                progress=config.progress,
-            )
-            print(f"[demo] train with the {label} encoder", flush=True)
-            runs[label] = train(train_config, command=["sb3-crptpro", "demo", f"(train stage, {label} encoder)"])
+    def train_all() -> dict[str, dict[str, list[Path]]]:
+        runs: dict[str, dict[str, list[Path]]] = {t: {label: [] for label in encoders} for t in tasks}
+        for task in tasks:
+            for seed in config.seeds:
+                for label, path in encoders.items():
+                    train_config = TrainConfig(
+                        task=task,
+                        encoder=str(path),
+                        mode=config.train_mode,
+                        overlap=config.train_mode == "embedding",
+                        preset=config.train_preset,
+                        intrinsic_coef=config.intrinsic_coef,
+                        steps=config.train_steps // config.action_repeat,
+                        seed=seed,
+                        action_repeat=config.action_repeat,
+                        eval_freq=0,  # the curves come from the training episodes; one evaluation at the end
+                        checkpoint_every=0,
+                        log_dir=str(out / "logs" / label.replace(" ", "_") / f"seed{seed}"),
+                        progress=config.progress,
+                    )
+                    print(f"[demo] train on {task}, seed {seed}, {label} encoder", flush=True)
+                    command = ["sb3-crptpro", "demo", f"(train stage: {task}, seed {seed}, {label} encoder)"]
+                    runs[task][label].append(train(train_config, command=command))
         return runs
 
     shutil.rmtree(out / "logs", ignore_errors=True)
-    run_dirs = stages.run("train", train_both)
+    run_dirs = stages.run("train", train_all)
 
     def evaluations() -> list[dict[str, Any]]:
         rows = []
-        for task in (config.train_task, config.unseen_task):
-            agents = {label: evaluate_run(run_dir, task=task, episodes=config.eval_episodes, seed=config.seed + 100,
-                                          progress=config.progress) for label, run_dir in run_dirs.items()}  # fmt: skip
-            rand = random_policy_returns(task, config.eval_episodes, seed=config.seed + 100, progress=config.progress,
-                                         **env_kwargs)  # fmt: skip
-            rows.append({"task": task, "agent": agents["pretrained"], "agents": agents, "random": rand})
+        for task in tasks:
+            agents = {label: [evaluate_run(run_dir, episodes=config.eval_episodes, seed=100 + seed,
+                                           progress=config.progress)
+                              for seed, run_dir in zip(config.seeds, dirs, strict=True)]
+                      for label, dirs in run_dirs[task].items()}  # fmt: skip
+            rand = random_policy_returns(task, config.eval_episodes, seed=100, progress=config.progress,
+                                         image_size=encoder_meta["image_size"], action_repeat=config.action_repeat,
+                                         render="fast")  # fmt: skip
+            means = {label: [a["mean"] for a in per_seed] for label, per_seed in agents.items()}
+            rows.append({"task": task, "seen": task == config.seen_task, "agents": agents, "random": rand,
+                         "verdict": compare_encoders(means["pretrained"], means["random init"])})  # fmt: skip
         return rows
 
     evaluation = stages.run("evaluate", evaluations)
 
     def figures() -> dict[str, Any]:
-        artifact = load_artifact(encoder_path)
+        artifact = load_artifact(small_encoder)
         datasets = [*CrossDomainDataset(out / "data").domains, DomainDataset(out / "data_unseen" / config.unseen_task)]
         scores, observations = prototype_scores_by_domain(artifact, datasets, seed=config.seed)
-        finals = {label: agent["mean"] for label, agent in evaluation[0]["agents"].items()}
-        plot_encoder_comparison({f"{k} encoder": v for k, v in run_dirs.items()}, report / "learning_curve.png",
-                                random_return=evaluation[0]["random"]["mean"],
-                                final_returns={f"{k} encoder": v for k, v in finals.items()})  # fmt: skip
+        finals = {r["task"]: {label: [a["mean"] for a in per_seed] for label, per_seed in r["agents"].items()}
+                  for r in evaluation}  # fmt: skip
+        titles = {r["task"]: f"{r['task']} ({'seen' if r['seen'] else 'unseen'} domain): {r['verdict'].split(':')[0]}"
+                  for r in evaluation}  # fmt: skip
+        plot_encoder_comparison(
+            {
+                task: {f"{label.replace(' ', '-')} encoder": dirs for label, dirs in by_label.items()}
+                for task, by_label in run_dirs.items()
+            },
+            report / "learning_curves.png",
+            final_returns={
+                task: {f"{k.replace(' ', '-')} encoder": v for k, v in f.items()} for task, f in finals.items()
+            },
+            random_returns={r["task"]: r["random"]["mean"] for r in evaluation},
+            titles=titles,
+        )
         plot_pretraining(out / "pretrain" / "metrics.csv", report / "pretraining.png", artifact.metadata["num_protos"])
         plot_coverage(scores, artifact.prototypes.weight, report / "coverage.png")
         plot_prototype_gallery(scores, observations, report / "prototype_gallery.png")
-        from sb3_crptpro.pretraining.diagnostics import prototype_usage
-
         return {d: prototype_usage(s, artifact.metadata["num_protos"]) for d, s in scores.items()}
 
     coverage = stages.run("report", figures)
@@ -201,11 +281,12 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         "seconds": stages.seconds,
         "pretrain": pretrain_stats,
         "coverage": coverage,
+        "small_encoder": str(small_encoder),
+        "encoder": str(encoder),
+        "encoder_metadata": {k: encoder_meta.get(k) for k in ("tasks", "image_size", "frame_stack", "stats")},
+        "encoder_random_init": str(random_init),
         "evaluation": evaluation,
-        "encoder": str(encoder_path),
-        "encoder_random_init": str(random_init_path),
-        "run_dir": str(run_dirs["pretrained"]),
-        "run_dirs": {k: str(v) for k, v in run_dirs.items()},
+        "run_dirs": {t: {k: [str(d) for d in v] for k, v in by_label.items()} for t, by_label in run_dirs.items()},
     }
     (report / "summary.json").write_text(json.dumps(results, indent=2, default=str))
     (report / "summary.md").write_text(_summary_markdown(results))
@@ -230,42 +311,42 @@ _MODE_TEXT = {
 }
 
 
-def _verdict(row: dict[str, Any], episodes: int) -> str:
-    """One sentence, computed from the numbers: does the agent learn, and did pretraining help on this run?"""
-    from sb3_crptpro.app.progress import counted
-
-    pre, rand_init, rand = row["agents"]["pretrained"], row["agents"]["random init"], row["random"]
-    learns = pre["mean"] >= 2 * max(rand["mean"], 1e-9)
-    gap = pre["mean"] - rand_init["mean"]
-    noise = (pre["std"] + rand_init["std"]) / 2
-    helped = "helped" if gap > noise else "hurt" if gap < -noise else "made no clear difference"
-    return (f"**On {row['task']}:** the agent with the pretrained encoder "
-            f"{'beats' if learns else 'does not reach'} twice the random policy ({pre['mean']:.1f} vs "
-            f"{rand['mean']:.1f}); against the random-init encoder ({rand_init['mean']:.1f}), pretraining {helped} on "
-            f"this seed (difference {gap:+.1f}, mean std {noise:.1f} over "
-            f"{counted(episodes, 'episode')}).")  # fmt: skip
+def _seed_cells(per_seed: list[dict[str, Any]]) -> str:
+    means = [a["mean"] for a in per_seed]
+    return f"**{sum(means) / len(means):.1f}** ({', '.join(f'{m:.1f}' for m in means)})"
 
 
 def _summary_markdown(results: dict[str, Any]) -> str:
     from sb3_crptpro.app.progress import counted
 
     c, secs, final = results["config"], results["seconds"], results["pretrain"]["final"]
+    meta, seeds = results["encoder_metadata"], c["seeds"]
+    n_runs = 2 * 2 * len(seeds)
     seen = set(c["tasks"])
     lines = [
         "# sb3-crptpro demo report",
         "",
         "## What was run",
         "",
+        "The pipeline at small scale:",
+        "",
         f"- collect: {c['transitions']} uniform-random transitions per domain from {', '.join(c['tasks'])} "
         f"({c['image_size']} px, action repeat {c['action_repeat']}, fast render preset, seed {c['seed']}); "
         f"{c['unseen_transitions']} from {c['unseen_task']} (not used for pretraining)",
         f"- pretrain: CRPTpro, {results['pretrain']['updates']} updates at batch {c['pretrain_batch_size']} "
-        f"(reference: 50,000 at 512)",
-        f"- train: {_MODE_TEXT[c['train_mode']]} (quick preset), intrinsic reward coef {c['intrinsic_coef']}, on "
-        f"{c['train_task']} for {c['train_steps']} env steps, once with the pretrained encoder and once with the "
-        "same networks before pretraining (random init)",
-        f"- evaluate: {counted(c['eval_episodes'], 'episode')}, deterministic policy, extrinsic return; the random "
-        "policy on the same seeds as a baseline; the unseen task is zero-shot (the policy never trained there)",
+        f"(reference: 50,000 at 512), then `inspect` (`inspect.txt`)",
+        "",
+        "Downstream, whether pretraining helps:",
+        "",
+        f"- encoder: `{c['encoder']}` ({meta['stats'].get('updates', '?')} updates on "
+        f"{', '.join(meta.get('tasks') or [])}, {meta['image_size']} px), against the same networks before their "
+        "first update (random init)",
+        f"- train: {_MODE_TEXT[c['train_mode']]} ({c['train_preset']} preset), intrinsic reward coef "
+        f"{c['intrinsic_coef']}, {c['train_steps']:,} env steps per run, on {c['seen_task']} (domain seen in "
+        f"pretraining) and {c['unseen_task']} (domain never seen), with each encoder, seeds "
+        f"{', '.join(map(str, seeds))}: {n_runs} runs",
+        f"- evaluate: {counted(c['eval_episodes'], 'episode')} per run, deterministic policy, extrinsic return; the "
+        "random policy on the same tasks as a baseline",
         "",
         "## Timings",
         "",
@@ -274,7 +355,27 @@ def _summary_markdown(results: dict[str, Any]) -> str:
         *[f"| {name} | {s:.1f} |" for name, s in secs.items()],
         f"| **total** | **{sum(secs.values()):.1f}** |",
         "",
-        "## Pretraining (last logged update)",
+        f"Training took {secs.get('train', float('nan')) / n_runs:.1f} s per run on average.",
+        "",
+        "## Downstream: pretrained vs random-init encoder (extrinsic return)",
+        "",
+        "Mean over seeds in bold, each seed's mean over its evaluation episodes in brackets.",
+        "",
+        "| task | domain in pretraining | pretrained encoder | random-init encoder | random policy |",
+        "| --- | --- | ---: | ---: | ---: |",
+        *[
+            f"| {r['task']} | {'yes' if r['seen'] else 'no'} | {_seed_cells(r['agents']['pretrained'])} | "
+            f"{_seed_cells(r['agents']['random init'])} | {r['random']['mean']:.1f} +- {r['random']['std']:.1f} |"
+            for r in results["evaluation"]
+        ],
+        "",
+        *[f"- **{r['task']}:** {r['verdict']}." for r in results["evaluation"]],
+        "",
+        f"{counted(len(seeds), 'seed')} at {c['train_steps']:,} env steps is a smoke test of the comparison, not "
+        'a measurement of it: the six-task benchmark (`benchmarks/six_task.py`, docs "Embedding mode") runs '
+        "100k env steps. Per-episode returns are in `summary.json`.",
+        "",
+        "## The small encoder (last logged update)",
         "",
         f"preset `{c['pretrain_preset']}`; loss {final.get('loss', float('nan')):.4f} (comparative "
         f"{final.get('loss_comp', float('nan')):.4f}, intrinsic {final.get('loss_intr', float('nan')):.4f}); "
@@ -285,7 +386,7 @@ def _summary_markdown(results: dict[str, Any]) -> str:
         "",
         _collapse_sentence(results["pretrain"].get("diagnostics") or {}, results["pretrain"].get("collapsed")),
         "",
-        "## Prototype coverage (nearest prototype of 500 sampled frames per domain, no Sinkhorn balancing)",
+        "Prototype coverage (nearest prototype of 500 sampled frames per domain, no Sinkhorn balancing):",
         "",
         "| domain | in pretraining | prototypes used | usage entropy (nats) | max possible |",
         "| --- | --- | ---: | ---: | ---: |",
@@ -295,32 +396,18 @@ def _summary_markdown(results: dict[str, Any]) -> str:
             for d, u in results["coverage"].items()
         ],
         "",
-        "## Evaluation (extrinsic return)",
-        "",
-        "| task | in pretraining | trained on | pretrained encoder | random-init encoder | random policy |",
-        "| --- | --- | --- | ---: | ---: | ---: |",
-        *[
-            f"| {r['task']} | {'yes' if r['task'] in seen else 'no'} | "
-            f"{'yes' if r['task'] == c['train_task'] else 'no (zero-shot)'} | "
-            + " | ".join(f"{a['mean']:.1f} +- {a['std']:.1f}" for a in (*r["agents"].values(), r["random"]))
-            + " |"
-            for r in results["evaluation"]
-        ],
-        "",
-        _verdict(results["evaluation"][0], c["eval_episodes"]),
-        "",
-        "Per-episode returns are in `summary.json`. One seed and a few evaluation episodes: a difference smaller than",
-        "the standard deviations is not evidence either way (`benchmarks/downstream.py` runs 3 seeds).",
-        "",
         "## Files",
         "",
+        "- `learning_curves.png`: per task, training-episode returns of every run (thin lines, one per seed) and the "
+        "final evaluations (markers: mean over seeds, dots: each seed), random policy as a dashed line",
         "- `frames.png`: random-policy frames of every domain used",
-        "- `pretraining.png`: losses, prototype usage and prototype cosine similarity during pretraining",
-        "- `coverage.png`: prototype usage by domain (incl. the unseen one) and pairwise prototype cosines",
-        "- `prototype_gallery.png`: the most used prototypes, each with its nearest frames (border = domain)",
-        "- `learning_curve.png`: evaluation returns with the pretrained and the random-init encoder, random policy",
-        *[f"- run directory ({k} encoder): `{v}`" for k, v in results["run_dirs"].items()],
-        f"- encoders: `{results['encoder']}`, `{results['encoder_random_init']}`",
+        "- `pretraining.png`: losses, prototype usage and prototype cosine similarity of the small pretraining",
+        "- `coverage.png`: the small encoder's prototype usage by domain (incl. the unseen one) and pairwise cosines",
+        "- `prototype_gallery.png`: the small encoder's most used prototypes, each with its nearest frames",
+        "- `inspect.txt`: `sb3-crptpro inspect` of the small encoder",
+        f"- encoders: `{results['encoder']}` (downstream), `{results['encoder_random_init']}` (its random init), "
+        f"`{results['small_encoder']}` (the small pipeline's)",
+        "- run directories: `summary.json` (`run_dirs`)",
         "",
     ]
     return "\n".join(lines)

@@ -68,55 +68,64 @@ def plot_learning_curve(run_dir: str | Path, out: str | Path, random_return: flo
 
 
 def plot_encoder_comparison(
-    runs: dict[str, str | Path],
+    runs: dict[str, dict[str, Sequence[str | Path]]],
     out: str | Path,
-    random_return: float | None = None,
-    final_returns: dict[str, float] | None = None,
+    final_returns: dict[str, dict[str, Sequence[float]]] | None = None,
+    random_returns: dict[str, float] | None = None,
+    titles: dict[str, str] | None = None,
 ) -> Path:
-    """Evaluation returns of several runs against environment steps (e.g. pretrained vs random-init encoder), with
-    the random policy as a reference line; the title states which run ends ahead, from ``final_returns`` (a longer
-    final evaluation) or else the last evaluation of each run.
+    """Encoders compared over seeds, one panel per task (e.g. pretrained vs random-init encoder).
 
-    :param runs: ``{label: run directory}`` (each with ``evaluations.npz`` written by :func:`~sb3_crptpro.train`)
-    :raises FileNotFoundError: a run without ``evaluations.npz``
+    Each run's training-episode returns (``monitor.csv``: extrinsic, stochastic policy) against environment steps
+    (agent steps x the run's action repeat), one thin line per seed and one colour per encoder; to the right of the
+    curves each encoder's final evaluation (``final_returns``): a large marker at the mean over seeds and a dot per
+    seed; the random policy as a dashed line.
+
+    :param runs: ``{task: {label: [run directory, one per seed]}}`` written by :func:`~sb3_crptpro.train`
+    :param out: the PNG to write
+    :param final_returns: ``{task: {label: [mean evaluation return, one per seed]}}``
+    :param random_returns: ``{task: mean return of the random policy}``
+    :param titles: ``{task: panel title}`` (default: the task)
+    :raises FileNotFoundError: a run directory without ``monitor.csv``
     """
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    last: dict[str, float] = {}
-    for i, (label, run_dir) in enumerate(runs.items()):
-        path = Path(run_dir) / "evaluations.npz"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found (train with eval_freq > 0)")
-        data = np.load(path)
-        mean, std = data["results"].mean(axis=1), data["results"].std(axis=1)
-        colour = DOMAIN_COLOURS[i % 8]
-        ax.plot(data["timesteps"], mean, marker="o", color=colour, label=f"{label} (evaluation mean)")
-        ax.fill_between(data["timesteps"], mean - std, mean + std, color=colour, alpha=0.15)
-        last[label] = float(mean[-1])
-    if random_return is not None:
-        ax.axhline(random_return, color="grey", linestyle="--", label=f"random policy ({random_return:.1f})")
-    final = {**last, **(final_returns or {})}
-    ax.set_xlabel("environment steps")
-    ax.set_ylabel("episode return (extrinsic, deterministic policy)")
-    ax.legend(loc="best", fontsize=8)
-    ranked = sorted(final, key=final.get, reverse=True)  # type: ignore[arg-type]
-    scores = ", ".join(f"{k} {final[k]:.1f}" for k in ranked)
-    verdict = f"{ranked[0]} ends ahead" if len(ranked) > 1 and final[ranked[0]] > final[ranked[1]] else "a tie"
-    if random_return is not None:
-        scores += f", random policy {random_return:.1f}"
-    tasks = sorted({_run_task(Path(r)) for r in runs.values()} - {None})  # type: ignore[type-var]
-    where = f" on {', '.join(tasks)}" if tasks else ""
-    ax.set_title(f"final return{where}: {scores}\n{verdict} (band: +- std over evaluation episodes)", fontsize=9)
+    fig, axes = plt.subplots(1, len(runs), figsize=(6.2 * len(runs), 4.4), squeeze=False)
+    for ax, (task, by_label) in zip(axes[0], runs.items(), strict=True):
+        end = 0.0
+        for i, (label, run_dirs) in enumerate(by_label.items()):
+            colour = DOMAIN_COLOURS[i % 8]
+            for k, run_dir in enumerate(run_dirs):
+                episodes = _monitor_episodes(Path(run_dir))
+                if not len(episodes):
+                    raise FileNotFoundError(f"no finished episodes in {run_dir}/*monitor.csv")
+                steps = np.cumsum(episodes[:, 1]) * (_run_env(Path(run_dir)).get("action_repeat") or 1)
+                end = max(end, float(steps[-1]))
+                ax.plot(steps, episodes[:, 0], ".-", color=colour, alpha=0.45, linewidth=1, markersize=3,
+                        label=f"{label}: training episodes" if k == 0 else None)  # fmt: skip
+        for i, (label, returns) in enumerate((final_returns or {}).get(task, {}).items()):
+            x = end * (1.04 + 0.03 * i)
+            colour = DOMAIN_COLOURS[i % 8]
+            ax.plot([x] * len(returns), returns, ".", color=colour, markersize=5)
+            ax.plot([x], [float(np.mean(returns))], "D", color=colour, markersize=9, markeredgecolor="black",
+                    label=f"{label}: final evaluation {np.mean(returns):.1f} (mean of {len(returns)})")  # fmt: skip
+        if random_returns and task in random_returns:
+            ax.axhline(random_returns[task], color="grey", linestyle="--",
+                       label=f"random policy ({random_returns[task]:.1f})")  # fmt: skip
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel("episode return (extrinsic)")
+        ax.set_title((titles or {}).get(task, task), fontsize=9)
+        ax.legend(loc="upper left", fontsize=7)
     fig.tight_layout()
     return _save(fig, out)
 
 
-def _run_task(run_dir: Path) -> str | None:
-    """The task of a run directory written by :func:`~sb3_crptpro.train` (``None`` without its ``config.yml``)."""
+def _run_env(run_dir: Path) -> dict[str, Any]:
+    """The ``env`` section of a run directory's ``config.yml`` (written by :func:`~sb3_crptpro.train`; empty
+    without one)."""
     import yaml
 
     path = run_dir / "config.yml"
-    return yaml.safe_load(path.read_text())["env"]["task"] if path.is_file() else None
+    return yaml.safe_load(path.read_text())["env"] if path.is_file() else {}
 
 
 def _monitor_episodes(run_dir: Path) -> np.ndarray:

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from sb3_crptpro.common.artifact import save_artifact
+from sb3_crptpro.common.artifact import load_artifact, save_artifact
 from sb3_crptpro.common.networks import Encoder, Predictor, Projector, Prototypes, ema_update
 from sb3_crptpro.data.sampler import CrossDomainDataset
 from sb3_crptpro.data.store import atomic_write_bytes, manifest_sha256
@@ -42,7 +42,7 @@ from sb3_crptpro.pretraining.diagnostics import (
 )
 from sb3_crptpro.pretraining.losses import comparative_loss, prototype_spread_loss, total_loss
 
-__all__ = ["PRETRAIN_PRESETS", "CollapseWarning", "PretrainConfig", "Pretrainer"]
+__all__ = ["PRETRAIN_PRESETS", "CollapseWarning", "PretrainConfig", "Pretrainer", "save_random_init"]
 
 
 class CollapseWarning(UserWarning):
@@ -500,3 +500,31 @@ class Pretrainer:
             frame_stack=self.dataset.frame_stack,
             provenance={"seed": self.config.seed, **(provenance or {})},
         )
+
+
+def save_random_init(encoder: str | Path, path: str | Path) -> Path:
+    """Save ``encoder``'s pretraining run as it was before its first update: the baseline that says what pretraining
+    bought (the "random init" rows of the benchmarks and the demo).
+
+    The networks are rebuilt from the artifact's recorded config and observation shape exactly as :class:`Pretrainer`
+    builds them (``torch.manual_seed(config.seed)``, then encoder, projector, predictor, prototypes), so the tensors
+    equal a ``Pretrainer.save`` at update 0 of the same run, without its data. The global torch RNG is left as it was.
+
+    :param encoder: artifact path or shipped name (:func:`~sb3_crptpro.common.artifact.load_artifact`)
+    :param path: the ``.safetensors`` file to write; its metadata records ``provenance.random_init_of`` (the
+        pretrained tensors' checksum) and ``stats.updates == 0``
+    :return: ``path``
+    :raises FileNotFoundError: no such artifact or shipped name
+    """
+    with torch.random.fork_rng(devices=[]):  # loading builds modules too, which draws initial weights
+        meta = load_artifact(encoder).metadata
+        names = {f.name for f in dataclasses.fields(PretrainConfig)}
+        config = PretrainConfig(**{k: v for k, v in meta["config"].items() if k in names})
+        torch.manual_seed(config.seed)
+        networks = _OnlineLosses(tuple(meta["obs_shape"]), config)
+    networks.prototypes.normalize_()
+    saved = save_artifact(path, networks.encoder, networks.projector, networks.prototypes, config=meta["config"],
+                          stats={"updates": 0, "wall_time_s": 0.0, "diagnostics": {}}, render=meta.get("render"),
+                          tasks=meta.get("tasks"), datasets=meta.get("datasets"), frame_stack=meta["frame_stack"],
+                          provenance={"seed": config.seed, "random_init_of": meta["tensor_sha256"]})  # fmt: skip
+    return Path(saved)

@@ -65,8 +65,11 @@ def test_help_documents_every_option(command: list[str], capsys: pytest.CaptureF
         (["pretrain", "--data", "d", "--out", "e.safetensors", "--pad", "-1"], "pad >= 0"),
         (["pretrain", "--data", "d", "--out", "e.safetensors", "--device", "bogus"], "device must be auto, cpu"),
         (["pretrain", "--data", "d", "--out", "e.safetensors", "--lr", "nan"], "need finite values"),
-        (["demo", "--unseen-task", "walker_run"], "is one of the pretraining tasks"),
-        (["demo", "--unseen-task", "cartpole_swingup"], "same action size"),
+        (["demo", "--unseen-task", "walker_walk"], "its domain is among the pretraining domains"),
+        (["demo", "--seen-task", "finger_spin"], "its domain is not among the encoder's pretraining domains"),
+        (["demo", "--seeds", "1", "1"], "seeds must be distinct"),
+        (["demo", "--seeds", "-1"], "expected an integer >= 0, got -1"),
+        (["demo", "--encoder", "nothing_here"], "neither a file nor a shipped encoder"),
     ],
 )
 def test_bad_arguments_one_clear_line(argv: list[str], message: str, tmp_path: Path) -> None:

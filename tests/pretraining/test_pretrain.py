@@ -21,7 +21,7 @@ from sb3_crptpro.common.networks import Encoder, Projector, Prototypes, ema_upda
 from sb3_crptpro.data import CrossDomainDataset
 from sb3_crptpro.pretraining.augment import random_crop, random_shift
 from sb3_crptpro.pretraining.losses import comparative_loss, prototype_spread_loss, sinkhorn_knopp, total_loss
-from sb3_crptpro.pretraining.pretrainer import PretrainConfig, Pretrainer
+from sb3_crptpro.pretraining.pretrainer import PretrainConfig, Pretrainer, save_random_init
 
 ORACLE = json.loads((Path(__file__).parents[1] / "oracles" / "crptpro_cases.json").read_text())
 TINY = {"batch_size": 16, "num_protos": 32, "log_every": 5, "progress": False}
@@ -202,6 +202,26 @@ def artifact_path(tmp_path: Path) -> Path:
     return save_artifact(tmp_path / "enc.safetensors", encoder, Projector(encoder.repr_dim, 16), Prototypes(16, 8),
                          config={"alpha": 0.005}, stats={"updates": 3}, render="fast", tasks=["cheetah_run"],
                          datasets={"cheetah_run": "ab" * 32})  # fmt: skip
+
+
+def test_random_init_equals_pretrainer_before_its_first_update(tiny_data: Path, tmp_path: Path) -> None:
+    config = PretrainConfig(updates=2, batch_size=8, num_protos=16, seed=3, progress=False, checkpoint_every=0)
+    before = Pretrainer(config, CrossDomainDataset(tiny_data)).save(tmp_path / "update0.safetensors")
+    trainer = Pretrainer(config, CrossDomainDataset(tiny_data))
+    trainer.fit()
+    pretrained = trainer.save(tmp_path / "pretrained.safetensors")
+    torch.manual_seed(7)
+    expected_draw = torch.rand(3)
+    torch.manual_seed(7)
+    derived = save_random_init(pretrained, tmp_path / "random_init.safetensors")
+    assert torch.equal(torch.rand(3), expected_draw)  # the caller's RNG stream is untouched
+    meta = load_artifact(derived).metadata
+    assert meta["tensor_sha256"] == load_artifact(before).metadata["tensor_sha256"]
+    assert meta["tensor_sha256"] != load_artifact(pretrained).metadata["tensor_sha256"]
+    assert meta["stats"]["updates"] == 0
+    assert meta["provenance"]["random_init_of"] == load_artifact(pretrained).metadata["tensor_sha256"]
+    with pytest.raises(FileNotFoundError, match="neither a file nor a shipped encoder"):
+        save_random_init(tmp_path / "missing.safetensors", tmp_path / "x.safetensors")
 
 
 def test_artifact_round_trip_bit_exact(artifact_path: Path) -> None:
