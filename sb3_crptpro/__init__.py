@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from sb3_crptpro.sb3.encode import EncodeObservation, FrozenEncoding, VecEncodeObservation, make_encoded_vec_env
     from sb3_crptpro.sb3.extractor import CRPTproExtractor, EncoderWeights, crptpro_kwargs
     from sb3_crptpro.sb3.overlap import OverlappedSAC, OverlappedTQC, OverlapTrainingMixin, with_fused_adam
-    from sb3_crptpro.sb3.reward import PrototypeIntrinsicReward
+    from sb3_crptpro.sb3.reward import IntrinsicRewardCallback, PrototypeIntrinsicReward
     from sb3_crptpro.sb3.sac import (
         PAPER_SAC_PRESET,
         AugmentedFrameStackReplayBuffer,
@@ -91,6 +91,7 @@ __all__ = [
     "FrameStackReplayBuffer",
     "FrozenEncoding",
     "GymPixelEnv",
+    "IntrinsicRewardCallback",
     "OverlapTrainingMixin",
     "OverlappedSAC",
     "OverlappedTQC",
@@ -143,7 +144,7 @@ _MODULE_OF = {
     ],
     "pretraining.pipeline": ["pretrain_encoder"],
     "sb3.extractor": ["CRPTproExtractor", "EncoderWeights", "crptpro_kwargs"],
-    "sb3.reward": ["PrototypeIntrinsicReward"],
+    "sb3.reward": ["IntrinsicRewardCallback", "PrototypeIntrinsicReward"],
     "sb3.encode": ["EncodeObservation", "FrozenEncoding", "VecEncodeObservation", "make_encoded_vec_env"],
     "sb3.overlap": ["OverlapTrainingMixin", "OverlappedSAC", "OverlappedTQC", "with_fused_adam"],
     "sb3.spaces": ["PixelSpaceError", "check_pixel_space"],

@@ -1,5 +1,5 @@
 """The rl-zoo3 entry point, at a path that stays put: ``--gym-packages sb3_crptpro.zoo``,
-``vec_env_wrapper: sb3_crptpro.zoo:IntrinsicReward`` in hyperparameter files, and
+``callback: sb3_crptpro.zoo.IntrinsicRewardCallback`` in hyperparameter files, and
 ``python -m sb3_crptpro.zoo record_video ...``. The code lives in :mod:`sb3_crptpro.sb3.zoo` (importing either
 registers ``CRPTpro/<task>-v0``)."""
 
@@ -7,6 +7,7 @@ from sb3_crptpro.sb3.zoo import (
     ENCODER_ENV_VAR,
     EncodeObservation,
     IntrinsicReward,
+    IntrinsicRewardCallback,
     env_id,
     main,
     policy_kwargs,
@@ -17,6 +18,7 @@ __all__ = [
     "ENCODER_ENV_VAR",
     "EncodeObservation",
     "IntrinsicReward",
+    "IntrinsicRewardCallback",
     "env_id",
     "main",
     "policy_kwargs",

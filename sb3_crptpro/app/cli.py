@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from sb3_crptpro._version import __version__
 
@@ -185,15 +186,27 @@ def _add_pretrain(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_pretrain)
 
 
+def _given_options(argv: Sequence[str]) -> set[str]:
+    """The option strings on a command line (``--steps 5`` and ``--steps=5`` both give ``--steps``)."""
+    return {token.split("=", 1)[0] for token in argv if token.startswith("--")}
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from sb3_crptpro.app.training import TrainConfig, resume, train
 
     if args.resume is not None:
-        given = [flag for flag, value in (("--task", args.task), ("--encoder", args.encoder)) if value is not None]
-        if given:
-            raise ValueError(f"--resume continues a run with its saved settings; drop {' and '.join(given)}")
+        given = _given_options(args.argv)
+        fixed = sorted(given - {"--resume", "--steps", "--device", "--no-progress"})
+        if fixed:
+            raise ValueError(f"--resume continues a run with its saved settings; drop {', '.join(fixed)} (only "
+                             "--steps, --device and --no-progress can change on resume)")  # fmt: skip
+        changes: dict[str, Any] = {"steps": args.steps} if "--steps" in given else {}
+        if "--device" in given:
+            changes["device"] = args.device
+        if "--no-progress" in given:
+            changes["progress"] = False
         start = time.perf_counter()
-        run_dir = resume(args.resume, command=["sb3-crptpro", *args.argv])
+        run_dir = resume(args.resume, command=["sb3-crptpro", *args.argv], **changes)
         print(f"run directory {run_dir} (resumed, {time.perf_counter() - start:.1f} s)")
         return 0
     missing = [flag for flag, value in (("--task", args.task), ("--encoder", args.encoder)) if value is None]
@@ -230,7 +243,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _add_train(sub: argparse._SubParsersAction) -> None:
     from sb3_crptpro.app.training import TRAIN_MODES, TRAIN_PRESETS
 
-    p = sub.add_parser("train", help="train SAC/TQC with a frozen pretrained encoder on a DMC task or Gymnasium env")
+    # no abbreviated options: --resume checks which options were given by their full names
+    p = sub.add_parser("train", help="train SAC/TQC with a frozen pretrained encoder on a DMC task or Gymnasium env",
+                       allow_abbrev=False)  # fmt: skip
     p.add_argument(
         "--task", default=None, help="DMC task or Gymnasium id, e.g. cheetah_run, Hopper-v5 (required unless --resume)"
     )

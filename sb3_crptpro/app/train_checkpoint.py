@@ -25,7 +25,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_crptpro.data.store import atomic_write_bytes
 
-__all__ = ["CheckpointCallback", "latest_checkpoint", "restore_rng", "save_checkpoint"]
+__all__ = ["CheckpointCallback", "checkpoint_step", "latest_checkpoint", "restore_rng", "save_checkpoint"]
 
 CHECKPOINTS = "checkpoints"
 MODEL, BUFFER, REWARD, STATE = "model.zip", "replay_buffer.pkl", "intrinsic_reward.pt", "state.json"
@@ -74,6 +74,11 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
         return None
     folder = pointer.parent / pointer.read_text().strip()
     return folder if (folder / STATE).is_file() else None
+
+
+def checkpoint_step(folder: str | Path) -> int:
+    """The agent steps (``num_timesteps``) a checkpoint folder holds."""
+    return int(json.loads((Path(folder) / STATE).read_text())["num_timesteps"])
 
 
 class CheckpointCallback(BaseCallback):

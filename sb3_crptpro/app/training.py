@@ -206,28 +206,45 @@ def train(config: TrainConfig, command: list[str] | None = None) -> Path:
     return run_dir
 
 
-def resume(run_dir: str | Path, command: list[str] | None = None) -> Path:
+#: settings a resumed run may change (:func:`resume`); everything else is the run's own
+RESUME_CHANGES = ("steps", "device", "progress")
+
+
+def resume(run_dir: str | Path, command: list[str] | None = None, **changes: Any) -> Path:
     """Continue the run in ``run_dir`` from its latest complete checkpoint, up to its configured ``steps``.
 
     Step counters, the replay buffer, the intrinsic reward's queue, the RNG states, ``monitor.csv``,
     ``evaluations.npz`` (evaluations after the checkpoint are dropped, then redone) and the TensorBoard run all
     continue. Envs start new episodes (an episode's physics state is not saved).
 
+    :param changes: new values of :data:`RESUME_CHANGES` only: ``steps`` (agent steps in all, more than the
+        checkpoint holds: extends or shortens the run, recorded in ``config.yml``), ``device``, ``progress``
     :raises FileNotFoundError: ``run_dir`` is not a run (no ``config.yml``)
-    :raises ValueError: the run has no complete checkpoint yet (it stopped before the first one)
+    :raises ValueError: the run has no complete checkpoint yet (it stopped before the first one); a setting that
+        cannot change on resume; ``steps`` not beyond the checkpoint
     """
-    from sb3_crptpro.app.train_checkpoint import latest_checkpoint
+    from sb3_crptpro.app.train_checkpoint import checkpoint_step, latest_checkpoint
     from sb3_crptpro.common.artifact import load_artifact
 
+    fixed = sorted(set(changes) - set(RESUME_CHANGES))
+    if fixed:
+        raise ValueError(f"a resumed run keeps its saved {', '.join(fixed)}; only {', '.join(RESUME_CHANGES)} can "
+                         "change (start a new run for other settings)")  # fmt: skip
     run_dir = Path(run_dir)
     saved = load_run_config(run_dir)
-    config = TrainConfig(**saved["train"])
+    config = TrainConfig(**{**saved["train"], **changes})
     checkpoint = latest_checkpoint(run_dir)
     if checkpoint is None:
         raise ValueError(
             f"{run_dir} has no complete checkpoint (written every {config.checkpoint_every} env steps); the run "
             "stopped before the first one: start it again with `sb3-crptpro train`"
         )
+    if "steps" in changes and config.steps <= checkpoint_step(checkpoint):
+        raise ValueError(f"steps {config.steps} is not beyond the latest checkpoint (agent step "
+                         f"{checkpoint_step(checkpoint)}); give more steps")  # fmt: skip
+    if config.steps != saved["train"]["steps"]:
+        saved["train"]["steps"] = config.steps
+        (run_dir / "config.yml").write_text(yaml.safe_dump(saved, sort_keys=False))
     with open(run_dir / "command.txt", "a") as fh:
         fh.write(shlex.join(command if command is not None else sys.argv) + "\n")
     _run(config, saved, run_dir, load_artifact(run_encoder_path(run_dir, saved)), checkpoint=checkpoint)

@@ -17,8 +17,8 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=".*DISPLAY environment variable is missing")
     import shimmy  # noqa: F401  (registers the dm_control/* Gymnasium ids)
 
-__all__ = ["EPISODE_ENV_STEPS", "RENDER_PRESETS", "DMCConfig", "available_tasks", "build_config", "resolve_env",
-           "resolve_task"]  # fmt: skip
+__all__ = ["EPISODE_ENV_STEPS", "RENDER_PRESETS", "DMCConfig", "available_tasks", "build_config", "check_stack_fits",
+           "resolve_env", "resolve_task"]  # fmt: skip
 
 #: ``"paper"``: dm_control's default scene (shadows, reflections, 4x multisampling), as in the reference code.
 #: ``"fast"``: shadows, reflections and multisampling off; measured ~15x faster with software rendering at 84x84
@@ -141,12 +141,30 @@ class DMCConfig:
         return asdict(self)
 
 
+def check_stack_fits(frame_stack: int, image_size: int) -> None:
+    """Refuse stacks with more channels than the frame has pixels on a side.
+
+    SB3 (``is_image_space_channels_first``) takes the smallest axis for the channels, so ``(18, 16, 16)`` (6 frames
+    at 16 px) reads as channel-last, gets transposed by ``VecTransposeImage`` and reaches the encoder in the wrong
+    layout.
+
+    :raises ValueError: ``3 * frame_stack > image_size``, with the sizes that work
+    """
+    if 3 * frame_stack > image_size:
+        raise ValueError(
+            f"frame_stack {frame_stack} gives {3 * frame_stack} channels, more than the {image_size} px frame side: "
+            f"SB3 would read ({3 * frame_stack}, {image_size}, {image_size}) as channel-last and transpose it; use "
+            f"image_size >= {3 * frame_stack} or a smaller frame_stack"
+        )
+
+
 def _validate(image_size: int, frame_stack: int, action_repeat: int, render: str) -> None:
     for label, value in (("image_size", image_size), ("frame_stack", frame_stack), ("action_repeat", action_repeat)):
         if not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{label} must be a positive integer, got {value!r}")
     if render not in RENDER_PRESETS:
         raise ValueError(f"Unknown render preset {render!r}; choose one of {sorted(RENDER_PRESETS)}")
+    check_stack_fits(frame_stack, image_size)
 
 
 def build_config(

@@ -32,6 +32,7 @@ from sb3_crptpro.common.artifact import load_artifact, save_artifact
 from sb3_crptpro.common.networks import Encoder, Predictor, Projector, Prototypes, ema_update
 from sb3_crptpro.data.sampler import CrossDomainDataset
 from sb3_crptpro.data.store import atomic_write_bytes, manifest_sha256
+from sb3_crptpro.envs.tasks import check_stack_fits
 from sb3_crptpro.pretraining.augment import random_crop, random_shift
 from sb3_crptpro.pretraining.diagnostics import (
     assignment_entropy,
@@ -210,6 +211,7 @@ class Pretrainer:
         if config.batch_size % self.world:
             raise ValueError(f"batch_size {config.batch_size} is not divisible by {self.world} processes")
         size = dataset.obs_shape[-1]
+        check_stack_fits(dataset.obs_shape[0] // 3, size)
         if config.augment != "none" and 2 * config.pad > size:
             raise ValueError(f"pad {config.pad} is more than half of the {size} px frames: the random shift would "
                              f"mostly show padding (the reference pads 4 on 84 px)")  # fmt: skip
@@ -436,6 +438,7 @@ class Pretrainer:
             "center": self.center,
             "queue": self.queue,
             "queue_filled": self.queue_filled,
+            "inputs": self._inputs(),
         }
         self.work_dir.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
@@ -455,6 +458,15 @@ class Pretrainer:
         if saved != now:
             diff = sorted(k for k in now if saved.get(k) != now[k])
             raise ValueError(f"checkpoint {path} was written with a different config ({', '.join(diff)} differ)")
+        recorded, inputs = state.get("inputs"), self._inputs()
+        if recorded is not None and recorded != inputs:  # older checkpoints record no inputs
+            diff = [k for k in inputs["datasets"] if recorded["datasets"].get(k) != inputs["datasets"][k]]
+            shapes = tuple(recorded["obs_shape"]), tuple(inputs["obs_shape"])
+            what = f"other data ({', '.join(diff or sorted(recorded['datasets']))}: manifest checksums differ)"
+            if shapes[0] != shapes[1]:
+                what = f"observations {shapes[0]}, not {shapes[1]} (another image size or frame stack)"
+            raise ValueError(f"checkpoint {path} was written on {what}; resume on the data it was written on, or "
+                             "pretrain into a new work dir")  # fmt: skip
         if len(state["generators"]) != self.world:
             raise ValueError(f"checkpoint {path} was written by {len(state['generators'])} processes, not {self.world}")
         self.online.load_state_dict(state["online"])
@@ -471,6 +483,11 @@ class Pretrainer:
             self.queue_filled = int(state["queue_filled"])
         return True
 
+    def _inputs(self) -> dict[str, Any]:
+        """What a checkpoint must be resumed on: each domain's manifest checksum and the observation shape."""
+        return {"datasets": {d.task: manifest_sha256(d.path) for d in self.dataset.domains},
+                "obs_shape": list(self.dataset.obs_shape)}  # fmt: skip
+
     # ------------------------------------------------------------------ artifact
     def save(
         self, path: str | Path, stats: dict[str, Any] | None = None, provenance: dict[str, Any] | None = None
@@ -480,7 +497,7 @@ class Pretrainer:
         if self.rank:
             return None
         self.online.prototypes.normalize_()
-        datasets = {d.task: manifest_sha256(d.path) for d in self.dataset.domains}
+        datasets = self._inputs()["datasets"]
         projector = self.online.projector
         if self.config.centering == "projections":  # consumers read centred projections: fold the centre into the bias
             projector = copy.deepcopy(projector)

@@ -15,13 +15,14 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecNormalize
 
 from sb3_crptpro.common.artifact import PretrainedArtifact, load_artifact
 from sb3_crptpro.sb3.encode import EncodeObservation, FrozenEncoding, VecEncodeObservation
 from sb3_crptpro.sb3.spaces import check_pixel_space
 
-__all__ = ["PrototypeIntrinsicReward", "enqueue_probs", "knn_reward"]
+__all__ = ["IntrinsicRewardCallback", "PrototypeIntrinsicReward", "enqueue_probs", "knn_reward"]
 
 
 def knn_reward(z: torch.Tensor, queue: torch.Tensor, k: int) -> torch.Tensor:
@@ -238,3 +239,38 @@ class PrototypeIntrinsicReward(VecEnvWrapper):
     def load(self, path: str | Path) -> None:
         """Restore a state written by :meth:`save` (``weights_only`` loading: no arbitrary unpickling)."""
         self.load_state_dict(torch.load(path, weights_only=True))
+
+
+class IntrinsicRewardCallback(BaseCallback):
+    """Adds the intrinsic reward to the *training* env only: when training starts, the model's env is wrapped in
+    :class:`PrototypeIntrinsicReward`. Evaluation envs are built separately (SB3's ``EvalCallback`` and
+    ``evaluate_policy``, rl-zoo3's ``enjoy`` and ``record_video``), so they see, and report, the extrinsic task
+    return; a ``vec_env_wrapper`` would be re-applied by rl-zoo3's ``enjoy``, which then prints returns that include
+    the intrinsic part.
+
+    :param artifact: as :class:`PrototypeIntrinsicReward` (``None`` on a
+        :class:`~sb3_crptpro.sb3.encode.VecEncodeObservation` env: its artifact)
+    :param reward_kwargs: the other arguments of :class:`PrototypeIntrinsicReward` (``coef``, ``queue_size``, ...)
+    :raises ValueError: (when training starts) as :class:`PrototypeIntrinsicReward`
+    """
+
+    def __init__(
+        self, artifact: str | Path | PretrainedArtifact | None = None, verbose: int = 0, **reward_kwargs: Any
+    ) -> None:
+        super().__init__(verbose)
+        self.artifact = artifact
+        self.reward_kwargs = reward_kwargs
+        self.wrapper: PrototypeIntrinsicReward | None = None
+
+    def _artifact_for(self, venv: VecEnv) -> str | Path | PretrainedArtifact | None:
+        return self.artifact
+
+    def _on_training_start(self) -> None:
+        venv = self.model.get_env()
+        if venv is None or venv is self.wrapper:  # a second learn() call on the same model
+            return
+        self.wrapper = PrototypeIntrinsicReward(venv, self._artifact_for(venv), **self.reward_kwargs)
+        self.model.env = self.wrapper
+
+    def _on_step(self) -> bool:
+        return True

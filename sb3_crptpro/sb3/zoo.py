@@ -4,9 +4,10 @@ that read the artifact path from an env variable, and a runner for rl-zoo3 scrip
 ``python -m rl_zoo3.train --algo sac --env CRPTpro/cheetah_run-v0 --gym-packages sb3_crptpro.zoo
 --conf-file hyperparams/sac.yml`` with ``CRPTPRO_ENCODER=encoder.safetensors`` set. Importing this module registers
 ``CRPTpro/<task>-v0`` for every DMC task (env kwargs: those of :func:`~sb3_crptpro.envs.make_dmc_env`,
-``render="fast"`` by default). rl-zoo3's ``vec_env_wrapper`` hyperparameter takes :func:`IntrinsicReward` (the
-prototype kNN reward) and :func:`EncodeObservation` (embedding mode, ``hyperparams/sac_embedding.yml``); rl-zoo3
-re-applies them in ``enjoy`` and ``record_video``. ``record_video`` has no ``--gym-packages`` option:
+``render="fast"`` by default). rl-zoo3's ``vec_env_wrapper`` hyperparameter takes :func:`EncodeObservation`
+(embedding mode, ``hyperparams/sac_embedding.yml``), re-applied in ``enjoy`` and ``record_video``; its ``callback``
+hyperparameter takes :class:`IntrinsicRewardCallback` (the prototype kNN reward, on the training env only, so that
+``enjoy`` prints the task return). ``record_video`` has no ``--gym-packages`` option:
 ``python -m sb3_crptpro.zoo record_video <its arguments>`` registers the ids and runs it (issue 15).
 """
 
@@ -19,11 +20,20 @@ from typing import TYPE_CHECKING, Any
 import gymnasium as gym
 
 from sb3_crptpro.envs import available_tasks
+from sb3_crptpro.sb3.reward import IntrinsicRewardCallback as _RewardCallback
 
 if TYPE_CHECKING:
     from stable_baselines3.common.vec_env import VecEnv
 
-__all__ = ["ENCODER_ENV_VAR", "EncodeObservation", "IntrinsicReward", "env_id", "policy_kwargs", "register_envs"]
+__all__ = [
+    "ENCODER_ENV_VAR",
+    "EncodeObservation",
+    "IntrinsicReward",
+    "IntrinsicRewardCallback",
+    "env_id",
+    "policy_kwargs",
+    "register_envs",
+]
 
 #: environment variable holding the artifact path used by :func:`policy_kwargs`
 ENCODER_ENV_VAR = "CRPTPRO_ENCODER"
@@ -61,12 +71,31 @@ def policy_kwargs(**overrides: Any) -> dict[str, Any]:
 
 def IntrinsicReward(venv: VecEnv, **kwargs: Any) -> VecEnv:
     """:class:`~sb3_crptpro.sb3.reward.PrototypeIntrinsicReward` with the artifact of ``$CRPTPRO_ENCODER`` (or, on an
-    :func:`EncodeObservation` env, its vectors); ``kwargs`` as the class (``coef``, ``queue_size``, ...)."""
+    :func:`EncodeObservation` env, its vectors); ``kwargs`` as the class (``coef``, ``queue_size``, ...).
+
+    As a ``vec_env_wrapper``, rl-zoo3 re-applies it in ``enjoy`` and ``record_video``, whose printed returns then
+    include the intrinsic part: prefer :class:`IntrinsicRewardCallback` (the ``callback`` hyperparameter), as
+    ``hyperparams/*.yml`` do."""
     from sb3_crptpro.sb3.encode import VecEncodeObservation
     from sb3_crptpro.sb3.reward import PrototypeIntrinsicReward
 
     artifact = None if isinstance(venv, VecEncodeObservation) else _encoder_path()
     return PrototypeIntrinsicReward(venv, artifact, **kwargs)
+
+
+class IntrinsicRewardCallback(_RewardCallback):
+    """rl-zoo3's ``callback`` hyperparameter: :class:`~sb3_crptpro.sb3.reward.IntrinsicRewardCallback` with the
+    artifact of ``$CRPTPRO_ENCODER`` (or, on an :func:`EncodeObservation` env, its vectors), so that only the training
+    env gets the intrinsic reward and ``enjoy``, ``record_video`` and the evaluations report the task return;
+    ``kwargs`` as :class:`~sb3_crptpro.sb3.reward.PrototypeIntrinsicReward` (``coef``, ``queue_size``, ...)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(None, **kwargs)
+
+    def _artifact_for(self, venv: VecEnv) -> str | None:
+        from sb3_crptpro.sb3.encode import VecEncodeObservation
+
+        return None if isinstance(venv, VecEncodeObservation) else _encoder_path()
 
 
 def EncodeObservation(venv: VecEnv, **kwargs: Any) -> VecEnv:

@@ -65,6 +65,8 @@ def test_help_documents_every_option(command: list[str], capsys: pytest.CaptureF
         (["pretrain", "--data", "d", "--out", "e.safetensors", "--pad", "-1"], "pad >= 0"),
         (["pretrain", "--data", "d", "--out", "e.safetensors", "--device", "bogus"], "device must be auto, cpu"),
         (["pretrain", "--data", "d", "--out", "e.safetensors", "--lr", "nan"], "need finite values"),
+        (["collect", "--tasks", "cheetah_run", "--transitions", "10", "--out", "x", "--image-size", "16",
+          "--frame-stack", "6"], "SB3 would read (18, 16, 16) as channel-last"),  # fmt: skip
         (["demo", "--unseen-task", "walker_walk"], "its domain is among the pretraining domains"),
         (["demo", "--seen-task", "finger_spin"], "its domain is not among the encoder's pretraining domains"),
         (["demo", "--seeds", "1", "1"], "seeds must be distinct"),
@@ -91,6 +93,19 @@ def test_collect_command_on_real_domains(tmp_path: Path) -> None:
     assert main(argv) == 0  # finished: a no-op
     changed = [("paper" if a == "fast" else a) for a in argv]
     assert main(changed) == 2  # same folder, other render preset: refused
+
+
+def test_pretrain_refuses_a_stack_sb3_would_transpose(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["collect", "--tasks", "cheetah_run", "--transitions", "20", "--out", str(tmp_path / "data"), "--workers",
+            "1", "--image-size", "16", "--render", "fast", "--action-repeat", "50", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0  # 9 channels at 16 px: fine
+    capsys.readouterr()
+    argv = ["pretrain", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "e.safetensors"), "--updates", "1",
+            "--batch-size", "4", "--frame-stack", "6", "--no-progress"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "SB3 would read (18, 16, 16) as channel-last" in err and "Traceback" not in err
+    assert not (tmp_path / "e.safetensors").exists()
 
 
 def test_ctrl_c_says_how_to_resume(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

@@ -83,3 +83,27 @@ def test_resume_refuses_without_a_checkpoint(tiny_artifact: Path, tmp_path: Path
     assert "has no complete checkpoint" in err and "Traceback" not in err
     assert main(["train", "--resume", str(tmp_path), "--task", "reacher_easy"]) == 2
     assert "drop --task" in capsys.readouterr().err
+
+
+def test_resume_honours_a_longer_steps_and_refuses_other_flags(tiny_artifact: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    argv = ["train", "--task", "reacher_easy", "--encoder", str(tiny_artifact), "--mode", "embedding", "--steps", "60",
+            "--checkpoint-every", "30", "--eval-freq", "0", "--batch-size", "8", "--learning-starts", "20",
+            "--action-repeat", "50", "--log-dir", str(tmp_path), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    run = tmp_path / "sac" / "reacher_easy_1"
+    for flags in (["--n-envs", "2"], ["--mode", "reference"], ["--seed", "3"], ["--intrinsic-coef", "0"],
+                  ["--steps", "90", "--seed=3"]):  # fmt: skip
+        capsys.readouterr()
+        assert main(["train", "--resume", str(run), *flags]) == 2
+        err = capsys.readouterr().err
+        assert f"drop {flags[-1].split('=')[0] if '=' in flags[-1] else flags[0]}" in err and "Traceback" not in err
+    assert main(["train", "--resume", str(run), "--steps", "30"]) == 2  # not beyond the checkpoint at 60
+    assert "is not beyond the latest checkpoint (agent step 60)" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--steps", "120", "--no-progress"]) == 0
+    from stable_baselines3 import SAC
+
+    assert SAC.load(run / "reacher_easy.zip").num_timesteps == 120  # the longer run was honoured
+    assert "steps: 120" in (run / "config.yml").read_text()  # and recorded for the next resume
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 0  # finished: nothing left to do
+    assert SAC.load(run / "reacher_easy.zip").num_timesteps == 120

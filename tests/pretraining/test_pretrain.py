@@ -18,7 +18,7 @@ from sb3_crptpro import load_artifact
 from sb3_crptpro.app.cli import main
 from sb3_crptpro.common.artifact import ArtifactError, save_artifact
 from sb3_crptpro.common.networks import Encoder, Projector, Prototypes, ema_update
-from sb3_crptpro.data import CrossDomainDataset
+from sb3_crptpro.data import CrossDomainDataset, collect
 from sb3_crptpro.pretraining.augment import random_crop, random_shift
 from sb3_crptpro.pretraining.losses import comparative_loss, prototype_spread_loss, sinkhorn_knopp, total_loss
 from sb3_crptpro.pretraining.pretrainer import PretrainConfig, Pretrainer, save_random_init
@@ -177,6 +177,17 @@ def test_checkpoint_resume_same_trajectory(tiny_data: Path, tmp_path: Path) -> N
     other = Pretrainer(PretrainConfig(updates=12, lr=1e-3, **TINY), CrossDomainDataset(tiny_data), tmp_path)
     with pytest.raises(ValueError, match="lr"):
         other.fit(resume=True)
+    config = PretrainConfig(updates=12, checkpoint_every=7, **TINY)
+    stacked = Pretrainer(config, CrossDomainDataset(tiny_data, frame_stack=2), tmp_path)
+    with pytest.raises(ValueError, match=r"observations \(9, 24, 24\), not \(6, 24, 24\)"):
+        stacked.fit(resume=True)
+    # the same tasks re-collected with another seed: same names, other frames
+    collect(["cartpole_swingup", "reacher_easy"], tmp_path / "recollected", transitions_per_domain=200,
+            chunk_transitions=100, n_workers=1, image_size=24, action_repeat=20, render="fast", seed=1,
+            progress=False)  # fmt: skip
+    recollected = Pretrainer(config, CrossDomainDataset(tmp_path / "recollected"), tmp_path)
+    with pytest.raises(ValueError, match="other data .cartpole_swingup, reacher_easy: manifest checksums differ"):
+        recollected.fit(resume=True)
 
 
 @pytest.mark.slow

@@ -104,3 +104,24 @@ def test_ring_write_matches_sequential_fifo() -> None:
             p = (p + 1) % size
         assert _ring_write(buffer, ptr, rows) == p
         assert torch.equal(buffer, expected)
+
+
+def test_callback_adds_the_reward_to_the_training_env_only(artifact: Path) -> None:
+    from sb3_crptpro.sb3.reward import IntrinsicRewardCallback
+
+    def stored_rewards(callback: IntrinsicRewardCallback | None) -> tuple[np.ndarray, SAC]:
+        venv = make_dmc_vec_env("reacher_easy", seed=3, **ENV)
+        model = SAC("CnnPolicy", venv, policy_kwargs=crptpro_kwargs(artifact), learning_starts=1000, buffer_size=200,
+                    seed=3, device="cpu")  # fmt: skip
+        # learning_starts > steps: random actions only, so both runs see the same transitions
+        model.learn(60, callback=callback)
+        return model.replay_buffer.rewards[:60, 0].copy(), model
+
+    plain, _ = stored_rewards(None)
+    callback = IntrinsicRewardCallback(artifact, coef=0.2)
+    with_reward, model = stored_rewards(callback)
+    bonus = with_reward - plain
+    assert (bonus >= 0).all() and (bonus > 0).mean() > 0.5  # coef x kNN distance, zero only while the queue is empty
+    assert model.get_env() is callback.wrapper and callback.wrapper.steps == 60
+    model.learn(20, callback=callback, reset_num_timesteps=False)  # a second learn() does not wrap twice
+    assert model.get_env() is callback.wrapper and not isinstance(callback.wrapper.venv, PrototypeIntrinsicReward)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,8 +34,9 @@ def test_train_enjoy_record_video_with_intrinsic_reward(tiny_artifact: Path, tmp
          tmp_path, tiny_artifact)  # fmt: skip
     run = tmp_path / "logs" / "sac" / "CRPTpro-reacher_easy-v0_1"
     saved = dict(yaml.unsafe_load((run / "CRPTpro-reacher_easy-v0" / "config.yml").read_text()))  # rl-zoo3's file
-    # the wrapper is recorded, so enjoy and record_video re-apply it
-    assert saved["vec_env_wrapper"] == [{"sb3_crptpro.zoo.IntrinsicReward": {"coef": 0.2}}]
+    # the intrinsic reward is a callback (training env only), not a wrapper that enjoy would re-apply
+    assert saved["callback"] == [{"sb3_crptpro.zoo.IntrinsicRewardCallback": {"coef": 0.2}}]
+    assert "vec_env_wrapper" not in saved
     from stable_baselines3 import SAC
 
     model = SAC.load(run / "CRPTpro-reacher_easy-v0.zip")
@@ -41,12 +44,23 @@ def test_train_enjoy_record_video_with_intrinsic_reward(tiny_artifact: Path, tmp
     extractor = model.actor.features_extractor
     assert extractor.pretrained_metadata["tasks"] == ["cartpole_swingup", "reacher_easy"]
     out = _run("rl_zoo3.enjoy", ["--algo", "sac", "--env", ENV, "--gym-packages", "sb3_crptpro.zoo", "-f", "logs",
-                                 "-n", "40", "--no-render", *ENV_KWARGS], tmp_path, tiny_artifact)  # fmt: skip
+                                 "-n", "40", "--no-render", "--reward-log", "enjoy", *ENV_KWARGS], tmp_path,
+               tiny_artifact)  # fmt: skip
     assert "Mean reward" in out and "2 Episodes" in out
+    _assert_task_returns(out, tmp_path / "enjoy")
     _run("sb3_crptpro.zoo", ["record_video", "--algo", "sac", "--env", ENV, "-f", "logs", "-n", "40", *ENV_KWARGS,
                              "-o", "videos"], tmp_path, tiny_artifact)  # fmt: skip
     videos = list((tmp_path / "videos").glob("*.mp4"))
     assert len(videos) == 1 and videos[0].stat().st_size > 1000
+
+
+def _assert_task_returns(enjoy_output: str, reward_log: Path) -> None:
+    """enjoy's printed episode rewards are the Monitor's (extrinsic) returns, not task + intrinsic reward."""
+    printed = [float(x) for x in re.findall(r"Episode Reward: (-?[0-9.]+)", enjoy_output)]
+    with open(next(reward_log.glob("*monitor.csv")), newline="") as fh:
+        fh.readline()  # Monitor's JSON header line
+        monitor = [float(row["r"]) for row in csv.DictReader(fh)]
+    assert len(printed) == 2 and printed == pytest.approx(monitor, abs=0.006)  # enjoy prints 2 decimals
 
 
 def test_tqc_in_embedding_mode(tiny_artifact: Path, tmp_path: Path) -> None:
@@ -58,8 +72,10 @@ def test_tqc_in_embedding_mode(tiny_artifact: Path, tmp_path: Path) -> None:
     model = TQC.load(tmp_path / "logs" / "tqc" / "CRPTpro-reacher_easy-v0_1" / "CRPTpro-reacher_easy-v0.zip")
     assert model.observation_space.shape == (128,) and model.num_timesteps == 100
     out = _run("rl_zoo3.enjoy", ["--algo", "tqc", "--env", ENV, "--gym-packages", "sb3_crptpro.zoo", "-f", "logs",
-                                 "-n", "40", "--no-render", *ENV_KWARGS], tmp_path, tiny_artifact)  # fmt: skip
+                                 "-n", "40", "--no-render", "--reward-log", "enjoy", *ENV_KWARGS], tmp_path,
+               tiny_artifact)  # fmt: skip
     assert "Mean reward" in out
+    _assert_task_returns(out, tmp_path / "enjoy")
 
 
 def test_wrappers_need_the_encoder_variable(monkeypatch: pytest.MonkeyPatch) -> None:
