@@ -433,9 +433,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
+    from sb3_crptpro.envs.pixel_env import MissingRenderDependency
+
     try:
         return int(args.func(args))
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, MissingRenderDependency) as exc:
         print(f"sb3-crptpro {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -23,6 +23,13 @@ def _episode_bar(episodes: int, desc: str, enabled: bool) -> tqdm:
     return tqdm(total=episodes, desc=desc, unit="ep", disable=not enabled)
 
 
+def _bounds(space: Any) -> str:
+    low, high = np.unique(space.low), np.unique(space.high)
+    if len(low) == 1 and len(high) == 1:
+        return f"{low[0]:g}, {high[0]:g}"
+    return f"{space.low.tolist()}, {space.high.tolist()}"
+
+
 def evaluate_run(
     run_dir: str | Path,
     task: str | None = None,
@@ -64,9 +71,17 @@ def evaluate_run(
     env = encode_env(make_pixel_vec_env(task, 1, seed=seed, **env_kwargs), mode, encoder)  # type: ignore[arg-type]
     model = algo_class(config["train"]["algo"], mode).load(model_path, device=device, buffer_size=1)
     if env.action_space.shape != model.action_space.shape:
+        env.close()
         raise ValueError(
             f"{task} has actions of shape {env.action_space.shape}, the model was trained on {trained_task} with "
             f"{model.action_space.shape}; pick a task with the same action size"
+        )
+    mine, theirs = model.action_space, env.action_space
+    if not (np.array_equal(mine.low, theirs.low) and np.array_equal(mine.high, theirs.high)):  # type: ignore[attr-defined]
+        env.close()  # SB3 rescales the policy's [-1, 1] output to the model's bounds: other bounds, other actions
+        raise ValueError(
+            f"{task} has action bounds [{_bounds(theirs)}], the model was trained on {trained_task} with "
+            f"[{_bounds(mine)}]; pick a task with the same action bounds"
         )
     with _episode_bar(episodes, f"evaluate {task}", progress) as bar:
 

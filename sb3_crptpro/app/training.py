@@ -202,7 +202,12 @@ def train(config: TrainConfig, command: list[str] | None = None) -> Path:
     }
     (run_dir / "config.yml").write_text(yaml.safe_dump(saved, sort_keys=False))
     (run_dir / "command.txt").write_text(shlex.join(command if command is not None else sys.argv) + "\n")
-    _run(config, saved, run_dir, artifact, checkpoint=None)
+    try:
+        _run(config, saved, run_dir, artifact, checkpoint=None)
+    except BaseException:
+        if not (run_dir / saved["model"]).is_file():  # failed before its first step: nothing worth keeping
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     return run_dir
 
 
@@ -320,7 +325,8 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
                             reset_num_timesteps=checkpoint is None)  # fmt: skip
     finally:
         torch.set_num_threads(threads)
-        model.save(run_dir / saved["model"])
+        if model.num_timesteps > 0:  # a run that failed before its first step keeps no model
+            model.save(run_dir / saved["model"])
         if reward is not None:
             reward.save(run_dir / "intrinsic_reward.pt")
         venv.close()

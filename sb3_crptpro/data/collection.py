@@ -164,8 +164,30 @@ def _identity(config: DMCConfig, seed: int, transitions: int, chunk_transitions:
     }
 
 
+def _probe(config: DMCConfig, seed: int) -> dict[str, Any]:
+    """Build the env and render its first frame, before anything is written: an env that cannot be built or cannot
+    render (a missing optional dependency) fails here, not in a worker after the folders exist. Returns the shapes
+    the manifest records."""
+    probe = pixel_env(replace(config, frame_stack=1))
+    try:
+        probe.reset(seed=seed)
+        return {
+            "frame": [3, config.image_size, config.image_size],
+            "state_dim": probe.state_dim,
+            "action_dim": int(np.prod(probe.action_space.shape)),
+        }
+    finally:
+        probe.close()
+
+
 def _prepare_domain(
-    directory: Path, config: DMCConfig, seed: int, transitions: int, chunk_transitions: int, resume: bool
+    directory: Path,
+    config: DMCConfig,
+    seed: int,
+    transitions: int,
+    chunk_transitions: int,
+    resume: bool,
+    shapes: dict[str, Any],
 ) -> dict[str, Any]:
     """Create or check the manifest of one domain; drop leftovers of an interrupted run."""
     identity = _identity(config, seed, transitions, chunk_transitions)
@@ -184,13 +206,6 @@ def _prepare_domain(
                 )
     else:
         directory.mkdir(parents=True, exist_ok=True)
-        probe = pixel_env(replace(config, frame_stack=1))  # builds the env only, renders nothing
-        shapes = {
-            "frame": [3, config.image_size, config.image_size],
-            "state_dim": probe.state_dim,
-            "action_dim": int(np.prod(probe.action_space.shape)),
-        }
-        probe.close()
         manifest = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
@@ -312,9 +327,12 @@ def collect(
     n_chunks = -(-transitions_per_domain // chunk_transitions)
     manifests: dict[str, dict[str, Any]] = {}
     jobs: list[_Job] = []
+    shapes = {config.task: _probe(config, seed) for config in configs}
     for config in configs:
         directory = out / _folder(config.task)
-        manifest = _prepare_domain(directory, config, seed, transitions_per_domain, chunk_transitions, resume)
+        manifest = _prepare_domain(
+            directory, config, seed, transitions_per_domain, chunk_transitions, resume, shapes[config.task]
+        )
         manifests[config.task] = manifest
         have = {entry["index"] for entry in manifest["shards"]}
         for chunk in range(n_chunks):

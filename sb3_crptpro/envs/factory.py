@@ -105,14 +105,21 @@ def make_pixel_vec_env(
     :param n_envs: number of environments
     :param seed: env ``i`` is seeded with ``seed + i``
     :param vec_env_cls: ``DummyVecEnv`` (default) or ``SubprocVecEnv``
-    :param vec_env_kwargs: keyword arguments for the VecEnv class (e.g. ``start_method``)
+    :param vec_env_kwargs: keyword arguments for the VecEnv class (e.g. ``start_method``: not ``"fork"``)
     :param monitor_dir: where Monitor writes its CSV files (none written when ``None``)
     :param wrapper_class: optional Gymnasium wrapper applied after the Monitor
     :param monitor_kwargs: for SB3's ``Monitor`` (``{"override_existing": False}`` appends to existing CSV files)
     :param env_kwargs: forwarded to :func:`make_pixel_env`
+    :raises ValueError: ``n_envs < 1``; ``start_method="fork"``, which hangs after this process has rendered
+        (dm_control's EGL context, measured here); bad env arguments
     """
     if n_envs < 1:
         raise ValueError(f"n_envs must be >= 1, got {n_envs}")
+    if (vec_env_kwargs or {}).get("start_method") == "fork":
+        raise ValueError(
+            "start_method='fork' hangs once this process has rendered (the EGL context of dm_control and MuJoCo does "
+            "not survive fork): use 'forkserver' (SB3's default on Linux) or 'spawn'"
+        )
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import DummyVecEnv
 

@@ -21,7 +21,12 @@ import numpy as np
 from sb3_crptpro.common._gl import forget_current_dm_control_context
 from sb3_crptpro.envs.tasks import RENDER_PRESETS, DMCConfig, _validate, resolve_task
 
-__all__ = ["DMCPixelEnv", "GymPixelEnv", "PixelEnv"]
+__all__ = ["DMCPixelEnv", "GymPixelEnv", "MissingRenderDependency", "PixelEnv"]
+
+
+class MissingRenderDependency(ImportError):
+    """A Gymnasium env cannot render because an optional dependency is missing (e.g. pygame for Pendulum-v1,
+    ``pip install "gymnasium[classic_control]"``); the message names the env and Gymnasium's install advice."""
 
 
 def _flatten_state(observation: dict[str, np.ndarray]) -> np.ndarray:
@@ -248,7 +253,10 @@ class GymPixelEnv(PixelEnv):
                 for flag in (mujoco.mjtRndFlag.mjRND_SHADOW, mujoco.mjtRndFlag.mjRND_REFLECTION):
                     viewer.scn.flags[flag] = 0
                 self._fast_pending = False
-        frame = self._env.render()
+        try:
+            frame = self._env.render()
+        except gym.error.DependencyNotInstalled as exc:
+            raise MissingRenderDependency(f"{self.config.task} cannot render: {exc}") from None
         if self._mujoco:
             forget_current_dm_control_context()  # DMC envs of this process make their own context current again
         size = self.config.image_size

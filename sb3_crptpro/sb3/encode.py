@@ -228,13 +228,17 @@ def make_encoded_vec_env(
     :param subprocess: ``SubprocVecEnv`` (default) or ``DummyVecEnv`` (encoding in this process)
     :param output: ``"projection"`` or ``"features"``
     :param kwargs: for :func:`~sb3_crptpro.envs.make_pixel_vec_env` (``seed``, ``monitor_dir``, ``action_repeat``,
-        env settings); not ``vec_env_cls`` nor ``wrapper_class``
-    :raises ValueError: ``vec_env_cls`` or ``wrapper_class`` given, unknown ``output``, or bad env arguments
+        env settings); not ``vec_env_cls``, ``vec_env_kwargs`` nor ``wrapper_class``
+    :raises ValueError: ``vec_env_cls``, ``vec_env_kwargs`` or ``wrapper_class`` given, unknown ``output``, or bad
+        env arguments
     :raises FileNotFoundError: / :class:`~sb3_crptpro.common.artifact.ArtifactError`: the artifact cannot be read
     :raises PixelSpaceError: ``image_size`` / ``frame_stack`` that do not match the artifact's frames
     """
-    if {"vec_env_cls", "wrapper_class"} & set(kwargs):
-        raise ValueError("make_encoded_vec_env chooses vec_env_cls and wrapper_class itself (see subprocess=)")
+    if {"vec_env_cls", "vec_env_kwargs", "wrapper_class"} & set(kwargs):
+        raise ValueError(
+            "make_encoded_vec_env chooses vec_env_cls, vec_env_kwargs and wrapper_class itself (see subprocess=; its "
+            "workers start with forkserver: fork hangs once this process has rendered)"
+        )
     if output not in ENCODE_OUTPUTS:
         raise ValueError(f"output must be one of {ENCODE_OUTPUTS}, got {output!r}")
     art = artifact if isinstance(artifact, PretrainedArtifact) else load_artifact(artifact)

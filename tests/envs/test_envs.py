@@ -182,6 +182,19 @@ def test_vec_env_subprocess() -> None:
     venv.close()
 
 
+def test_fork_start_method_is_refused_not_hung(tiny_artifact) -> None:
+    from sb3_crptpro import make_encoded_vec_env
+
+    parent = make_dmc_env("cartpole_swingup", image_size=16)
+    parent.reset(seed=0)  # this process has rendered: a forked worker's EGL context would hang
+    with pytest.raises(ValueError, match=r"start_method='fork' hangs once this process has rendered.*forkserver"):
+        make_dmc_vec_env("cartpole_swingup", n_envs=2, vec_env_cls=SubprocVecEnv, image_size=16,
+                         vec_env_kwargs={"start_method": "fork"})  # fmt: skip
+    with pytest.raises(ValueError, match="chooses vec_env_cls, vec_env_kwargs and wrapper_class itself"):
+        make_encoded_vec_env("cartpole_swingup", 2, tiny_artifact, vec_env_kwargs={"start_method": "fork"})
+    parent.close()
+
+
 def _gl_in_subprocess(value: str | None) -> str:
     env = {k: v for k, v in os.environ.items() if k != "MUJOCO_GL"}
     if value is not None:

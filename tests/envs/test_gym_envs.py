@@ -96,3 +96,44 @@ def test_collect_mixes_dmc_and_gymnasium_then_pretrain_and_train(tmp_path) -> No
     run = tmp_path / "logs" / "sac" / "Hopper-v5_1"
     assert main(["evaluate", "--run", str(run), "--episodes", "1", "--no-progress"]) == 0
     assert main(["evaluate", "--run", str(run), "--task", "Walker2d-v5", "--episodes", "1", "--no-progress"]) == 2
+
+
+def test_missing_render_dependency_is_one_line_and_leaves_nothing(
+    tmp_path, tiny_artifact, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gymnasium.envs.classic_control.pendulum import PendulumEnv
+
+    def no_pygame(self: PendulumEnv) -> None:  # what Pendulum-v1 raises where pygame is not installed
+        raise gym.error.DependencyNotInstalled(
+            'pygame is not installed, run `pip install "gymnasium[classic_control]"`'
+        )
+
+    monkeypatch.setattr(PendulumEnv, "render", no_pygame)
+    argv = ["collect", "--tasks", "cheetah_run", "Pendulum-v1", "--transitions", "10", "--out", str(tmp_path / "data"),
+            "--workers", "1", "--image-size", "24", "--no-progress"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Pendulum-v1 cannot render: pygame is not installed" in err and "Traceback" not in err
+    assert not (tmp_path / "data").exists()  # refused before any folder was made, for cheetah_run too
+    argv = ["train", "--task", "Pendulum-v1", "--encoder", str(tiny_artifact), "--steps", "40", "--eval-freq", "0",
+            "--log-dir", str(tmp_path / "logs"), "--no-progress"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Pendulum-v1 cannot render: pygame is not installed" in err and "Traceback" not in err
+    assert not (tmp_path / "logs" / "sac" / "Pendulum-v1_1").exists()  # no run dir, config or model zip left
+
+
+def test_evaluate_refuses_a_task_with_other_action_bounds(
+    tmp_path, tiny_artifact, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["train", "--task", "cartpole_swingup", "--encoder", str(tiny_artifact), "--steps", "20", "--eval-freq",
+            "0", "--learning-starts", "10", "--batch-size", "8", "--action-repeat", "50", "--log-dir",
+            str(tmp_path), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    run = str(tmp_path / "sac" / "cartpole_swingup_1")
+    capsys.readouterr()
+    # same action shape (1,), but bounds [-3, 3]: SB3 would rescale the policy's actions to the model's [-1, 1]
+    assert main(["evaluate", "--run", run, "--task", "InvertedPendulum-v5", "--episodes", "1", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "InvertedPendulum-v5 has action bounds [-3, 3]" in err and "with [-1, 1]" in err and "Traceback" not in err
+    assert main(["evaluate", "--run", run, "--task", "acrobot_swingup", "--episodes", "1", "--no-progress"]) == 0

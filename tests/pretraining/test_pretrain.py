@@ -186,7 +186,7 @@ def test_checkpoint_resume_same_trajectory(tiny_data: Path, tmp_path: Path) -> N
             chunk_transitions=100, n_workers=1, image_size=24, action_repeat=20, render="fast", seed=1,
             progress=False)  # fmt: skip
     recollected = Pretrainer(config, CrossDomainDataset(tmp_path / "recollected"), tmp_path)
-    with pytest.raises(ValueError, match="other data .cartpole_swingup, reacher_easy: manifest checksums differ"):
+    with pytest.raises(ValueError, match=r"other data \(cartpole_swingup, reacher_easy: manifest checksums differ"):
         recollected.fit(resume=True)
 
 
