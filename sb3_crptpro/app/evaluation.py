@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from tqdm.auto import tqdm
+
+from sb3_crptpro.app.progress import episode_progress
 
 if TYPE_CHECKING:
     from sb3_crptpro.common.artifact import PretrainedArtifact
@@ -17,10 +18,6 @@ __all__ = ["evaluate_run", "random_policy_returns", "write_video"]
 def _episode_stats(returns: list[float]) -> dict[str, Any]:
     arr = np.asarray(returns, dtype=np.float64)
     return {"mean": float(arr.mean()), "std": float(arr.std()), "returns": [float(r) for r in arr]}
-
-
-def _episode_bar(episodes: int, desc: str, enabled: bool) -> tqdm:
-    return tqdm(total=episodes, desc=desc, unit="ep", disable=not enabled)
 
 
 def _bounds(space: Any) -> str:
@@ -83,7 +80,7 @@ def evaluate_run(
             f"{task} has action bounds [{_bounds(theirs)}], the model was trained on {trained_task} with "
             f"[{_bounds(mine)}]; pick a task with the same action bounds"
         )
-    with _episode_bar(episodes, f"evaluate {task}", progress) as bar:
+    with episode_progress(episodes, f"evaluate {task}", progress) as bar:
 
         def count_episodes(locals_: dict[str, Any], _globals: dict[str, Any]) -> None:
             bar.update(int(locals_["done"]))
@@ -113,14 +110,16 @@ def random_policy_returns(
 
     env = make_pixel_env(task, seed=seed, **env_kwargs)
     returns = []
-    for _ in tqdm(range(episodes), desc=f"random policy {task}", unit="ep", disable=not progress):
-        env.reset()
-        total, done = 0.0, False
-        while not done:
-            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
+    with episode_progress(episodes, f"random policy {task}", progress) as bar:
+        for _ in range(episodes):
+            env.reset()
+            total, done = 0.0, False
+            while not done:
+                _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+                total += float(reward)
+                done = terminated or truncated
+            returns.append(total)
+            bar.update(1)
     env.close()
     return {"task": task, "episodes": episodes, **_episode_stats(returns)}
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from typing import Any, TextIO
 
 from stable_baselines3.common.callbacks import BaseCallback
 
-__all__ = ["ProgressLineCallback", "counted", "training_progress"]
+__all__ = ["EpisodeLines", "ProgressLineCallback", "counted", "episode_progress", "training_progress"]
 
 
 class ProgressLineCallback(BaseCallback):
@@ -71,3 +71,40 @@ def training_progress(total: int, enabled: bool, label: str = "train") -> tuple[
 def counted(n: int, noun: str) -> str:
     """``"1 episode"``, ``"2 episodes"``: a count for progress and summary lines."""
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+class EpisodeLines:
+    """The piped form of an episode bar: ``[<desc>] episode k/N`` on its own line as each episode ends (a tqdm bar
+    written to a file is one line of carriage-return redraws). Same interface as the tqdm bar it replaces:
+    ``update(n)``, ``close()``, context manager.
+
+    :param stream: where lines go (default ``sys.stderr``, where tqdm writes)
+    """
+
+    def __init__(self, total: int, desc: str, stream: TextIO | None = None) -> None:
+        self.total, self.desc, self.n = total, desc, 0
+        self.stream = stream
+
+    def update(self, n: int = 1) -> None:
+        for _ in range(n):
+            self.n += 1
+            print(f"[{self.desc}] episode {self.n}/{self.total}", file=self.stream or sys.stderr, flush=True)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> EpisodeLines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def episode_progress(total: int, desc: str, enabled: bool) -> Any:
+    """A tqdm bar over ``total`` episodes on a terminal (stderr), :class:`EpisodeLines` when stderr is piped, a
+    disabled bar when ``enabled`` is false."""
+    from tqdm.auto import tqdm
+
+    if enabled and not sys.stderr.isatty():
+        return EpisodeLines(total, desc)
+    return tqdm(total=total, desc=desc, unit="ep", disable=not enabled)

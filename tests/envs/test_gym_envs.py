@@ -136,4 +136,7 @@ def test_evaluate_refuses_a_task_with_other_action_bounds(
     assert main(["evaluate", "--run", run, "--task", "InvertedPendulum-v5", "--episodes", "1", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "InvertedPendulum-v5 has action bounds [-3, 3]" in err and "with [-1, 1]" in err and "Traceback" not in err
-    assert main(["evaluate", "--run", run, "--task", "acrobot_swingup", "--episodes", "1", "--no-progress"]) == 0
+    assert main(["evaluate", "--run", run, "--task", "acrobot_swingup", "--episodes", "2"]) == 0
+    err = capsys.readouterr().err  # piped (captured): a line per episode, not carriage-return bar redraws
+    assert "[evaluate acrobot_swingup] episode 1/2\n[evaluate acrobot_swingup] episode 2/2\n" in err
+    assert "\r" not in err
