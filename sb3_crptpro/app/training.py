@@ -226,7 +226,8 @@ def resume(run_dir: str | Path, command: list[str] | None = None, **changes: Any
         checkpoint holds: extends or shortens the run, recorded in ``config.yml``), ``device``, ``progress``
     :raises FileNotFoundError: ``run_dir`` is not a run (no ``config.yml``)
     :raises ValueError: the run has no complete checkpoint yet (it stopped before the first one); a setting that
-        cannot change on resume; ``steps`` not beyond the checkpoint
+        cannot change on resume; ``steps`` not beyond the checkpoint; an encoder file that is not the one the run
+        recorded (its tensor checksum)
     """
     from sb3_crptpro.app.train_checkpoint import checkpoint_step, latest_checkpoint
     from sb3_crptpro.common.artifact import load_artifact
@@ -247,12 +248,18 @@ def resume(run_dir: str | Path, command: list[str] | None = None, **changes: Any
     if "steps" in changes and config.steps <= checkpoint_step(checkpoint):
         raise ValueError(f"steps {config.steps} is not beyond the latest checkpoint (agent step "
                          f"{checkpoint_step(checkpoint)}); give more steps")  # fmt: skip
+    artifact = load_artifact(run_encoder_path(run_dir, saved))
+    recorded = saved["encoder"].get("tensor_sha256")
+    if recorded and artifact.metadata.get("tensor_sha256") != recorded:
+        raise ValueError(f"{artifact.path} is not the encoder the run started with (tensor sha256 "
+                         f"{str(artifact.metadata.get('tensor_sha256'))[:12]}, recorded {recorded[:12]}): resume "
+                         "needs the artifact it was trained with")  # fmt: skip
     if config.steps != saved["train"]["steps"]:
         saved["train"]["steps"] = config.steps
         (run_dir / "config.yml").write_text(yaml.safe_dump(saved, sort_keys=False))
     with open(run_dir / "command.txt", "a") as fh:
         fh.write(shlex.join(command if command is not None else sys.argv) + "\n")
-    _run(config, saved, run_dir, load_artifact(run_encoder_path(run_dir, saved)), checkpoint=checkpoint)
+    _run(config, saved, run_dir, artifact, checkpoint=checkpoint)
     return run_dir
 
 

@@ -107,3 +107,25 @@ def test_resume_honours_a_longer_steps_and_refuses_other_flags(tiny_artifact: Pa
     assert "steps: 120" in (run / "config.yml").read_text()  # and recorded for the next resume
     assert main(["train", "--resume", str(run), "--no-progress"]) == 0  # finished: nothing left to do
     assert SAC.load(run / "reacher_easy.zip").num_timesteps == 120
+
+
+def test_resume_refuses_an_encoder_that_changed(tiny_artifact: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    import shutil
+
+    from sb3_crptpro.pretraining.pretrainer import save_random_init
+
+    encoder = tmp_path / "encoder.safetensors"
+    shutil.copyfile(tiny_artifact, encoder)
+    argv = ["train", "--task", "reacher_easy", "--encoder", str(encoder), "--steps", "40", "--checkpoint-every", "20",
+            "--eval-freq", "0", "--batch-size", "8", "--learning-starts", "10", "--action-repeat", "50", "--log-dir",
+            str(tmp_path), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0  # reference mode: the run reads the encoder from its original path
+    save_random_init(tiny_artifact, encoder)  # the file is overwritten by another encoder of the same shape
+    run = tmp_path / "sac" / "reacher_easy_1"
+    config_before = (run / "config.yml").read_text()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--steps", "80"]) == 2
+    err = capsys.readouterr().err
+    assert "is not the encoder the run started with" in err and "Traceback" not in err
+    assert (run / "config.yml").read_text() == config_before  # nothing written on a refusal
