@@ -47,6 +47,12 @@ class FrameStackReplayBuffer(ReplayBuffer):
     :param frame_channels: channels per frame ``c`` (default: 3 if the channel count divides by 3, else 1)
     :param frame_margin: extra ring frames per env beyond one per transition (default: 5% of the capacity, at
         least ``4 * k``)
+    :param n_steps: sample ``n``-step returns (1: ordinary transitions). The targets are those of SB3's
+        ``NStepReplayBuffer`` (the discounted sum of up to ``n`` rewards, cut at the first episode end or timeout and
+        at the newest stored transition; ``next_observations`` and ``dones`` of the last step; ``discounts`` =
+        ``gamma ** steps``), checked against it on the same transitions in the tests
+    :param gamma: discount of the ``n``-step returns
+    :raises ValueError: ``n_steps < 1``, or channels that are not whole frames
     """
 
     def __init__(
@@ -60,8 +66,13 @@ class FrameStackReplayBuffer(ReplayBuffer):
         handle_timeout_termination: bool = True,
         frame_channels: int | None = None,
         frame_margin: int | None = None,
+        n_steps: int = 1,
+        gamma: float = 0.99,
     ) -> None:
         check_pixel_space(observation_space, type(self).__name__)
+        if n_steps < 1:
+            raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+        self.n_steps, self.gamma = int(n_steps), float(gamma)
         BaseBuffer.__init__(self, buffer_size, observation_space, action_space, device, n_envs=n_envs)
         self.buffer_size = max(buffer_size // n_envs, 1)
         channels = observation_space.shape[0]
@@ -197,6 +208,8 @@ class FrameStackReplayBuffer(ReplayBuffer):
         """``batch_inds`` are flat ``position * n_envs + env`` indices (see :meth:`sample`)."""
         pos, envs = np.divmod(np.asarray(batch_inds), self.n_envs)
         obs = self._normalize_obs(self.stacks(self.obs_frames[pos, envs], envs), env)
+        if self.n_steps > 1:
+            return self._n_step_samples(obs, pos, envs, env)
         next_obs = self._normalize_obs(self.stacks(self.next_frames[pos, envs], envs), env)
         data = (
             obs,
@@ -206,3 +219,31 @@ class FrameStackReplayBuffer(ReplayBuffer):
             self._normalize_reward(self.rewards[pos, envs].reshape(-1, 1), env),
         )
         return ReplayBufferSamples(*tuple(map(self.to_torch, data)))  # type: ignore[arg-type]
+
+    def _n_step_samples(
+        self, obs: np.ndarray, pos: np.ndarray, envs: np.ndarray, env: VecNormalize | None
+    ) -> ReplayBufferSamples:
+        """SB3's ``NStepReplayBuffer._get_samples`` on frame indices: the same returns, cut points and discounts."""
+        timeouts = self.timeouts.copy()
+        newest = self.pos - 1  # the step after it is older data (or nothing): cut there unless the episode ended
+        timeouts[newest] = np.logical_or(timeouts[newest], np.logical_not(self.dones[newest]))
+        indices = (pos[:, None] + np.arange(self.n_steps)[None, :]) % self.buffer_size  # [B, n]
+        rewards = self._normalize_reward(self.rewards[indices, envs[:, None]], env)
+        ends = np.logical_or(self.dones[indices, envs[:, None]], timeouts[indices, envs[:, None]])
+        last = np.where(ends.any(axis=1), ends.argmax(axis=1), self.n_steps - 1)  # first end, inclusive
+        mask = np.arange(self.n_steps)[None, :] <= last[:, None]
+        discounts = self.gamma ** mask.sum(axis=1, keepdims=True).astype(np.float32)
+        returns = (rewards * self.gamma ** np.arange(self.n_steps, dtype=np.float32)[None, :] * mask).sum(
+            axis=1, keepdims=True
+        )
+        final = (pos + last) % self.buffer_size
+        next_obs = self._normalize_obs(self.stacks(self.next_frames[final, envs], envs), env)
+        dones = (self.dones[final, envs] * (1.0 - timeouts[final, envs]))[:, None].astype(np.float32)
+        return ReplayBufferSamples(
+            observations=self.to_torch(obs),  # type: ignore[arg-type]
+            actions=self.to_torch(self.actions[pos, envs, :]),
+            next_observations=self.to_torch(next_obs),  # type: ignore[arg-type]
+            dones=self.to_torch(dones),
+            rewards=self.to_torch(returns),
+            discounts=self.to_torch(discounts),
+        )

@@ -84,12 +84,18 @@ class _ComputeOnceMixin:
     replay_buffer_class: Any
     replay_buffer_kwargs: dict[str, Any]
     observation_space: Any
+    gamma: float
+    _n_step_buffer: bool
     seed: int | None
     actor: Any
 
     def _setup_model(self) -> None:
+        self._n_step_buffer = False
         self._default_buffer()
-        super()._setup_model()  # type: ignore[misc]
+        with warnings.catch_warnings():
+            if self._n_step_buffer:  # SB3 says n_steps is ignored with a custom buffer: ours was given it above
+                warnings.filterwarnings("ignore", message=r"`n_steps=\d+` is ignored because a custom")
+            super()._setup_model()  # type: ignore[misc]
         self._attach_features()
         self._check_render_preset()
 
@@ -101,13 +107,14 @@ class _ComputeOnceMixin:
             self.replay_buffer_class = AugmentedFrameStackReplayBuffer if image else AugmentedReplayBuffer
         kwargs = dict(self.replay_buffer_kwargs or {})
         n_steps = max(int(getattr(self, "n_steps", 1)), int(kwargs.get("n_steps", 1)))
-        if n_steps > 1 and issubclass(self.replay_buffer_class, AugmentingBufferMixin):
+        if n_steps > 1 and issubclass(self.replay_buffer_class, FrameStackReplayBuffer):
+            kwargs.update(n_steps=n_steps, gamma=kwargs.get("gamma", self.gamma))  # the frame-lean buffer does n-step
+            self._n_step_buffer = True
+        elif n_steps > 1 and issubclass(self.replay_buffer_class, AugmentingBufferMixin):
             raise ValueError(
-                f"n_steps={n_steps}: the augmenting replay buffers of {type(self).__name__} sample 1-step returns "
-                "only. For n-step returns use embedding mode (VecEncodeObservation + stock SAC/TQC with "
-                f"n_steps={n_steps}), or pass replay_buffer_class=stable_baselines3.common.buffers.NStepReplayBuffer "
-                f'with replay_buffer_kwargs={{"n_steps": {n_steps}, "gamma": {self.gamma}}} and no n_steps argument '
-                "(full frame stacks, no augmentation)."
+                f"n_steps={n_steps}: {self.replay_buffer_class.__name__} samples 1-step returns only; n-step returns "
+                "need the frame-lean AugmentedFrameStackReplayBuffer (the default for image observations) or "
+                f"embedding mode (VecEncodeObservation + stock SAC/TQC with n_steps={n_steps})."
             )
         if self.seed is not None and issubclass(self.replay_buffer_class, AugmentingBufferMixin):
             kwargs.setdefault("augment_seed", self.seed)

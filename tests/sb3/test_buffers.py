@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from gymnasium.wrappers import TimeLimit
 from stable_baselines3 import SAC
-from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.buffers import NStepReplayBuffer, ReplayBuffer
 from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_crptpro import make_dmc_vec_env
@@ -39,11 +39,17 @@ class StackEnv(gym.Env):
 
 
 class TeeBuffer(FrameStackReplayBuffer):
-    """Feeds SB3's ReplayBuffer the exact same ``add`` calls (SB3's own terminal-observation handling)."""
+    """Feeds SB3's ReplayBuffer (``NStepReplayBuffer`` when ``n_steps > 1``) the exact same ``add`` calls (SB3's own
+    terminal-observation handling)."""
 
     def __init__(self, buffer_size, observation_space, action_space, **kwargs):
         super().__init__(buffer_size, observation_space, action_space, **kwargs)
-        self.reference = ReplayBuffer(buffer_size, observation_space, action_space, n_envs=kwargs["n_envs"])
+        n_steps, gamma, n_envs = kwargs.get("n_steps", 1), kwargs.get("gamma", 0.99), kwargs["n_envs"]
+        if n_steps > 1:
+            self.reference = NStepReplayBuffer(buffer_size, observation_space, action_space, n_envs=n_envs,
+                                               n_steps=n_steps, gamma=gamma)  # fmt: skip
+        else:
+            self.reference = ReplayBuffer(buffer_size, observation_space, action_space, n_envs=n_envs)
 
     def add(self, *args):
         super().add(*args)
@@ -93,6 +99,32 @@ def test_wraps_around_like_sb3() -> None:
     assert _assert_same_as_reference(buffer) == 60
     batch = buffer.sample(16)
     assert batch.observations.shape == (16, 9, 12, 12)
+
+
+def _assert_same_n_step_samples_as_sb3(buffer: TeeBuffer) -> int:
+    """Every stored (position, env) through both buffers' ``_get_samples``: SB3's draws its env indices from
+    ``np.random``, so the same seed gives ours the same ones."""
+    upper = buffer.buffer_size if buffer.full else buffer.pos
+    pos = np.repeat(np.arange(upper), 3)
+    np.random.seed(5)
+    envs = np.random.randint(0, buffer.n_envs, size=pos.shape)
+    ours = buffer._get_samples(pos * buffer.n_envs + envs)
+    np.random.seed(5)
+    ref = buffer.reference._get_samples(pos)
+    for field in ("observations", "actions", "next_observations", "dones", "rewards", "discounts"):
+        np.testing.assert_array_equal(getattr(ours, field).numpy(), getattr(ref, field).numpy(), err_msg=field)
+    discounts = ours.discounts.numpy()
+    assert np.isclose(discounts, 0.9**3).any() and np.isclose(discounts, 0.9).any()  # full 3 steps, and cut at 1
+    return len(pos)
+
+
+@pytest.mark.parametrize("buffer_size", [2000, 60])  # not full; wrapped 5 times (the cut at the newest transition)
+def test_n_step_samples_equal_sb3_n_step_buffer(buffer_size: int) -> None:
+    env = make_vec_env(lambda: TimeLimit(StackEnv(), max_episode_steps=15), n_envs=2, seed=4)
+    buffer = _fill(env, steps=300, buffer_size=buffer_size, n_steps=3, gamma=0.9)
+    assert buffer.reference.dones.sum() > 2 and buffer.reference.timeouts.sum() > 2  # both kinds of episode end
+    assert _assert_same_n_step_samples_as_sb3(buffer) == 3 * min(150, buffer_size // 2)  # positions x 3
+    assert buffer.sample(8).discounts.shape == (8, 1)
 
 
 def test_non_stack_observations_round_trip_and_warn() -> None:
