@@ -411,6 +411,21 @@ class Pretrainer:
                 writer.writeheader()
             writer.writerow({"update": self.update, **metrics})
 
+    def _drop_metrics_after(self, update: int) -> None:
+        """Remove the ``metrics.csv`` rows of updates after the checkpoint (and a row cut short by a crash): they are
+        redone, so a resumed run's file equals an uninterrupted run's (apart from the timing column)."""
+        path = None if self.work_dir is None or self.rank else self.work_dir / "metrics.csv"
+        if path is None or not path.is_file():
+            return
+        lines = path.read_text().splitlines(keepends=True)
+        width = len(lines[0].split(",")) if lines else 0
+
+        def keep(line: str) -> bool:
+            cells = line.rstrip("\r\n").split(",")
+            return line.endswith("\n") and len(cells) == width and cells[0].isdigit() and int(cells[0]) <= update
+
+        atomic_write_bytes(path, "".join(lines[:1] + [line for line in lines[1:] if keep(line)]).encode())
+
     # ------------------------------------------------------------------ checkpoints
     def _gather(self, value: Any) -> list[Any]:
         if not dist.is_initialized():
@@ -477,6 +492,7 @@ class Pretrainer:
         self.dataset.load_state_dict(state["samplers"][self.rank])
         self.update = int(state["update"])
         self.losses = list(state["losses"])
+        self._drop_metrics_after(self.update)
         if "center" in state:  # checkpoints of 0.x before issue 12 have no remedies' state
             self.center = state["center"].to(self.device)
             self.queue = state["queue"].to(self.device)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import shutil
@@ -317,3 +318,35 @@ def test_a_file_given_as_dataset_is_named_as_such(artifact_path: Path) -> None:
         CrossDomainDataset(artifact_path)
     with pytest.raises(DatasetError, match="does not exist"):
         CrossDomainDataset(artifact_path.with_name("missing"))
+
+
+def test_kill_9_then_resume_writes_what_an_uninterrupted_run_writes(tiny_data: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    def command(name: str) -> list[str]:
+        return [sys.executable, "-m", "sb3_crptpro.app.cli", "pretrain", "--data", str(tiny_data), "--out",
+                str(tmp_path / f"{name}.safetensors"), "--updates", "60", "--batch-size", "16", "--num-protos", "32",
+                "--checkpoint-every", "10", "--log-every", "5", "--probe-frames", "8", "--no-progress"]  # fmt: skip
+
+    subprocess.run(command("whole"), check=True, capture_output=True, timeout=600)
+    proc = subprocess.Popen(command("killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metrics = tmp_path / "killed_pretrain" / "metrics.csv"
+    deadline = time.monotonic() + 300
+    while not (metrics.is_file() and metrics.read_text().count("\n") > 5):  # rows past the checkpoint at update 20
+        assert proc.poll() is None, "pretraining ended before the kill: make it longer"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    subprocess.run([*command("killed"), "--resume"], check=True, capture_output=True, timeout=600)
+
+    def rows(name: str) -> list[dict[str, str]]:
+        with open(tmp_path / f"{name}_pretrain" / "metrics.csv", newline="") as fh:
+            return [{k: v for k, v in r.items() if k != "updates_per_s"} for r in csv.DictReader(fh)]  # timing
+
+    assert rows("killed") == rows("whole") and len(rows("whole")) == 12  # no duplicated or missing update
+    whole, killed = (load_artifact(tmp_path / f"{n}.safetensors").metadata for n in ("whole", "killed"))
+    assert killed["tensor_sha256"] == whole["tensor_sha256"]
+    assert killed["stats"]["diagnostics"] == whole["stats"]["diagnostics"]
