@@ -243,6 +243,7 @@ def test_sigkill_and_resume(tmp_path: Path) -> None:
             progress=False, **SMALL)  # fmt: skip
     clean = read_manifest(tmp_path / "clean" / "cartpole_balance")
     assert [e["sha256"] for e in clean["shards"]] == [e["sha256"] for e in manifest["shards"]]
+    assert manifest == clean  # every file the run writes: the manifest too (it records no timings)
 
 
 def test_inspect_verifies_shards_and_collect_redoes_a_truncated_one(tmp_path: Path, capsys) -> None:

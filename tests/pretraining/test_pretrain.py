@@ -320,6 +320,7 @@ def test_a_file_given_as_dataset_is_named_as_such(artifact_path: Path) -> None:
         CrossDomainDataset(artifact_path.with_name("missing"))
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_writes_what_an_uninterrupted_run_writes(tiny_data: Path, tmp_path: Path) -> None:
     import os
     import signal
