@@ -112,6 +112,8 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     given = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     config = PretrainConfig.from_preset(args.preset, **given)
     out = Path(args.out)
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder: give the artifact's file path, e.g. {out / 'encoder.safetensors'}")
     work_dir = Path(args.work_dir) if args.work_dir else out.with_name(out.stem + "_pretrain")
     dataset = CrossDomainDataset(args.data, frame_stack=args.frame_stack, mode=config.sampling)
     trainer = Pretrainer(config, dataset, work_dir)
@@ -192,7 +194,7 @@ def _given_options(argv: Sequence[str]) -> set[str]:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from sb3_crptpro.app.training import TrainConfig, resume, train
+    from sb3_crptpro.app.training import TrainConfig, resume, run_is_complete, train
 
     if args.resume is not None:
         given = _given_options(args.argv)
@@ -205,6 +207,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
             changes["device"] = args.device
         if "--no-progress" in given:
             changes["progress"] = False
+        if "steps" not in changes and run_is_complete(args.resume):
+            print(f"run directory {args.resume} is complete: nothing to resume (a larger --steps trains it further)")
+            return 0
         start = time.perf_counter()
         run_dir = resume(args.resume, command=["sb3-crptpro", *args.argv], **changes)
         print(f"run directory {run_dir} (resumed, {time.perf_counter() - start:.1f} s)")
@@ -255,7 +260,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="continue RUN_DIR from its latest checkpoint with its saved settings (after a crash, kill -9 "
                    "or Ctrl-C)")  # fmt: skip
     p.add_argument("--checkpoint-every", type=int, default=10_000,
-                   help="full checkpoint (model, replay buffer, reward queue, RNG) every N env steps, 0 = never "
+                   help="full checkpoint (model, replay buffer, reward queue, RNG) every N agent steps, 0 = never "
                    "(default: %(default)s)")  # fmt: skip
     p.add_argument("--algo", choices=["sac", "tqc"], default="sac", help="SAC or TQC (default: sac)")
     p.add_argument("--mode", choices=list(TRAIN_MODES), default="reference",
@@ -280,7 +285,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=_nonnegative_int, default=0, help="seed (default: %(default)s)")
     p.add_argument("--n-envs", type=_positive_int, default=1, help="parallel training envs (default: %(default)s)")
     p.add_argument("--action-repeat", type=_positive_int, default=2, help="action repeat (default: %(default)s)")
-    p.add_argument("--eval-freq", type=int, default=1000, help="evaluate every N env steps, 0 = never (1000)")
+    p.add_argument("--eval-freq", type=int, default=1000, help="evaluate every N agent steps, 0 = never (1000)")
     p.add_argument("--eval-episodes", type=_positive_int, default=2, help="episodes per evaluation (default: 2)")
     p.add_argument("--log-dir", default="logs", help="runs go to <log-dir>/<algo>/<task>_<id>/ (default: logs)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
@@ -458,7 +463,7 @@ def _resume_hint(args: argparse.Namespace) -> str | None:
                 "the model was saved in the run directory; without checkpoints (--checkpoint-every 0) it cannot resume"
             )
         return (f"the model was saved in the run directory; `sb3-crptpro train --resume <run dir>` continues from the "
-                f"last checkpoint (written every {every} env steps; later steps are redone)")  # fmt: skip
+                f"last checkpoint (written every {every} agent steps; later steps are redone)")  # fmt: skip
     if args.command == "pretrain":
         from sb3_crptpro.pretraining.pretrainer import PretrainConfig
 

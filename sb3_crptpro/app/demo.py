@@ -93,11 +93,17 @@ def _domain(task: str) -> str:
 
 def _check(config: DemoConfig) -> dict[str, Any]:
     """Refuse a config whose report would mislabel its runs; return the downstream encoder's metadata."""
-    from sb3_crptpro.app.training import TRAIN_MODES, TRAIN_PRESETS
+    from sb3_crptpro.app.training import TRAIN_MODES, TRAIN_PRESETS, TrainConfig
     from sb3_crptpro.common.artifact import load_artifact
+    from sb3_crptpro.envs.tasks import build_config, resolve_env
 
     for task in (*config.tasks, config.seen_task, config.unseen_task):
-        _domain(task)  # raises on an unknown task, with a suggestion
+        if resolve_env(task)[0] != "dmc":  # raises on an unknown name, with a suggestion
+            raise ValueError(f"{task} is a Gymnasium id: the demo takes DeepMind Control tasks (e.g. cheetah_run); "
+                             "use `collect`, `pretrain` and `train` for Gymnasium envs")  # fmt: skip
+        build_config(task, image_size=config.image_size, action_repeat=config.action_repeat, render="fast")
+    if len(set(config.tasks)) < len(config.tasks):
+        raise ValueError(f"duplicate tasks in {list(config.tasks)}")
     if config.train_mode not in TRAIN_MODES:
         raise ValueError(f"train_mode must be one of {TRAIN_MODES}, got {config.train_mode!r}")
     if config.train_preset not in TRAIN_PRESETS:
@@ -108,6 +114,13 @@ def _check(config: DemoConfig) -> dict[str, Any]:
         raise ValueError(f"train_steps {config.train_steps} is less than one agent step ({config.action_repeat} "
                          "env steps)")  # fmt: skip
     meta = load_artifact(config.encoder).metadata
+    if not meta.get("stats", {}).get("updates") or meta.get("provenance", {}).get("random_init_of"):
+        raise ValueError(f"encoder {config.encoder} was never trained (a random init): the demo compares a "
+                         "pretrained encoder with its random init")  # fmt: skip
+    # the downstream settings, checked before any stage runs
+    TrainConfig(task=config.seen_task, encoder=str(config.encoder), mode=config.train_mode, preset=config.train_preset,
+                intrinsic_coef=config.intrinsic_coef, action_repeat=config.action_repeat,
+                eval_episodes=config.eval_episodes)  # fmt: skip
     seen = {_domain(t) for t in meta.get("tasks") or []}
     if _domain(config.seen_task) not in seen:
         raise ValueError(f"seen_task {config.seen_task}: its domain is not among the encoder's pretraining domains "
@@ -132,11 +145,12 @@ def compare_encoders(pretrained: list[float], random_init: list[float]) -> str:
     spread = max(max(pretrained) - min(pretrained), max(random_init) - min(random_init))
     ahead = sum(p > r for p, r in zip(pretrained, random_init, strict=True))
     seeds = f"{n} seed{'s' if n > 1 else ''}"
+    every = f"all {seeds}" if n > 1 else "its 1 seed"
     if ahead == n and gap > spread:
-        return (f"pretrained ahead on all {seeds} by {gap:+.1f} on average, more than the seed-to-seed range "
+        return (f"pretrained ahead on {every} by {gap:+.1f} on average, more than the seed-to-seed range "
                 f"({spread:.1f}): consistent with a gain, which {seeds} cannot establish")  # fmt: skip
     if ahead == 0 and -gap > spread:
-        return (f"random init ahead on all {seeds} by {-gap:.1f} on average, more than the seed-to-seed range "
+        return (f"random init ahead on {every} by {-gap:.1f} on average, more than the seed-to-seed range "
                 f"({spread:.1f}): pretraining did not help here")  # fmt: skip
     return (f"no conclusion: pretrained ahead on {ahead} of {seeds}, mean difference {gap:+.1f} against a "
             f"seed-to-seed range of {spread:.1f}")  # fmt: skip
@@ -170,18 +184,18 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     encoder_meta = _check(config)
     out = Path(config.out)
     report = out / "report"
-    report.mkdir(parents=True, exist_ok=True)
     env_kwargs = {"image_size": config.image_size, "action_repeat": config.action_repeat, "render": "fast"}
     stages = _Stages()
     common = {"n_workers": config.workers, "seed": config.seed, "progress": config.progress, **env_kwargs}
 
     # ---- the pipeline at small scale
-    stages.run("frames", render_frame_grid, report / "frames.png", [*config.tasks, config.unseen_task],
-               image_size=config.image_size, seed=config.seed)  # fmt: skip
     stages.run("collect", collect, list(config.tasks), out / "data", transitions_per_domain=config.transitions,
                **common)  # fmt: skip
     stages.run("collect unseen", collect, [config.unseen_task], out / "data_unseen",
                transitions_per_domain=config.unseen_transitions, **{**common, "seed": config.seed + 1})  # fmt: skip
+    report.mkdir(parents=True, exist_ok=True)
+    stages.run("frames", render_frame_grid, report / "frames.png", [*config.tasks, config.unseen_task],
+               image_size=config.image_size, seed=config.seed)  # fmt: skip
     pretrain_config = PretrainConfig.from_preset(
         config.pretrain_preset,
         updates=config.pretrain_updates,
@@ -321,6 +335,7 @@ def _summary_markdown(results: dict[str, Any]) -> str:
 
     c, secs, final = results["config"], results["seconds"], results["pretrain"]["final"]
     meta, seeds = results["encoder_metadata"], c["seeds"]
+    env_steps = c["train_steps"] // c["action_repeat"] * c["action_repeat"]  # whole agent steps
     n_runs = 2 * 2 * len(seeds)
     seen = set(c["tasks"])
     lines = [
@@ -342,7 +357,7 @@ def _summary_markdown(results: dict[str, Any]) -> str:
         f"{', '.join(meta.get('tasks') or [])}, {meta['image_size']} px), against the same networks before their "
         "first update (random init)",
         f"- train: {_MODE_TEXT[c['train_mode']]} ({c['train_preset']} preset), intrinsic reward coef "
-        f"{c['intrinsic_coef']}, {c['train_steps']:,} env steps per run, on {c['seen_task']} (domain seen in "
+        f"{c['intrinsic_coef']}, {env_steps:,} env steps per run, on {c['seen_task']} (domain seen in "
         f"pretraining) and {c['unseen_task']} (domain never seen), with each encoder, seeds "
         f"{', '.join(map(str, seeds))}: {n_runs} runs",
         f"- evaluate: {counted(c['eval_episodes'], 'episode')} per run, deterministic policy, extrinsic return; the "
@@ -371,7 +386,7 @@ def _summary_markdown(results: dict[str, Any]) -> str:
         "",
         *[f"- **{r['task']}:** {r['verdict']}." for r in results["evaluation"]],
         "",
-        f"{counted(len(seeds), 'seed')} at {c['train_steps']:,} env steps is a smoke test of the comparison, not "
+        f"{counted(len(seeds), 'seed')} at {env_steps:,} env steps is a smoke test of the comparison, not "
         'a measurement of it: the six-task benchmark (`benchmarks/six_task.py`, docs "Embedding mode") runs '
         "100k env steps. Per-episode returns are in `summary.json`.",
         "",
@@ -386,7 +401,7 @@ def _summary_markdown(results: dict[str, Any]) -> str:
         "",
         _collapse_sentence(results["pretrain"].get("diagnostics") or {}, results["pretrain"].get("collapsed")),
         "",
-        "Prototype coverage (nearest prototype of 500 sampled frames per domain, no Sinkhorn balancing):",
+        "Prototype coverage (nearest prototype of up to 500 sampled frames per domain, no Sinkhorn balancing):",
         "",
         "| domain | in pretraining | prototypes used | usage entropy (nats) | max possible |",
         "| --- | --- | ---: | ---: | ---: |",

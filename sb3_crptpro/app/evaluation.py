@@ -62,7 +62,8 @@ def evaluate_run(
     resolve_env(task)
     model_path = Path(run_dir) / config["model"]
     if not model_path.is_file():
-        raise FileNotFoundError(f"{model_path} not found (was training interrupted before the first save?)")
+        raise FileNotFoundError(f"{model_path} not found: the run stopped before its first save; continue it with "
+                                f"`sb3-crptpro train --resume {run_dir}` if it has a checkpoint")  # fmt: skip
     mode = config["train"].get("mode", "reference")
     encoder = load_artifact(run_encoder_path(run_dir, config)) if mode != "reference" else None  # read once
     env = encode_env(make_pixel_vec_env(task, 1, seed=seed, **env_kwargs), mode, encoder)  # type: ignore[arg-type]

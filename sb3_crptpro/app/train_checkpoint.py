@@ -78,15 +78,19 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
 
 def checkpoint_step(folder: str | Path) -> int:
     """The agent steps (``num_timesteps``) a checkpoint folder holds."""
-    return int(json.loads((Path(folder) / STATE).read_text())["num_timesteps"])
+    path = Path(folder) / STATE
+    try:
+        return int(json.loads(path.read_text())["num_timesteps"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path} is damaged ({exc}): resume from another run or start a new one") from None
 
 
 class CheckpointCallback(BaseCallback):
-    """Calls :func:`save_checkpoint` every ``every`` environment steps (summed over envs), at the end of a rollout
+    """Calls :func:`save_checkpoint` every ``every`` agent steps (summed over envs), at the end of a rollout
     (all its transitions stored, before the gradient steps that follow it).
 
     :param run_dir: the run directory (checkpoints go to ``<run_dir>/checkpoints``)
-    :param every: environment steps between checkpoints (> 0)
+    :param every: agent steps between checkpoints (> 0)
     :param reward_wrapper: a :class:`~sb3_crptpro.sb3.reward.PrototypeIntrinsicReward` whose queue is saved too
     """
 

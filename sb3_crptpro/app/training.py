@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from sb3_crptpro.common.artifact import PretrainedArtifact
 
 __all__ = [
+    "RESUME_CHANGES",
     "TRAIN_MODES",
     "TRAIN_PRESETS",
     "TrainConfig",
@@ -43,6 +44,7 @@ __all__ = [
     "next_run_dir",
     "resume",
     "run_encoder_path",
+    "run_is_complete",
     "train",
 ]
 
@@ -87,7 +89,7 @@ class TrainConfig:
     n_envs: int = 1
     #: action repeat of the env (frames per agent step)
     action_repeat: int = 2
-    #: evaluate every N environment steps (0: never during training)
+    #: evaluate every N agent steps (summed over envs) (0: never during training)
     eval_freq: int = 1000
     #: episodes per evaluation
     eval_episodes: int = 2
@@ -97,7 +99,7 @@ class TrainConfig:
     device: str = "auto"
     #: show progress: SB3's bar on a terminal, one line every 30 s when stdout is piped (a log file, CI)
     progress: bool = True
-    #: write a full checkpoint (model, replay buffer, reward queue, RNG) every N env steps; 0: never
+    #: write a full checkpoint (model, replay buffer, reward queue, RNG) every N agent steps (all envs); 0: never
     checkpoint_every: int = 10_000
 
     def __post_init__(self) -> None:
@@ -172,7 +174,7 @@ def train(config: TrainConfig, command: list[str] | None = None) -> Path:
     """Train ``config.algo`` with the frozen pretrained encoder (and optional intrinsic reward); return the run dir.
 
     The model is saved even when training stops early (exception or Ctrl-C), so no finished update is lost, and
-    every ``config.checkpoint_every`` env steps a full checkpoint is written (:mod:`~sb3_crptpro.app.train_checkpoint`),
+    every ``config.checkpoint_every`` agent steps a checkpoint is written (:mod:`~sb3_crptpro.app.train_checkpoint`),
     from which :func:`resume` continues after a crash or ``kill -9``.
     """
     from sb3_crptpro.common.artifact import env_settings, load_artifact
@@ -222,6 +224,8 @@ def resume(run_dir: str | Path, command: list[str] | None = None, **changes: Any
     ``evaluations.npz`` (evaluations after the checkpoint are dropped, then redone) and the TensorBoard run all
     continue. Envs start new episodes (an episode's physics state is not saved).
 
+    A complete run (:func:`run_is_complete`) with no new ``steps`` is left as it is.
+
     :param changes: new values of :data:`RESUME_CHANGES` only: ``steps`` (agent steps in all, more than the
         checkpoint holds: extends or shortens the run, recorded in ``config.yml``), ``device``, ``progress``
     :raises FileNotFoundError: ``run_dir`` is not a run (no ``config.yml``)
@@ -240,11 +244,16 @@ def resume(run_dir: str | Path, command: list[str] | None = None, **changes: Any
     saved = load_run_config(run_dir)
     config = TrainConfig(**{**saved["train"], **changes})
     checkpoint = latest_checkpoint(run_dir)
+    if checkpoint is None and not config.checkpoint_every:
+        raise ValueError(f"{run_dir} was trained without checkpoints (checkpoint_every 0, --checkpoint-every 0), so "
+                         "it cannot be resumed: start a new run")  # fmt: skip
     if checkpoint is None:
         raise ValueError(
-            f"{run_dir} has no complete checkpoint (written every {config.checkpoint_every} env steps); the run "
+            f"{run_dir} has no complete checkpoint (written every {config.checkpoint_every} agent steps); the run "
             "stopped before the first one: start it again with `sb3-crptpro train`"
         )
+    if "steps" not in changes and run_is_complete(run_dir):
+        return run_dir  # nothing to do: no file is touched
     if "steps" in changes and config.steps <= checkpoint_step(checkpoint):
         raise ValueError(f"steps {config.steps} is not beyond the latest checkpoint (agent step "
                          f"{checkpoint_step(checkpoint)}); give more steps")  # fmt: skip
@@ -380,9 +389,36 @@ def run_encoder_path(run_dir: str | Path, saved: dict[str, Any]) -> Path:
     return Path(run_dir) / copy if copy else Path(saved["encoder"]["path"])
 
 
+def run_is_complete(run_dir: str | Path) -> bool:
+    """Whether the run's final model holds all of its ``steps`` (``resume`` then has nothing to do)."""
+    saved = load_run_config(run_dir)
+    model_file = Path(run_dir) / saved["model"]
+    return model_file.is_file() and _saved_timesteps(model_file) >= int(saved["train"]["steps"])
+
+
+def _saved_timesteps(model_zip: Path) -> int:
+    """``num_timesteps`` recorded in an SB3 model zip (its ``data`` JSON), without loading the model."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(model_zip) as archive:
+        return int(json.loads(archive.read("data")).get("num_timesteps", 0))
+
+
 def load_run_config(run_dir: str | Path) -> dict[str, Any]:
-    """The ``config.yml`` of a run directory written by :func:`train`."""
+    """The ``config.yml`` of a run directory written by :func:`train`.
+
+    :raises FileNotFoundError: no ``config.yml``
+    :raises ValueError: a ``config.yml`` that is not a run's (unreadable YAML, missing sections)
+    """
     path = Path(run_dir) / "config.yml"
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir} is not a training run (no config.yml); runs are made by `train`")
-    return yaml.safe_load(path.read_text())
+    try:
+        saved = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path} is not readable YAML ({str(exc).splitlines()[0]}): was it edited?") from None
+    missing = {"train", "env", "encoder", "model"} - set(saved if isinstance(saved, dict) else {})
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(sorted(missing))}: not a run written by `sb3-crptpro train`")
+    return saved

@@ -140,6 +140,7 @@ def save_artifact(
     :param frame_stack: frames per observation (default: channels / 3)
     :param provenance: how the artifact was made, e.g. ``{"command": "sb3-crptpro pretrain ...", "seed": 0}``
         (shown by ``sb3-crptpro inspect``)
+    :raises IsADirectoryError: ``path`` is a folder (nothing is written)
     """
     path = Path(path)
     tensors = {**_prefixed("encoder", encoder), **_prefixed("projector", projector)}
@@ -166,6 +167,8 @@ def save_artifact(
         "tensor_shapes": {k: list(v.shape) for k, v in tensors.items()},
         "tensor_sha256": _tensor_digest(tensors),
     }
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder: give the artifact's file path ({path / 'encoder.safetensors'})")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     save_file(tensors, str(tmp), metadata={_META_KEY: json.dumps(metadata)})

@@ -109,7 +109,12 @@ def _fsync_dir(path: Path) -> None:
 
 
 def atomic_write_bytes(path: Path, chunks: list[bytes] | bytes) -> None:
-    """Write to ``path`` through a temporary file that is fsynced and renamed (readers never see half a file)."""
+    """Write to ``path`` through a temporary file that is fsynced and renamed (readers never see half a file).
+
+    :raises IsADirectoryError: ``path`` is a folder (checked before anything is written)
+    """
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder: give a file path")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as fh:
         for chunk in [chunks] if isinstance(chunks, bytes) else chunks:

@@ -154,7 +154,7 @@ def check_stack_fits(frame_stack: int, image_size: int) -> None:
         raise ValueError(
             f"frame_stack {frame_stack} gives {3 * frame_stack} channels, more than the {image_size} px frame side: "
             f"SB3 would read ({3 * frame_stack}, {image_size}, {image_size}) as channel-last and transpose it; use "
-            f"image_size >= {3 * frame_stack} or a smaller frame_stack"
+            f"frames of at least {3 * frame_stack} px (collect --image-size) or a smaller frame stack"
         )
 
 

@@ -349,13 +349,22 @@ class Pretrainer:
         :return: training stats (updates, final losses and coverage, wall time)
         """
         c = self.config
-        if resume:
-            self.load_checkpoint()
+        previous = (
+            self.work_dir is not None
+            and not self.rank
+            and any((self.work_dir / name).exists() for name in (CHECKPOINT_NAME, "metrics.csv"))
+        )
+        if not resume and previous:
+            raise ValueError(f"{self.work_dir} holds an earlier run (checkpoint or metrics.csv): resume it (--resume) "
+                             "or pretrain into another work dir")  # fmt: skip
+        if resume and self.load_checkpoint() and self.update > c.updates:
+            raise ValueError(f"the checkpoint in {self.work_dir} is at update {self.update}, past updates={c.updates}: "
+                             f"ask for at least {self.update} updates")  # fmt: skip
         start, start_update, last_log = time.perf_counter(), self.update, time.perf_counter()
         bar = tqdm(
             total=c.updates, initial=self.update, desc="pretrain", unit="upd", disable=not c.progress or self.rank
         )
-        metrics: dict[str, float] = {}
+        metrics: dict[str, float] = self._last_logged_metrics() if self.update >= c.updates else {}
         try:
             while self.update < c.updates:
                 metrics = self.step()
@@ -410,6 +419,15 @@ class Pretrainer:
             if new:
                 writer.writeheader()
             writer.writerow({"update": self.update, **metrics})
+
+    def _last_logged_metrics(self) -> dict[str, float]:
+        """The last ``metrics.csv`` row (a resumed run that has no update left reports it as its final metrics)."""
+        path = None if self.work_dir is None else self.work_dir / "metrics.csv"
+        if path is None or not path.is_file():
+            return {}
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        return {k: float(v) for k, v in rows[-1].items() if k != "update" and v not in ("", None)} if rows else {}
 
     def _drop_metrics_after(self, update: int) -> None:
         """Remove the ``metrics.csv`` rows of updates after the checkpoint (and a row cut short by a crash): they are
@@ -472,7 +490,9 @@ class Pretrainer:
         now = {k: v for k, v in asdict(self.config).items() if k not in _RESUMABLE_CHANGES}
         if saved != now:
             diff = sorted(k for k in now if saved.get(k) != now[k])
-            raise ValueError(f"checkpoint {path} was written with a different config ({', '.join(diff)} differ)")
+            values = ", ".join(f"{k} {saved.get(k)!r} then, {now[k]!r} now" for k in diff)
+            raise ValueError(f"checkpoint {path} was written with another config ({values}): resume with the "
+                             "checkpoint's values, or pretrain into another work dir")  # fmt: skip
         recorded, inputs = state.get("inputs"), self._inputs()
         if recorded is not None and recorded != inputs:  # older checkpoints record no inputs
             diff = [k for k in inputs["datasets"] if recorded["datasets"].get(k) != inputs["datasets"][k]]

@@ -52,7 +52,8 @@ class FrameStackReplayBuffer(ReplayBuffer):
         at the newest stored transition; ``next_observations`` and ``dones`` of the last step; ``discounts`` =
         ``gamma ** steps``), checked against it on the same transitions in the tests
     :param gamma: discount of the ``n``-step returns
-    :raises ValueError: ``n_steps < 1``, or channels that are not whole frames
+    :raises ValueError: ``n_steps`` not an integer >= 1, ``gamma`` outside (0, 1], or channels that are not whole
+        frames
     """
 
     def __init__(
@@ -70,8 +71,10 @@ class FrameStackReplayBuffer(ReplayBuffer):
         gamma: float = 0.99,
     ) -> None:
         check_pixel_space(observation_space, type(self).__name__)
-        if n_steps < 1:
-            raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
+            raise ValueError(f"n_steps must be an integer >= 1, got {n_steps!r}")
+        if not 0.0 < gamma <= 1.0:
+            raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
         self.n_steps, self.gamma = int(n_steps), float(gamma)
         BaseBuffer.__init__(self, buffer_size, observation_space, action_space, device, n_envs=n_envs)
         self.buffer_size = max(buffer_size // n_envs, 1)

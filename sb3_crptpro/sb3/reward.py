@@ -9,6 +9,8 @@ single env still feeds the queue diverse candidates.
 
 from __future__ import annotations
 
+import inspect
+import math
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +129,8 @@ class PrototypeIntrinsicReward(VecEnvWrapper):
         super().__init__(venv)
         if queue_size < 1 or topk < 1 or update_every < 1 or window < 1:
             raise ValueError("queue_size, topk, update_every and window must be >= 1")
+        if not math.isfinite(coef) or coef < 0:
+            raise ValueError(f"coef must be a finite number >= 0, got {coef}")
         _refuse_reward_dropping_wrappers(venv)
         self.device = torch.device(device)
         self.encoding = venv.encoding if isinstance(venv, VecEncodeObservation) else None
@@ -251,13 +255,21 @@ class IntrinsicRewardCallback(BaseCallback):
     :param artifact: as :class:`PrototypeIntrinsicReward` (``None`` on a
         :class:`~sb3_crptpro.sb3.encode.VecEncodeObservation` env: its artifact)
     :param reward_kwargs: the other arguments of :class:`PrototypeIntrinsicReward` (``coef``, ``queue_size``, ...)
-    :raises ValueError: (when training starts) as :class:`PrototypeIntrinsicReward`
+    :raises TypeError: an argument :class:`PrototypeIntrinsicReward` does not take
+    :raises ValueError: a negative or non-finite ``coef``; when training starts, as :class:`PrototypeIntrinsicReward`
     """
 
     def __init__(
         self, artifact: str | Path | PretrainedArtifact | None = None, verbose: int = 0, **reward_kwargs: Any
     ) -> None:
         super().__init__(verbose)
+        try:  # the wrapper is built when training starts: check its arguments now
+            inspect.signature(PrototypeIntrinsicReward).bind_partial(**reward_kwargs)
+        except TypeError as exc:
+            raise TypeError(f"IntrinsicRewardCallback: {exc} (PrototypeIntrinsicReward's arguments)") from None
+        coef = reward_kwargs.get("coef", 0.2)
+        if not math.isfinite(coef) or coef < 0:
+            raise ValueError(f"coef must be a finite number >= 0, got {coef}")
         self.artifact = artifact
         self.reward_kwargs = reward_kwargs
         self.wrapper: PrototypeIntrinsicReward | None = None

@@ -106,7 +106,14 @@ class _ComputeOnceMixin:
             image = isinstance(self.observation_space, spaces.Box) and len(self.observation_space.shape) == 3
             self.replay_buffer_class = AugmentedFrameStackReplayBuffer if image else AugmentedReplayBuffer
         kwargs = dict(self.replay_buffer_kwargs or {})
-        n_steps = max(int(getattr(self, "n_steps", 1)), int(kwargs.get("n_steps", 1)))
+        given = {"n_steps": getattr(self, "n_steps", 1), 'replay_buffer_kwargs["n_steps"]': kwargs.get("n_steps", 1)}
+        for name, value in given.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if min(given.values()) > 1 and len(set(given.values())) > 1:
+            raise ValueError(f"n_steps={given['n_steps']} and replay_buffer_kwargs n_steps="
+                             f"{kwargs['n_steps']} disagree: give one of them")  # fmt: skip
+        n_steps = max(given.values())
         if n_steps > 1 and issubclass(self.replay_buffer_class, FrameStackReplayBuffer):
             kwargs.update(n_steps=n_steps, gamma=kwargs.get("gamma", self.gamma))  # the frame-lean buffer does n-step
             self._n_step_buffer = True

@@ -81,6 +81,11 @@ def test_help_documents_every_option(command: list[str], capsys: pytest.CaptureF
             ],
             "SB3 would read (18, 16, 16) as channel-last",
         ),
+        (["pretrain", "--data", "d", "--out", "."], "is a folder: give the artifact's file path"),
+        (["demo", "--intrinsic-coef", "-1"], "must be >= 0"),
+        (["demo", "--unseen-task", "Hopper-v5"], "is a Gymnasium id: the demo takes DeepMind Control tasks"),
+        (["demo", "--tasks", "walker_run", "walker_run"], "duplicate tasks"),
+        (["demo", "--image-size", "8"], "9 channels, more than the 8 px frame side"),
         (["demo", "--unseen-task", "walker_walk"], "its domain is among the pretraining domains"),
         (["demo", "--seen-task", "finger_spin"], "its domain is not among the encoder's pretraining domains"),
         (["demo", "--seeds", "1", "1"], "seeds must be distinct"),
@@ -107,6 +112,16 @@ def test_collect_command_on_real_domains(tmp_path: Path) -> None:
     assert main(argv) == 0  # finished: a no-op
     changed = [("paper" if a == "fast" else a) for a in argv]
     assert main(changed) == 2  # same folder, other render preset: refused
+
+
+def test_demo_refuses_before_writing_anything(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sb3_crptpro import save_random_init
+
+    random_init = save_random_init("dmc-64px", tmp_path / "random_init.safetensors")
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--encoder", str(random_init)]) == 2
+    assert "was never trained (a random init)" in capsys.readouterr().err
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--unseen-task", "Hopper-v5"]) == 2
+    assert not (tmp_path / "demo").exists()
 
 
 def test_pretrain_refuses_a_stack_sb3_would_transpose(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -146,13 +161,14 @@ def test_pretrain_on_a_file_says_it_is_a_file(tmp_path: Path) -> None:
 
 
 def test_pretrain_refuses_frames_too_small_for_the_encoder_and_a_pad_past_half_the_frame(tmp_path: Path) -> None:
-    for size in (8, 32):
+    for size, stack in ((8, "2"), (32, "3")):  # 8 px takes at most 2 frames (SB3 reads 9 channels as channel-last)
         out = str(tmp_path / str(size))
         assert main(["collect", "--tasks", "cartpole_swingup", "--transitions", "20", "--out", out, "--image-size",
-                     str(size), "--render", "fast", "--workers", "1", "--no-progress"]) == 0  # fmt: skip
+                     str(size), "--frame-stack", stack, "--render", "fast", "--workers", "1",
+                     "--no-progress"]) == 0  # fmt: skip
     for argv, message in [
-        (["--data", str(tmp_path / "8")], "frames of 8x8 px are too small for the 4-layer conv encoder: it needs at "
-         "least 15 px"),
+        (["--data", str(tmp_path / "8"), "--frame-stack", "2"],
+         "frames of 8x8 px are too small for the 4-layer conv encoder: it needs at least 15 px"),
         (["--data", str(tmp_path / "32"), "--pad", "40"], "pad 40 is more than half of the 32 px frames"),
     ]:  # fmt: skip
         proc = subprocess.run([sys.executable, "-m", "sb3_crptpro.app.cli", "pretrain", *argv, "--out",

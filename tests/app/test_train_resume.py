@@ -78,9 +78,9 @@ def test_resume_refuses_without_a_checkpoint(tiny_artifact: Path, tmp_path: Path
             "0", "--eval-freq", "0", "--batch-size", "8", "--learning-starts", "20", "--action-repeat", "50",
             "--log-dir", str(tmp_path), "--no-progress"]  # fmt: skip
     assert main(argv) == 0
-    assert main(["train", "--resume", str(tmp_path / "sac" / "reacher_easy_1")]) == 2
+    assert main(["train", "--resume", str(tmp_path / "sac" / "reacher_easy_1"), "--steps", "80"]) == 2
     err = capsys.readouterr().err
-    assert "has no complete checkpoint" in err and "Traceback" not in err
+    assert "was trained without checkpoints" in err and "Traceback" not in err
     assert main(["train", "--resume", str(tmp_path), "--task", "reacher_easy"]) == 2
     assert "drop --task" in capsys.readouterr().err
 
@@ -105,8 +105,15 @@ def test_resume_honours_a_longer_steps_and_refuses_other_flags(tiny_artifact: Pa
 
     assert SAC.load(run / "reacher_easy.zip").num_timesteps == 120  # the longer run was honoured
     assert "steps: 120" in (run / "config.yml").read_text()  # and recorded for the next resume
+    capsys.readouterr()
+    before = (run / "reacher_easy.zip").stat().st_mtime_ns
     assert main(["train", "--resume", str(run), "--no-progress"]) == 0  # finished: nothing left to do
-    assert SAC.load(run / "reacher_easy.zip").num_timesteps == 120
+    assert "is complete: nothing to resume" in capsys.readouterr().out
+    assert (run / "reacher_easy.zip").stat().st_mtime_ns == before  # not rewritten
+    (run / "config.yml").write_text("train: [unclosed")
+    assert main(["evaluate", "--run", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "config.yml is not readable YAML" in err and "Traceback" not in err
 
 
 def test_resume_refuses_an_encoder_that_changed(tiny_artifact: Path, tmp_path: Path,

@@ -176,8 +176,17 @@ def test_checkpoint_resume_same_trajectory(tiny_data: Path, tmp_path: Path) -> N
     for a, b in zip(resumed.online.parameters(), full.online.parameters(), strict=True):
         assert torch.equal(a, b)
     other = Pretrainer(PretrainConfig(updates=12, lr=1e-3, **TINY), CrossDomainDataset(tiny_data), tmp_path)
-    with pytest.raises(ValueError, match="lr"):
+    with pytest.raises(ValueError, match=r"lr 0\.0001 then, 0\.001 now"):
         other.fit(resume=True)
+    fresh = Pretrainer(PretrainConfig(updates=12, **TINY), CrossDomainDataset(tiny_data), tmp_path)
+    with pytest.raises(ValueError, match="holds an earlier run"):  # not resumed: metrics.csv would mix two runs
+        fresh.fit()
+    again = Pretrainer(PretrainConfig(updates=12, checkpoint_every=7, **TINY), CrossDomainDataset(tiny_data), tmp_path)
+    stats = again.fit(resume=True)  # finished: nothing to train, the last logged metrics are its final ones
+    assert stats["updates"] == 12 and math.isfinite(stats["final"]["loss"])
+    fewer = Pretrainer(PretrainConfig(updates=10, checkpoint_every=7, **TINY), CrossDomainDataset(tiny_data), tmp_path)
+    with pytest.raises(ValueError, match="at update 12, past updates=10"):
+        fewer.fit(resume=True)
     config = PretrainConfig(updates=12, checkpoint_every=7, **TINY)
     stacked = Pretrainer(config, CrossDomainDataset(tiny_data, frame_stack=2), tmp_path)
     with pytest.raises(ValueError, match=r"observations \(9, 24, 24\), not \(6, 24, 24\)"):
@@ -234,6 +243,9 @@ def test_random_init_equals_pretrainer_before_its_first_update(tiny_data: Path, 
     assert meta["provenance"]["random_init_of"] == load_artifact(pretrained).metadata["tensor_sha256"]
     with pytest.raises(FileNotFoundError, match="neither a file nor a shipped encoder"):
         save_random_init(tmp_path / "missing.safetensors", tmp_path / "x.safetensors")
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        save_random_init(pretrained, tmp_path)
+    assert not list(tmp_path.glob(".*.tmp"))  # refused before writing
 
 
 def test_artifact_round_trip_bit_exact(artifact_path: Path) -> None:

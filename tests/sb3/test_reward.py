@@ -117,6 +117,10 @@ def test_callback_adds_the_reward_to_the_training_env_only(artifact: Path) -> No
         model.learn(60, callback=callback)
         return model.replay_buffer.rewards[:60, 0].copy(), model
 
+    with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
+        IntrinsicRewardCallback(artifact, bogus=3)
+    with pytest.raises(ValueError, match="finite number >= 0"):
+        IntrinsicRewardCallback(artifact, coef=-1.0)
     plain, _ = stored_rewards(None)
     callback = IntrinsicRewardCallback(artifact, coef=0.2)
     with_reward, model = stored_rewards(callback)

@@ -118,6 +118,11 @@ def test_n_step_returns_on_pixels_and_in_embedding_mode(tiny_artifact: Path) -> 
     assert model.replay_buffer.sample(4).discounts is not None
     with pytest.raises(ValueError, match="AugmentedReplayBuffer samples 1-step returns only"):
         AugmentedSAC("CnnPolicy", venv, n_steps=3, replay_buffer_class=AugmentedReplayBuffer, **kwargs)
+    for bad in (0, -2, 2.5):
+        with pytest.raises(ValueError, match="n_steps must be an integer >= 1"):
+            AugmentedSAC("CnnPolicy", venv, n_steps=bad, **kwargs)
+    with pytest.raises(ValueError, match="disagree"):
+        AugmentedSAC("CnnPolicy", venv, n_steps=5, replay_buffer_kwargs={"n_steps": 2}, **kwargs)
     encoded = VecEncodeObservation(venv, tiny_artifact)
     model = SAC("MlpPolicy", encoded, n_steps=3, buffer_size=200, learning_starts=30, batch_size=8, seed=0)
     assert isinstance(model.replay_buffer, NStepReplayBuffer)
