@@ -19,7 +19,7 @@ from sb3_crptpro.app.demo import compare_encoders
             "no conclusion: pretrained ahead on 2 of 2 seeds, mean difference +115.0 "
             "against a seed-to-seed range of 200.0",
         ),
-        ([5.0], [1.0], "pretrained ahead on all 1 seed by +4.0"),  # one seed: no range, any gap counts
+        ([5.0], [1.0], "pretrained ahead on its 1 seed by +4.0"),  # one seed: no range, any gap counts
     ],
 )
 def test_conclusion_follows_the_numbers(pretrained: list[float], random_init: list[float], start: str) -> None:
