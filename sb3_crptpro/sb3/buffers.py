@@ -227,12 +227,15 @@ class FrameStackReplayBuffer(ReplayBuffer):
         self, obs: np.ndarray, pos: np.ndarray, envs: np.ndarray, env: VecNormalize | None
     ) -> ReplayBufferSamples:
         """SB3's ``NStepReplayBuffer._get_samples`` on frame indices: the same returns, cut points and discounts."""
-        timeouts = self.timeouts.copy()
-        newest = self.pos - 1  # the step after it is older data (or nothing): cut there unless the episode ended
-        timeouts[newest] = np.logical_or(timeouts[newest], np.logical_not(self.dones[newest]))
+        newest = (self.pos - 1) % self.buffer_size  # the step after it is older data (or nothing): cut there
+        cut_newest = np.logical_not(self.dones[newest])  # [n_envs]: unless the episode ended there anyway
+
+        def cut(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:  # timeouts, with the cut at the newest step
+            return np.logical_or(self.timeouts[rows, cols], (rows == newest) & cut_newest[cols])
+
         indices = (pos[:, None] + np.arange(self.n_steps)[None, :]) % self.buffer_size  # [B, n]
         rewards = self._normalize_reward(self.rewards[indices, envs[:, None]], env)
-        ends = np.logical_or(self.dones[indices, envs[:, None]], timeouts[indices, envs[:, None]])
+        ends = np.logical_or(self.dones[indices, envs[:, None]], cut(indices, envs[:, None]))
         last = np.where(ends.any(axis=1), ends.argmax(axis=1), self.n_steps - 1)  # first end, inclusive
         mask = np.arange(self.n_steps)[None, :] <= last[:, None]
         discounts = self.gamma ** mask.sum(axis=1, keepdims=True).astype(np.float32)
@@ -241,7 +244,7 @@ class FrameStackReplayBuffer(ReplayBuffer):
         )
         final = (pos + last) % self.buffer_size
         next_obs = self._normalize_obs(self.stacks(self.next_frames[final, envs], envs), env)
-        dones = (self.dones[final, envs] * (1.0 - timeouts[final, envs]))[:, None].astype(np.float32)
+        dones = (self.dones[final, envs] * (1.0 - cut(final, envs)))[:, None].astype(np.float32)
         return ReplayBufferSamples(
             observations=self.to_torch(obs),  # type: ignore[arg-type]
             actions=self.to_torch(self.actions[pos, envs, :]),
