@@ -86,7 +86,6 @@ def plot_encoder_comparison(
     :param final_returns: ``{task: {label: [mean evaluation return, one per seed]}}``
     :param random_returns: ``{task: mean return of the random policy}``
     :param titles: ``{task: panel title}`` (default: the task)
-    :raises FileNotFoundError: a run directory without ``monitor.csv``
     """
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(runs), figsize=(6.2 * len(runs), 4.4), squeeze=False)
@@ -95,13 +94,14 @@ def plot_encoder_comparison(
         for i, (label, run_dirs) in enumerate(by_label.items()):
             colour = DOMAIN_COLOURS[i % 8]
             for k, run_dir in enumerate(run_dirs):
+                saved = _run_config(Path(run_dir))
+                repeat = saved.get("env", {}).get("action_repeat") or 1
+                end = max(end, float(saved.get("train", {}).get("steps", 0) * repeat))
                 episodes = _monitor_episodes(Path(run_dir))
-                if not len(episodes):
-                    raise FileNotFoundError(f"no finished episodes in {run_dir}/*monitor.csv")
-                steps = np.cumsum(episodes[:, 1]) * (_run_env(Path(run_dir)).get("action_repeat") or 1)
-                end = max(end, float(steps[-1]))
-                ax.plot(steps, episodes[:, 0], ".-", color=colour, alpha=0.45, linewidth=1, markersize=3,
-                        label=f"{label}: training episodes" if k == 0 else None)  # fmt: skip
+                if len(episodes):  # a run shorter than one episode has no training curve, only its evaluation
+                    name = f"{label}: training episodes" if k == 0 else None
+                    ax.plot(np.cumsum(episodes[:, 1]) * repeat, episodes[:, 0], ".-", color=colour, alpha=0.45,
+                            linewidth=1, markersize=3, label=name)  # fmt: skip
         for i, (label, returns) in enumerate((final_returns or {}).get(task, {}).items()):
             x = end * (1.04 + 0.03 * i)
             colour = DOMAIN_COLOURS[i % 8]
@@ -119,13 +119,12 @@ def plot_encoder_comparison(
     return _save(fig, out)
 
 
-def _run_env(run_dir: Path) -> dict[str, Any]:
-    """The ``env`` section of a run directory's ``config.yml`` (written by :func:`~sb3_crptpro.train`; empty
-    without one)."""
+def _run_config(run_dir: Path) -> dict[str, Any]:
+    """A run directory's ``config.yml`` (written by :func:`~sb3_crptpro.train`; empty without one)."""
     import yaml
 
     path = run_dir / "config.yml"
-    return yaml.safe_load(path.read_text())["env"] if path.is_file() else {}
+    return yaml.safe_load(path.read_text()) if path.is_file() else {}
 
 
 def _monitor_episodes(run_dir: Path) -> np.ndarray:

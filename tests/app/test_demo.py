@@ -31,3 +31,24 @@ def test_conclusion_needs_paired_seeds() -> None:
         compare_encoders([1.0, 2.0], [1.0])
     with pytest.raises(ValueError, match="one return per seed"):
         compare_encoders([], [])
+
+
+def test_comparison_figure_with_runs_shorter_than_an_episode(tmp_path) -> None:
+    """The CI demo trains 75 agent steps, less than one 250-step episode: no training curve, the evaluations drawn."""
+    import yaml
+    from PIL import Image
+
+    from sb3_crptpro.app.report import plot_encoder_comparison
+
+    runs = {}
+    for label in ("pretrained encoder", "random-init encoder"):
+        run = tmp_path / label.replace(" ", "_")
+        run.mkdir()
+        (run / "config.yml").write_text(yaml.safe_dump({"train": {"steps": 75}, "env": {"action_repeat": 4}}))
+        (run / "0.monitor.csv").write_text('#{"t_start": 0, "env_id": "walker_walk"}\nr,l,t\n')  # no episode yet
+        runs[label] = [run]
+    out = plot_encoder_comparison({"walker_walk": runs}, tmp_path / "curves.png",
+                                  final_returns={"walker_walk": {"pretrained encoder": [3.0]}},
+                                  random_returns={"walker_walk": 1.0})  # fmt: skip
+    width, height = Image.open(out).size
+    assert width > 300 and height > 150
