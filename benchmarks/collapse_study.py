@@ -89,10 +89,21 @@ def _encoder(name: str, seed: int, out: Path, data: Path, args: argparse.Namespa
 def _row(name: str, seed: int, out: Path, data: Path, probe_dirs: dict[str, Path], args: argparse.Namespace) -> dict:
     start = time.perf_counter()
     path, stats = _encoder(name, seed, out, data, args)
-    artifact = load_artifact(path)
-    centre = torch.tensor(stats.get("projection_center", [0.0] * artifact.metadata["proj_dim"]))
     row: dict[str, Any] = {"variant": name, "seed": seed, "pretrain_s": stats.get("wall_time_s", 0.0),
                            "margin_train": stats.get("diagnostics", {}).get("margin", float("nan"))}  # fmt: skip
+    row.update(probe_artifact(path, probe_dirs, stats))
+    row["seconds"] = time.perf_counter() - start
+    return row
+
+
+def probe_artifact(path: Path, probe_dirs: dict[str, Path], stats: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Collapse diagnostics and state-probe R^2 (conv features ``r2_conv/<task>``, projections ``r2_proj/<task>``)
+    of one artifact on the probe domains ``{task: dataset folder}`` (512 probe frames per domain for the
+    diagnostics; ``stats``: the artifact's training stats, default its own, for the projection centre)."""
+    artifact = load_artifact(path)
+    stats = artifact.metadata.get("stats", {}) if stats is None else stats
+    centre = torch.tensor(stats.get("projection_center", [0.0] * artifact.metadata["proj_dim"]))
+    row: dict[str, Any] = {}
     z_read, labels = [], []
     for task, directory in probe_dirs.items():
         dataset = DomainDataset(directory, frame_stack=artifact.frame_stack)
@@ -106,7 +117,6 @@ def _row(name: str, seed: int, out: Path, data: Path, probe_dirs: dict[str, Path
     diag = collapse_diagnostics(z + centre, z, artifact.prototypes.weight, labels)
     row.update({k: v for k, v in diag.items() if not k.startswith("usage_entropy")})
     row.update({f"proto_{k}": v for k, v in prototype_cosine_stats(artifact.prototypes.weight).items()})
-    row["seconds"] = time.perf_counter() - start
     return row
 
 

@@ -264,3 +264,45 @@ def test_six_task_trunk_on_conv_features_learns_while_the_encoder_stays_frozen(t
     with pytest.raises(ValueError, match="1-D Box"):
         TrunkExtractor(venv.venv.observation_space)  # pixels
     venv.close()
+
+
+def test_pretrain_scale_probes_each_encoder_once_and_reads_its_downstream_runs(tiny_data: Path, tiny_artifact: Path,
+                                                                               tmp_path: Path) -> None:  # fmt: skip
+    from sb3_crptpro import load_artifact
+    from sb3_crptpro.pretraining.pretrainer import save_random_init
+
+    random_init = save_random_init(tiny_artifact, tmp_path / "random_init.safetensors")
+    runs = tmp_path / "six" / "runs"
+    runs.mkdir(parents=True)
+    records = [("embedding", str(tiny_artifact), 0, 210.0), ("embedding", str(tiny_artifact), 1, 250.0),
+               ("embedding", str(tmp_path / "other.safetensors"), 0, 999.0),  # another encoder's run: not read
+               ("embedding, random init", str(random_init), 0, 180.0), ("state SAC", None, 0, 850.0)]  # fmt: skip
+    for i, (config, encoder, seed, value) in enumerate(records):
+        run = {"config": config, "task": "cartpole_swingup", "seed": seed, "final_return": value, "encoder": encoder}
+        (runs / f"{i}.json").write_text(json.dumps(run))
+    out = tmp_path / "scale"
+    argv = [sys.executable, str(BENCHMARKS / "pretrain_scale.py"), "--out", str(out), "--work", str(tmp_path / "w"),
+            "--encoder", f"tiny: 2 updates={tiny_artifact}", "--random-init", str(random_init),
+            "--made", "tiny: 2 updates=two updates on tiny data", "--runs", str(tmp_path / "six"),
+            "--probe-transitions", "500"]  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cached = sorted((out / "rows").glob("*.json"))
+    assert len(cached) == 2  # one probe row per artifact, named by its tensor checksum
+    row = json.loads((out / "rows" / f"{load_artifact(tiny_artifact).metadata['tensor_sha256'][:16]}.json").read_text())
+    assert row["updates"] == 2 and row["image_size"] == 24 and -1.0 <= row["r2_conv_mean"] <= 1.0
+    assert set(k for k in row if k.startswith("r2_conv/")) == {
+        f"r2_conv/{t}" for t in ("cheetah_run", "walker_run", "reacher_easy", "cartpole_swingup", "finger_spin")
+    }
+    report = (out / "report.md").read_text()
+    # the encoder's two seeds (not the other encoder's 999), random init, state SAC as the anchor row
+    assert re.search(r"\| tiny: 2 updates \| 2 \| 24 \| 2 \| 8 \| .* \| 230\.0 \(s0 210\.0, s1 250\.0\) \|", report)
+    assert re.search(r"\| random init \| - \| 24 \| 0 \| - \| .* \| 180\.0 \|", report)
+    assert "| state SAC (upper anchor, not an encoder) | | | | | | | | 850.0 |" in report
+    assert "- tiny: 2 updates: two updates on tiny data" in report and "999" not in report
+    assert (out / "pretrain_scale.png").stat().st_size > 10_000
+    probe_data = tmp_path / "w" / "probe_data_24px"
+    stamp = {p: p.stat().st_mtime_ns for p in probe_data.rglob("manifest.json")}
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert {p: p.stat().st_mtime_ns for p in probe_data.rglob("manifest.json")} == stamp  # cached rows: no probing

@@ -233,7 +233,7 @@ def resume(run_dir: str | Path, command: list[str] | None = None, **changes: Any
         cannot change on resume; ``steps`` not beyond the checkpoint; an encoder file that is not the one the run
         recorded (its tensor checksum)
     """
-    from sb3_crptpro.app.train_checkpoint import checkpoint_step, latest_checkpoint
+    from sb3_crptpro.app.train_checkpoint import CHECKPOINTS, checkpoint_step, latest_checkpoint
     from sb3_crptpro.common.artifact import load_artifact
 
     fixed = sorted(set(changes) - set(RESUME_CHANGES))
@@ -247,6 +247,11 @@ def resume(run_dir: str | Path, command: list[str] | None = None, **changes: Any
     if checkpoint is None and not config.checkpoint_every:
         raise ValueError(f"{run_dir} was trained without checkpoints (checkpoint_every 0, --checkpoint-every 0), so "
                          "it cannot be resumed: start a new run")  # fmt: skip
+    pointer = run_dir / CHECKPOINTS / "latest"
+    if checkpoint is None and pointer.is_file():
+        named = pointer.parent / pointer.read_text().strip()
+        raise ValueError(f"{pointer} names {named}, which is missing or incomplete (deleted or damaged after it was "
+                         "written): this run cannot be resumed; start it again with `sb3-crptpro train`")  # fmt: skip
     if checkpoint is None:
         raise ValueError(
             f"{run_dir} has no complete checkpoint (written every {config.checkpoint_every} agent steps); the run "

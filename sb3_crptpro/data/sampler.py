@@ -145,6 +145,10 @@ class CrossDomainDataset:
         return {"cursor": self._cursor, "mode": self.mode, "tasks": self.tasks}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("tasks") != self.tasks:
-            raise DatasetError(f"sampler state is for tasks {state.get('tasks')}, this dataset has {self.tasks}")
+        recorded = state.get("tasks")
+        if recorded != self.tasks:
+            if sorted(recorded or []) == sorted(self.tasks):  # domain ids and the round-robin turn follow the order
+                raise DatasetError(f"sampler state is for the same tasks in another order: pass the datasets in the "
+                                   f"recorded order ({' '.join(recorded)}), not {' '.join(self.tasks)}")  # fmt: skip
+            raise DatasetError(f"sampler state is for tasks {recorded}, this dataset has {self.tasks}")
         self._cursor = int(state["cursor"])

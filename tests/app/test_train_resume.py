@@ -110,6 +110,12 @@ def test_resume_honours_a_longer_steps_and_refuses_other_flags(tiny_artifact: Pa
     assert main(["train", "--resume", str(run), "--no-progress"]) == 0  # finished: nothing left to do
     assert "is complete: nothing to resume" in capsys.readouterr().out
     assert (run / "reacher_easy.zip").stat().st_mtime_ns == before  # not rewritten
+    import shutil
+
+    shutil.rmtree(run / "checkpoints" / "step_120")  # `latest` now names a folder that is gone
+    assert main(["train", "--resume", str(run), "--steps", "150", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "latest names" in err and "step_120, which is missing or incomplete" in err and "Traceback" not in err
     (run / "config.yml").write_text("train: [unclosed")
     assert main(["evaluate", "--run", str(run)]) == 2
     err = capsys.readouterr().err

@@ -18,6 +18,7 @@ import torch
 
 from sb3_crptpro import make_dmc_env
 from sb3_crptpro.data import CrossDomainDataset, DatasetError, DomainDataset, collect, read_manifest
+from sb3_crptpro.data.sampler import find_domain_dirs
 from sb3_crptpro.data.store import FLAG_FIRST, sha256_file
 
 SMALL = {"image_size": 24, "action_repeat": 8, "render": "fast"}  # 125-step episodes
@@ -196,6 +197,13 @@ def test_sampling_is_seeded_and_resumable(dataset_dir: Path) -> None:
     assert torch.equal(x.obs, y.obs) and torch.equal(x.next_obs, y.next_obs) and torch.equal(x.domain, y.domain)
     with pytest.raises(ValueError, match="mode"):
         CrossDomainDataset(dataset_dir, mode="shuffled")
+    # the same domains passed in another order: the state cannot be restored, and the error names the order to use
+    dirs = find_domain_dirs(dataset_dir)
+    reordered = CrossDomainDataset(dirs[::-1], mode="round_robin")
+    with pytest.raises(DatasetError, match=f"recorded order \\({' '.join(a.tasks)}\\)"):
+        reordered.load_state_dict(a.state_dict())
+    with pytest.raises(DatasetError, match="sampler state is for tasks"):
+        CrossDomainDataset(dirs[:1]).load_state_dict(a.state_dict())
 
 
 _KILL_SCRIPT = """

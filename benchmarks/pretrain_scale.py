@@ -1,0 +1,210 @@
+"""Pretraining scale on a CPU: what do more updates, more data per domain or more domains buy downstream?
+
+Each encoder is an artifact written by ``sb3-crptpro pretrain`` (the report lists how each was made). For each one this
+script measures, on the same probe data as the collapse study (held-out episodes of another collection seed, the 3
+pretraining domains of the shipped encoder and 2 unseen ones): the state-probe R^2 of the conv features and of the
+128-d projection. It then reads the downstream runs that ``benchmarks/six_task.py`` wrote with that encoder (config
+``embedding``; runs are matched to an encoder by the ``encoder`` path they recorded) and the random-init runs
+(``embedding, random init``), and writes ``<out>/report.md`` and ``<out>/pretrain_scale.png`` (one panel for the probe,
+one per downstream task). Probe rows are cached in ``<out>/rows/`` by the artifact's tensor checksum.
+
+Usage::
+
+    python benchmarks/pretrain_scale.py --out benchmarks/results/pretrain_scale \\
+        --encoder "shipped: 6k updates, 3 x 1.5k=outputs/enc/dmc-64px.safetensors" \\
+        --encoder "20k updates=outputs/scale/u20k.safetensors" \\
+        --runs benchmarks/results/six_task outputs/scale/six_u20k
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from collapse_study import SEEN, UNSEEN, probe_artifact  # benchmarks/ is the script's folder
+
+from sb3_crptpro import load_artifact
+from sb3_crptpro.data.collection import collect
+
+DOMAINS = [*SEEN, *UNSEEN]
+RANDOM_INIT = "random init"
+
+
+def _probe_dirs(work: Path, image_size: int, transitions: int) -> dict[str, Path]:
+    """The collapse study's probe data (seed 1000, action repeat 4, fast render) at ``image_size``."""
+    dirs = collect(DOMAINS, work / f"probe_data_{image_size}px", transitions_per_domain=transitions, seed=1000,
+                   progress=False, image_size=image_size, action_repeat=4, render="fast")  # fmt: skip
+    return dict(zip(DOMAINS, dirs, strict=True))
+
+
+def probe_row(path: Path, out: Path, work: Path, transitions: int) -> dict[str, Any]:
+    """Probe R^2 of one artifact (cached in ``<out>/rows/<tensor sha256[:16]>.json``) plus its pretraining record."""
+    artifact = load_artifact(path)
+    meta = artifact.metadata
+    cache = out / "rows" / f"{meta['tensor_sha256'][:16]}.json"
+    if cache.is_file():
+        return json.loads(cache.read_text())
+    stats = meta.get("stats", {})
+    row: dict[str, Any] = {
+        "tensor_sha256": meta["tensor_sha256"],
+        "tasks": meta["tasks"],
+        "image_size": meta["image_size"],
+        "updates": stats.get("updates", 0),
+        "batch_size": meta["config"]["batch_size"],
+        "pretrain_s": stats.get("wall_time_s", 0.0),
+    }
+    row.update(probe_artifact(path, _probe_dirs(work, meta["image_size"], transitions)))
+    for kind in ("conv", "proj"):
+        row[f"r2_{kind}_mean"] = statistics.fmean(row[f"r2_{kind}/{t}"] for t in DOMAINS)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(row, indent=1))
+    return row
+
+
+def downstream(run_dirs: list[Path], encoders: dict[str, Path]) -> dict[str, dict[str, dict[int, float]]]:
+    """``{label: {task: {seed: final return}}}`` from six-task runs: ``embedding`` runs under the label of the encoder
+    they recorded, ``embedding, random init`` runs under :data:`RANDOM_INIT`, ``state SAC`` under its name."""
+    by_path = {str(path): label for label, path in encoders.items()}
+    by_path.update({str(path.resolve()): label for label, path in encoders.items()})
+    table: dict[str, dict[str, dict[int, float]]] = {}
+    for folder in run_dirs:
+        for file in sorted((folder / "runs").glob("*.json")):
+            run = json.loads(file.read_text())
+            if run["config"] == "embedding":
+                label = by_path.get(run["encoder"]) or by_path.get(str(Path(run["encoder"]).resolve()))
+            else:
+                label = {"embedding, random init": RANDOM_INIT, "state SAC": "state SAC"}.get(run["config"])
+            if label is not None:
+                table.setdefault(label, {}).setdefault(run["task"], {})[run["seed"]] = run["final_return"]
+    return table
+
+
+def _cell(seeds: dict[int, float] | None) -> str:
+    if not seeds:
+        return "-"
+    values = [seeds[s] for s in sorted(seeds)]
+    each = ", ".join(f"s{s} {seeds[s]:.1f}" for s in sorted(seeds))
+    return f"{statistics.fmean(values):.1f}" + (f" ({each})" if len(values) > 1 else "")
+
+
+def report(rows: dict[str, dict[str, Any]], runs: dict[str, dict[str, dict[int, float]]], out: Path,
+           made: dict[str, str], command: str) -> None:  # fmt: skip
+    """Write ``report.md`` and ``pretrain_scale.png``."""
+    labels = list(rows)
+    tasks = sorted({t for label in labels for t in runs.get(label, {})}, key=_task_order)
+    lines = [
+        "# Pretraining scale on a CPU", "",
+        f"Command: `{command}`.", "",
+        "Probe: ridge regression from the frozen features to the proprioceptive state, variance-weighted R^2 on "
+        f"held-out episodes (collection seed 1000), mean over {', '.join(SEEN)} (pretraining domains of the shipped "
+        f"encoder) and {', '.join(UNSEEN)} (never in any encoder's data here). Downstream: `benchmarks/six_task.py`, "
+        "config `embedding` (final return at 100k env steps, 10 evaluation episodes; the seeds in brackets).", "",
+        "| encoder | domains | px | updates | batch | pretraining min | R^2 conv | R^2 proj | "
+        + " | ".join(tasks) + " |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |" + " ---: |" * len(tasks),
+    ]  # fmt: skip
+    for label in labels:
+        row = rows[label]
+        cells = [str(len(row["tasks"])) if row["updates"] else "-", str(row["image_size"]), str(row["updates"]),
+                 str(row["batch_size"]) if row["updates"] else "-", f"{row['pretrain_s'] / 60:.1f}",
+                 f"{row['r2_conv_mean']:.3f}", f"{row['r2_proj_mean']:.3f}",
+                 *(_cell(runs.get(label, {}).get(t)) for t in tasks)]  # fmt: skip
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if "state SAC" in runs:
+        lines.append("| state SAC (upper anchor, not an encoder) | | | | | | | | "
+                     + " | ".join(_cell(runs["state SAC"].get(t)) for t in tasks) + " |")  # fmt: skip
+    lines += ["", "How each encoder was made:", ""] + [f"- {label}: {made.get(label, '-')}" for label in labels]
+    lines += ["", "Probe R^2 per domain (conv features / projection):", "",
+              "| encoder | " + " | ".join(DOMAINS) + " |", "| --- |" + " ---: |" * len(DOMAINS)]  # fmt: skip
+    for label in labels:
+        r = rows[label]
+        lines.append(f"| {label} | " + " | ".join(f"{r[f'r2_conv/{t}']:.3f} / {r[f'r2_proj/{t}']:.3f}"
+                                                   for t in DOMAINS) + " |")  # fmt: skip
+    lines += ["", "![pretraining scale](pretrain_scale.png)", ""]
+    (out / "report.md").write_text("\n".join(lines))
+    _figure(rows, runs, tasks, out / "pretrain_scale.png")
+
+
+def _task_order(task: str) -> int:
+    from six_task import TASKS
+
+    return list(TASKS).index(task) if task in TASKS else len(TASKS)
+
+
+def _figure(rows: dict[str, dict[str, Any]], runs: dict[str, dict[str, dict[int, float]]], tasks: list[str],
+            path: Path) -> None:  # fmt: skip
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(rows)
+    y = np.arange(len(labels))
+    colors = ["tab:gray" if label == RANDOM_INIT else "tab:blue" for label in labels]
+    fig, axes = plt.subplots(1, 1 + len(tasks), figsize=(3.2 * (1 + len(tasks)) + 2.5, 0.5 * len(labels) + 2.2),
+                             sharey=True, squeeze=False)  # fmt: skip
+    axes = axes[0]
+    axes[0].barh(y, [rows[label]["r2_conv_mean"] for label in labels], color=colors)
+    axes[0].set_xlabel("state-probe R^2, conv features\n(mean of 5 domains, held out)")
+    for ax, task in zip(axes[1:], tasks, strict=True):
+        for i, label in enumerate(labels):
+            seeds = runs.get(label, {}).get(task, {})
+            if seeds:
+                ax.barh(i, statistics.fmean(seeds.values()), color=colors[i], alpha=0.8)
+                ax.plot(list(seeds.values()), [i] * len(seeds), "k.", ms=6)
+        state = runs.get("state SAC", {}).get(task)
+        if state:
+            ax.axvline(statistics.fmean(state.values()), color="tab:green", ls="--", lw=1, label="state SAC")
+            ax.legend(fontsize=7, loc="lower right")
+        ax.set_xlabel(f"{task}: return at 100k env steps\n(bar: mean, dots: seeds)")
+    axes[0].set_yticks(y, labels)
+    axes[0].invert_yaxis()
+    fig.suptitle("Pretraining scale: probe R^2 and downstream return per encoder (gray: the same networks untrained)",
+                 fontsize=10)  # fmt: skip
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _labelled(text: str) -> tuple[str, Path]:
+    label, sep, path = text.rpartition("=")
+    if not sep or not label:
+        raise argparse.ArgumentTypeError(f"expected LABEL=PATH, got {text!r}")
+    return label, Path(path)
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="outputs/pretrain_scale", help="report, figure and cached probe rows")
+    parser.add_argument("--work", default="outputs/pretrain_scale_work", help="probe data (not committed)")
+    parser.add_argument("--encoder", type=_labelled, action="append", required=True, metavar="LABEL=PATH",
+                        help="an artifact to compare (repeat); the first is the reference")  # fmt: skip
+    parser.add_argument("--made", action="append", default=[], metavar="LABEL=TEXT",
+                        help="how an encoder was made (commands), for the report")  # fmt: skip
+    parser.add_argument("--random-init", default=None, help="random-init artifact (probe row 'random init')")
+    parser.add_argument("--runs", nargs="*", type=Path, default=[], help="six_task.py output folders")
+    parser.add_argument("--probe-transitions", type=int, default=4000, help="per probe domain (16 episodes)")
+    args = parser.parse_args(argv)
+    out, work = Path(args.out), Path(args.work)
+    encoders = dict(args.encoder)
+    if args.random_init:
+        encoders[RANDOM_INIT] = Path(args.random_init)
+    for label, path in encoders.items():
+        if not path.is_file():
+            raise SystemExit(f"encoder {label!r}: no artifact at {path}")
+    rows = {label: probe_row(path, out, work, args.probe_transitions) for label, path in encoders.items()}
+    for label, row in rows.items():
+        print(f"{label:<40} R2 conv {row['r2_conv_mean']:.3f}  proj {row['r2_proj_mean']:.3f}", flush=True)
+    made = dict(text.split("=", 1) for text in args.made if "=" in text)
+    command = "python benchmarks/pretrain_scale.py " + " ".join(f'"{a}"' if " " in a else a for a in argv)
+    report(rows, downstream(args.runs, encoders), out, made, command)
+    print(f"wrote {out / 'report.md'} and {out / 'pretrain_scale.png'}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
