@@ -121,7 +121,8 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     path = trainer.save(out, stats, provenance={"command": shlex.join(["sb3-crptpro", *args.argv])})
     if path is not None:
         final = stats["final"]
-        print(f"wrote {path} ({stats['updates']} updates, {stats['updates_per_s']:.2f} updates/s, "
+        rate = f"{stats['updates_per_s']:.2f} updates/s" if stats["updates_per_s"] else "none left to train"
+        print(f"wrote {path} ({stats['updates']} updates, {rate}, {stats['wall_time_s'] / 60:.1f} min in all, "
               f"loss {final.get('loss', float('nan')):.4f}); logs and checkpoint in {work_dir}")  # fmt: skip
     return 0
 

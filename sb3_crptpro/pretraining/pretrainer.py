@@ -230,6 +230,8 @@ class Pretrainer:
         self.generator = torch.Generator().manual_seed(config.seed * 1_000_003 + 7919 * self.rank + 1)
         self.update = 0
         self.losses: list[float] = []
+        self._seconds_before = 0.0  # wall time of earlier sessions up to the restored checkpoint
+        self._session_start: float | None = None
         self._logger: Any = None
         # remedies' state (issue 12): running centre of the target projections, FIFO queue of normalised ones
         self.center = torch.zeros(config.proj_dim, device=self.device)
@@ -346,7 +348,9 @@ class Pretrainer:
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Train up to ``config.updates`` updates (continuing from the last checkpoint when ``resume``).
 
-        :return: training stats (updates, final losses and coverage, wall time)
+        :return: training stats: updates, final losses and coverage, ``wall_time_s`` (seconds, summed over every
+            session of a resumed run up to the checkpoint each one resumed from), ``session_wall_time_s`` and
+            ``updates_per_s`` (this call alone)
         """
         c = self.config
         previous = (
@@ -361,6 +365,7 @@ class Pretrainer:
             raise ValueError(f"the checkpoint in {self.work_dir} is at update {self.update}, past updates={c.updates}: "
                              f"ask for at least {self.update} updates")  # fmt: skip
         start, start_update, last_log = time.perf_counter(), self.update, time.perf_counter()
+        self._session_start = start
         bar = tqdm(
             total=c.updates, initial=self.update, desc="pretrain", unit="upd", disable=not c.progress or self.rank
         )
@@ -391,7 +396,9 @@ class Pretrainer:
         return {
             "updates": self.update,
             "world_size": self.world,
-            "wall_time_s": elapsed,
+            # all sessions of a resumed run (up to the checkpoint each resumed from), then this session alone
+            "wall_time_s": self._seconds_before + elapsed,
+            "session_wall_time_s": elapsed,
             "updates_per_s": (self.update - start_update) / max(elapsed, 1e-9),
             "final": metrics,
             "diagnostics": self.diagnostics,
@@ -472,6 +479,7 @@ class Pretrainer:
             "queue": self.queue,
             "queue_filled": self.queue_filled,
             "inputs": self._inputs(),
+            "wall_time_s": self._seconds_before + (time.perf_counter() - (self._session_start or time.perf_counter())),
         }
         self.work_dir.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
@@ -512,6 +520,7 @@ class Pretrainer:
         self.dataset.load_state_dict(state["samplers"][self.rank])
         self.update = int(state["update"])
         self.losses = list(state["losses"])
+        self._seconds_before = float(state.get("wall_time_s", 0.0))  # checkpoints before 0.3 record no time
         self._drop_metrics_after(self.update)
         if "center" in state:  # checkpoints of 0.x before issue 12 have no remedies' state
             self.center = state["center"].to(self.device)

@@ -292,7 +292,7 @@ def test_newer_artifact_version_refused(artifact_path: Path, tmp_path: Path) -> 
         load_artifact(newer)
 
 
-def test_pretrain_cli(tiny_data: Path, tmp_path: Path) -> None:
+def test_pretrain_cli(tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "enc.safetensors"
     argv = ["pretrain", "--data", str(tiny_data), "--out", str(out), "--updates", "6", "--batch-size", "8",
             "--num-protos", "16", "--log-every", "3", "--checkpoint-every", "3", "--no-progress"]  # fmt: skip
@@ -301,8 +301,15 @@ def test_pretrain_cli(tiny_data: Path, tmp_path: Path) -> None:
     assert art.metadata["config"]["num_protos"] == 16 and art.metadata["stats"]["updates"] == 6
     assert sorted(art.metadata["datasets"]) == ["cartpole_swingup", "reacher_easy"]
     assert (tmp_path / "enc_pretrain" / "checkpoint.pt").is_file()
+    first = art.metadata["stats"]["wall_time_s"]
     assert main([*argv[:-1], "--resume", "--updates", "8", "--no-progress"]) == 0
-    assert load_artifact(out).metadata["stats"]["updates"] == 8
+    stats = load_artifact(out).metadata["stats"]
+    assert stats["updates"] == 8 and stats["wall_time_s"] > stats["session_wall_time_s"]  # both sessions counted
+    assert stats["wall_time_s"] >= first  # the first session ran to its final checkpoint at update 6
+    capsys.readouterr()
+    assert main([*argv[:-1], "--resume", "--updates", "8", "--no-progress"]) == 0  # nothing left: re-saved as is
+    assert "(8 updates, none left to train," in capsys.readouterr().out
+    assert load_artifact(out).metadata["stats"]["wall_time_s"] == pytest.approx(stats["wall_time_s"], abs=1.0)
     assert main(["pretrain", "--data", str(tmp_path / "nothing"), "--out", str(out)]) == 2
     shutil.rmtree(tmp_path / "enc_pretrain")
 
@@ -363,3 +370,5 @@ def test_kill_9_then_resume_writes_what_an_uninterrupted_run_writes(tiny_data: P
     whole, killed = (load_artifact(tmp_path / f"{n}.safetensors").metadata for n in ("whole", "killed"))
     assert killed["tensor_sha256"] == whole["tensor_sha256"]
     assert killed["stats"]["diagnostics"] == whole["stats"]["diagnostics"]
+    # the wall time counts the session before the kill (up to its checkpoint) and the resumed one
+    assert killed["stats"]["wall_time_s"] > killed["stats"]["session_wall_time_s"] > 0
