@@ -68,15 +68,25 @@ def probe_row(path: Path, out: Path, work: Path, transitions: int) -> dict[str, 
 
 def downstream(run_dirs: list[Path], encoders: dict[str, Path]) -> dict[str, dict[str, dict[int, float]]]:
     """``{label: {task: {seed: final return}}}`` from six-task runs: ``embedding`` runs under the label of the encoder
-    they recorded, ``embedding, random init`` runs under :data:`RANDOM_INIT`, ``state SAC`` under its name."""
-    by_path = {str(path): label for label, path in encoders.items()}
-    by_path.update({str(path.resolve()): label for label, path in encoders.items()})
+    they used (matched by tensor checksum, so a shipped name and a path to the same file match), ``embedding, random
+    init`` runs under :data:`RANDOM_INIT`, ``state SAC`` under its name."""
+    by_sha = {load_artifact(path).metadata["tensor_sha256"]: label for label, path in encoders.items()}
+    labels: dict[str, str | None] = {}  # the encoder string a run recorded -> label (None: not compared here)
+
+    def label_of(recorded: str) -> str | None:
+        if recorded not in labels:
+            try:
+                labels[recorded] = by_sha.get(load_artifact(recorded).metadata["tensor_sha256"])
+            except (FileNotFoundError, ValueError):  # a file since deleted, or a name not shipped
+                labels[recorded] = None
+        return labels[recorded]
+
     table: dict[str, dict[str, dict[int, float]]] = {}
     for folder in run_dirs:
         for file in sorted((folder / "runs").glob("*.json")):
             run = json.loads(file.read_text())
             if run["config"] == "embedding":
-                label = by_path.get(run["encoder"]) or by_path.get(str(Path(run["encoder"]).resolve()))
+                label = label_of(run["encoder"])
             else:
                 label = {"embedding, random init": RANDOM_INIT, "state SAC": "state SAC"}.get(run["config"])
             if label is not None:
@@ -96,7 +106,8 @@ def report(rows: dict[str, dict[str, Any]], runs: dict[str, dict[str, dict[int, 
            made: dict[str, str], command: str) -> None:  # fmt: skip
     """Write ``report.md`` and ``pretrain_scale.png``."""
     labels = list(rows)
-    tasks = sorted({t for label in labels for t in runs.get(label, {})}, key=_task_order)
+    # tasks some pretrained encoder was run on (random init and state SAC are context there)
+    tasks = sorted({t for label in labels if label != RANDOM_INIT for t in runs.get(label, {})}, key=_task_order)
     lines = [
         "# Pretraining scale on a CPU", "",
         f"Command: `{command}`.", "",

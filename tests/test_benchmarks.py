@@ -274,7 +274,10 @@ def test_pretrain_scale_probes_each_encoder_once_and_reads_its_downstream_runs(t
     random_init = save_random_init(tiny_artifact, tmp_path / "random_init.safetensors")
     runs = tmp_path / "six" / "runs"
     runs.mkdir(parents=True)
-    records = [("embedding", str(tiny_artifact), 0, 210.0), ("embedding", str(tiny_artifact), 1, 250.0),
+    import shutil
+
+    copy = shutil.copyfile(tiny_artifact, tmp_path / "copy.safetensors")  # the same encoder under another path
+    records = [("embedding", str(tiny_artifact), 0, 210.0), ("embedding", str(copy), 1, 250.0),
                ("embedding", str(tmp_path / "other.safetensors"), 0, 999.0),  # another encoder's run: not read
                ("embedding, random init", str(random_init), 0, 180.0), ("state SAC", None, 0, 850.0)]  # fmt: skip
     for i, (config, encoder, seed, value) in enumerate(records):
@@ -295,7 +298,7 @@ def test_pretrain_scale_probes_each_encoder_once_and_reads_its_downstream_runs(t
         f"r2_conv/{t}" for t in ("cheetah_run", "walker_run", "reacher_easy", "cartpole_swingup", "finger_spin")
     }
     report = (out / "report.md").read_text()
-    # the encoder's two seeds (not the other encoder's 999), random init, state SAC as the anchor row
+    # the encoder's two seeds, matched by checksum (not the missing encoder's 999), random init, state SAC
     assert re.search(r"\| tiny: 2 updates \| 2 \| 24 \| 2 \| 8 \| .* \| 230\.0 \(s0 210\.0, s1 250\.0\) \|", report)
     assert re.search(r"\| random init \| - \| 24 \| 0 \| - \| .* \| 180\.0 \|", report)
     assert "| state SAC (upper anchor, not an encoder) | | | | | | | | 850.0 |" in report
