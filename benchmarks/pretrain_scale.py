@@ -113,7 +113,7 @@ def report(rows: dict[str, dict[str, Any]], runs: dict[str, dict[str, dict[int, 
         f"Command: `{command}`.", "",
         "Probe: ridge regression from the frozen features to the proprioceptive state, variance-weighted R^2 on "
         f"held-out episodes (collection seed 1000), mean over {', '.join(SEEN)} (pretraining domains of the shipped "
-        f"encoder) and {', '.join(UNSEEN)} (never in any encoder's data here). Downstream: `benchmarks/six_task.py`, "
+        f"encoder) and {', '.join(UNSEEN)} (in no 3-domain encoder's data). Downstream: `benchmarks/six_task.py`, "
         "config `embedding` (final return at 100k env steps, 10 evaluation episodes; the seeds in brackets).", "",
         "| encoder | domains | px | updates | batch | pretraining min | R^2 conv | R^2 proj | "
         + " | ".join(tasks) + " |",
@@ -160,14 +160,20 @@ def _figure(rows: dict[str, dict[str, Any]], runs: dict[str, dict[str, dict[int,
     fig, axes = plt.subplots(1, 1 + len(tasks), figsize=(3.2 * (1 + len(tasks)) + 2.5, 0.5 * len(labels) + 2.2),
                              sharey=True, squeeze=False)  # fmt: skip
     axes = axes[0]
-    axes[0].barh(y, [rows[label]["r2_conv_mean"] for label in labels], color=colors)
-    axes[0].set_xlabel("state-probe R^2, conv features\n(mean of 5 domains, held out)")
+    axes[0].barh(y - 0.2, [rows[label]["r2_conv_mean"] for label in labels], height=0.4, color=colors,
+                 label="conv features")  # fmt: skip
+    axes[0].barh(y + 0.2, [rows[label]["r2_proj_mean"] for label in labels], height=0.4, color=colors, alpha=0.45,
+                 hatch="//", label="128-d projection (embedding mode's input)")  # fmt: skip
+    axes[0].set_xlabel("state-probe R^2\n(mean of 5 domains, held-out episodes)")
+    axes[0].legend(fontsize=7, loc="lower left", bbox_to_anchor=(0.0, 1.0), frameon=False)
     for ax, task in zip(axes[1:], tasks, strict=True):
         for i, label in enumerate(labels):
             seeds = runs.get(label, {}).get(task, {})
             if seeds:
                 ax.barh(i, statistics.fmean(seeds.values()), color=colors[i], alpha=0.8)
                 ax.plot(list(seeds.values()), [i] * len(seeds), "k.", ms=6)
+            else:
+                ax.text(0.02, i, "not run", transform=ax.get_yaxis_transform(), va="center", fontsize=7, color="0.5")
         state = runs.get("state SAC", {}).get(task)
         if state:
             ax.axvline(statistics.fmean(state.values()), color="tab:green", ls="--", lw=1, label="state SAC")
