@@ -1,19 +1,24 @@
-"""Crash-safe downstream training (issue 14): periodic checkpoints of a run and what a resume needs from them.
+"""Crash-safe downstream training (issue 14): periodic checkpoints of a run, and a resume that is the run it
+interrupted.
 
 A checkpoint is a folder ``<run>/checkpoints/step_<n>/`` holding the model zip (SB3's own format: weights, optimiser
-states, ``num_timesteps``, entropy coefficient), the replay buffer (SB3's ``save_replay_buffer``), the intrinsic
-reward wrapper's queue (when there is one) and the RNG states of ``random``, numpy and torch. It is written in full
-first; only then does ``<run>/checkpoints/latest`` (a one-line text file, replaced atomically) name it, and older
-folders are removed. A ``kill -9`` at any moment therefore leaves the previous complete checkpoint in charge: at most
-one checkpoint interval of training is lost.
+states, ``num_timesteps``, entropy coefficient, the last observations), the replay buffer (SB3's
+``save_replay_buffer``), the intrinsic reward wrapper's queue (when there is one), the RNG states of ``random``,
+numpy and torch, and the state of every env, training and evaluation (``envs.pkl``: each episode as its reset's
+random state and the actions since, see :meth:`~sb3_crptpro.envs.pixel_env.PixelEnv.get_episode_state`, plus SB3's
+``Monitor`` counters). It is written in full first; only then does ``<run>/checkpoints/latest`` (a one-line text
+file, replaced atomically) name it, and older folders are removed. A ``kill -9`` at any moment therefore leaves the
+previous complete checkpoint in charge: at most one checkpoint interval of training is lost.
 
-What a resume cannot restore: the physics state of the envs in the middle of an episode (dm_control cannot save
-it); the resumed run starts new episodes, as after any reset.
+Checkpoints are taken between rounds of SB3's ``learn`` loop (at the start of a rollout, after the gradient steps of
+the previous one) and when ``learn`` ends, so a resumed run picks up exactly there: the envs replay their current
+episodes, and the run writes what the uninterrupted run writes (tested file by file, timings apart).
 """
 
 from __future__ import annotations
 
 import json
+import pickle
 import random
 import shutil
 from pathlib import Path
@@ -22,13 +27,25 @@ from typing import Any
 import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_crptpro.data.store import atomic_write_bytes
 
-__all__ = ["CheckpointCallback", "checkpoint_step", "latest_checkpoint", "restore_rng", "save_checkpoint"]
+__all__ = [
+    "CheckpointCallback",
+    "checkpoint_step",
+    "latest_checkpoint",
+    "restore_rng",
+    "restore_vec_env",
+    "save_checkpoint",
+    "vec_env_state",
+]
 
 CHECKPOINTS = "checkpoints"
-MODEL, BUFFER, REWARD, STATE = "model.zip", "replay_buffer.pkl", "intrinsic_reward.pt", "state.json"
+MODEL, BUFFER, REWARD, STATE, ENVS = "model.zip", "replay_buffer.pkl", "intrinsic_reward.pt", "state.json", "envs.pkl"
+
+#: SB3 ``Monitor`` attributes that carry an episode across a resume (the rest are timings or the open file)
+MONITOR_FIELDS = ("rewards", "needs_reset", "total_steps", "episode_returns", "episode_lengths", "episode_times")
 
 
 def _rng_state() -> dict[str, Any]:
@@ -43,8 +60,42 @@ def restore_rng(folder: Path) -> None:
     torch.set_rng_state(state["torch"])
 
 
-def save_checkpoint(run_dir: str | Path, model: Any, reward_wrapper: Any | None = None) -> Path:
-    """Write a complete checkpoint of ``model`` (and the reward wrapper's queue), then point ``latest`` at it.
+def vec_env_state(venv: VecEnv) -> dict[str, Any]:
+    """The state of every env of ``venv`` (:class:`~sb3_crptpro.envs.pixel_env.PixelEnv` episodes, through any
+    VecEnv wrapper and worker process) and of their ``Monitor`` wrappers, picklable."""
+    from stable_baselines3.common.monitor import Monitor
+
+    monitored = all(venv.env_is_wrapped(Monitor))
+    return {
+        "episodes": venv.env_method("get_episode_state"),
+        "monitor": {name: venv.get_attr(name) for name in MONITOR_FIELDS} if monitored else None,
+    }
+
+
+def restore_vec_env(venv: VecEnv, state: dict[str, Any]) -> None:
+    """Put ``venv`` (built as the one :func:`vec_env_state` read) in that state; its next ``reset`` takes no seed.
+
+    :raises ValueError: a state of another number of envs
+    """
+    if len(state["episodes"]) != venv.num_envs:
+        raise ValueError(f"the checkpoint holds {len(state['episodes'])} envs, this VecEnv has {venv.num_envs}")
+    for i, episode in enumerate(state["episodes"]):
+        venv.env_method("set_episode_state", episode, indices=[i])
+    for name, values in (state["monitor"] or {}).items():
+        for i, value in enumerate(values):  # not set_attr: in a worker that sets it on the outermost wrapper
+            venv.env_method("set_wrapper_attr", name, value, indices=[i])
+    venv.unwrapped._reset_seeds()  # SB3 seeds a VecEnv at its first reset(); a restored one was seeded long ago
+
+
+def monitor_rows(state: dict[str, Any]) -> list[int] | None:
+    """Episodes each env's ``Monitor`` had logged when ``state`` (:func:`vec_env_state`) was taken."""
+    return None if state["monitor"] is None else [len(r) for r in state["monitor"]["episode_returns"]]
+
+
+def save_checkpoint(run_dir: str | Path, model: Any, reward_wrapper: Any | None = None,
+                    eval_env: VecEnv | None = None) -> Path:  # fmt: skip
+    """Write a complete checkpoint of ``model`` (its envs, the reward wrapper's queue, ``eval_env``), then point
+    ``latest`` at it.
 
     :return: the checkpoint folder
     """
@@ -58,13 +109,23 @@ def save_checkpoint(run_dir: str | Path, model: Any, reward_wrapper: Any | None 
     if reward_wrapper is not None:
         reward_wrapper.save(folder / REWARD)
     torch.save(_rng_state(), folder / "rng.pt")
-    state = {"num_timesteps": int(model.num_timesteps), "buffer_size": int(model.replay_buffer.size())}
+    envs = {"train": vec_env_state(model.get_env()), "eval": None if eval_env is None else vec_env_state(eval_env)}
+    (folder / ENVS).write_bytes(pickle.dumps(envs))
+    pending = getattr(model, "_overlap_pending", None)  # OverlappedSAC: a round of updates not run yet
+    state = {"num_timesteps": int(model.num_timesteps), "buffer_size": int(model.replay_buffer.size()),
+             "pending_updates": None if pending is None else list(pending)}  # fmt: skip
     (folder / STATE).write_text(json.dumps(state))
     atomic_write_bytes(root / "latest", folder.name.encode() + b"\n")
     for old in root.glob("step_*"):
         if old != folder:
             shutil.rmtree(old, ignore_errors=True)
     return folder
+
+
+def load_env_states(folder: str | Path) -> dict[str, Any] | None:
+    """The env states a checkpoint holds (``None`` for a checkpoint written before they were saved)."""
+    path = Path(folder) / ENVS
+    return pickle.loads(path.read_bytes()) if path.is_file() else None  # our own file, written by save_checkpoint
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
@@ -86,29 +147,43 @@ def checkpoint_step(folder: str | Path) -> int:
 
 
 class CheckpointCallback(BaseCallback):
-    """Calls :func:`save_checkpoint` every ``every`` agent steps (summed over envs), at the end of a rollout
-    (all its transitions stored, before the gradient steps that follow it).
+    """Calls :func:`save_checkpoint` every ``every`` agent steps (summed over envs), between rounds of ``learn``
+    (at the start of a rollout: the previous rollout's transitions are stored and its gradient steps done), and once
+    more when ``learn`` ends.
 
     :param run_dir: the run directory (checkpoints go to ``<run_dir>/checkpoints``)
     :param every: agent steps between checkpoints (> 0)
     :param reward_wrapper: a :class:`~sb3_crptpro.sb3.reward.PrototypeIntrinsicReward` whose queue is saved too
+    :param eval_env: the evaluation VecEnv, whose env states are saved too
     """
 
-    def __init__(self, run_dir: str | Path, every: int, reward_wrapper: Any | None = None) -> None:
+    def __init__(self, run_dir: str | Path, every: int, reward_wrapper: Any | None = None,
+                 eval_env: VecEnv | None = None) -> None:  # fmt: skip
         super().__init__()
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
-        self.run_dir, self.every, self.reward_wrapper = Path(run_dir), every, reward_wrapper
+        self.run_dir, self.every, self.reward_wrapper, self.eval_env = Path(run_dir), every, reward_wrapper, eval_env
         self.next_at = 0
+        self.saved_at = -1
 
     def _on_training_start(self) -> None:
         self.next_at = (self.num_timesteps // self.every + 1) * self.every
+        self.saved_at = self.model.num_timesteps
 
     def _on_step(self) -> bool:
         return True
 
-    def _on_rollout_end(self) -> None:
-        # Not in _on_step: SB3 calls it before the step's transition is stored, a checkpoint would miss it
-        if self.num_timesteps >= self.next_at:
-            save_checkpoint(self.run_dir, self.model, self.reward_wrapper)
-            self.next_at = (self.num_timesteps // self.every + 1) * self.every
+    def _save(self) -> None:
+        save_checkpoint(self.run_dir, self.model, self.reward_wrapper, self.eval_env)
+        self.saved_at = self.model.num_timesteps
+        self.next_at = (self.model.num_timesteps // self.every + 1) * self.every
+
+    def _on_rollout_start(self) -> None:
+        # Not in _on_step (SB3 calls it before the step's transition is stored) nor at the rollout's end (before
+        # that rollout's gradient steps): here a resume continues exactly where the run was
+        if self.model.num_timesteps >= self.next_at:
+            self._save()
+
+    def _on_training_end(self) -> None:
+        if self.model.num_timesteps > self.saved_at:
+            self._save()

@@ -12,6 +12,7 @@ went.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import re
@@ -220,9 +221,10 @@ RESUME_CHANGES = ("steps", "device", "progress")
 def resume(run_dir: str | Path, command: list[str] | None = None, **changes: Any) -> Path:
     """Continue the run in ``run_dir`` from its latest complete checkpoint, up to its configured ``steps``.
 
-    Step counters, the replay buffer, the intrinsic reward's queue, the RNG states, ``monitor.csv``,
-    ``evaluations.npz`` (evaluations after the checkpoint are dropped, then redone) and the TensorBoard run all
-    continue. Envs start new episodes (an episode's physics state is not saved).
+    The resumed run is the uninterrupted one (:mod:`~sb3_crptpro.app.train_checkpoint`): step counters, the replay
+    buffer, the intrinsic reward's queue, the RNG states and the envs' episodes (replayed) continue; ``monitor.csv``
+    and ``evaluations.npz`` are cut back to the checkpoint and TensorBoard events after it are purged, then the run
+    writes them again. A checkpoint without env states (sb3-crptpro 0.2.0) resumes with new episodes.
 
     A complete run (:func:`run_is_complete`) with no new ``steps`` is left as it is.
 
@@ -284,7 +286,13 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
     from stable_baselines3.common.callbacks import EvalCallback
 
     from sb3_crptpro.app.progress import training_progress
-    from sb3_crptpro.app.train_checkpoint import REWARD, CheckpointCallback, restore_rng
+    from sb3_crptpro.app.train_checkpoint import (
+        REWARD,
+        CheckpointCallback,
+        load_env_states,
+        restore_rng,
+        restore_vec_env,
+    )
     from sb3_crptpro.envs import make_pixel_vec_env
     from sb3_crptpro.sb3.encode import make_encoded_vec_env
     from sb3_crptpro.sb3.extractor import EncoderWeights, crptpro_kwargs
@@ -293,6 +301,9 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
     settings = {k: v for k, v in saved["env"].items() if k != "task"}
     hyper = dict(saved["hyperparameters"])
     net_arch = hyper.pop("net_arch")
+    envs_state = None if checkpoint is None else load_env_states(checkpoint)
+    if envs_state is not None:  # episodes logged after the checkpoint are logged again by the resumed run
+        _trim_monitor_files(run_dir, envs_state["train"])
     monitor = {"monitor_dir": run_dir, "monitor_kwargs": {"override_existing": checkpoint is None}}
     if config.overlap:  # each worker receives the loaded artifact (pickled), nothing re-reads the file
         venv = make_encoded_vec_env(config.task, config.n_envs, artifact, seed=config.seed, **monitor, **settings)
@@ -317,10 +328,21 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
         model = algo(policy, venv, policy_kwargs=policy_kwargs, seed=config.seed, device=config.device,
                      tensorboard_log=str(run_dir), verbose=0, **hyper)  # fmt: skip
     else:
-        model = algo.load(checkpoint / "model.zip", env=venv, device=config.device, tensorboard_log=str(run_dir))
+        # with the envs' states saved, the model keeps its last observations and the envs replay their episodes;
+        # an older checkpoint (no envs.pkl) starts new episodes
+        model = algo.load(checkpoint / "model.zip", env=venv, device=config.device, tensorboard_log=str(run_dir),
+                          force_reset=envs_state is None)  # fmt: skip
         model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
         if reward is not None:
             reward.load(checkpoint / REWARD)
+        if envs_state is not None:
+            restore_vec_env(venv, envs_state["train"])
+            if envs_state["eval"] is not None:
+                restore_vec_env(eval_env, envs_state["eval"])
+            pending = json.loads((checkpoint / "state.json").read_text()).get("pending_updates")
+            if pending is not None:
+                model._overlap_pending = tuple(pending)
+        model.set_logger(_resumed_logger(run_dir, model.num_timesteps))
         restore_rng(checkpoint)
     callbacks: list[Any] = []
     if config.eval_freq:
@@ -329,9 +351,10 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
                                   best_model_save_path=str(run_dir), deterministic=True, verbose=0)  # fmt: skip
         if checkpoint is not None:
             _continue_evaluations(evaluation, run_dir / "evaluations.npz", model.num_timesteps)
+            evaluation.n_calls = model.num_timesteps // config.n_envs  # evaluations stay on the same agent steps
         callbacks.append(evaluation)
     if config.checkpoint_every:
-        callbacks.append(CheckpointCallback(run_dir, config.checkpoint_every, reward))
+        callbacks.append(CheckpointCallback(run_dir, config.checkpoint_every, reward, eval_env))
     remaining = config.steps - model.num_timesteps
     progress_bar, progress_callbacks = training_progress(remaining, config.progress)
     callbacks += progress_callbacks
@@ -352,6 +375,33 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
             reward.save(run_dir / "intrinsic_reward.pt")
         venv.close()
         eval_env.close()
+
+
+def _trim_monitor_files(run_dir: Path, state: dict[str, Any]) -> None:
+    """Cut each ``<i>.monitor.csv`` back to the episodes its ``Monitor`` had logged at the checkpoint."""
+    from sb3_crptpro.app.train_checkpoint import monitor_rows
+
+    for i, rows in enumerate(monitor_rows(state) or []):
+        path = run_dir / f"{i}.monitor.csv"
+        if path.is_file():
+            lines = path.read_text().splitlines(keepends=True)
+            path.write_text("".join(lines[: 2 + rows]))  # a JSON comment line, the column names, one row each
+
+
+def _resumed_logger(run_dir: Path, step: int) -> Any:
+    """SB3's logger for a resumed run: its TensorBoard run continues, and what the interrupted run logged after
+    ``step`` is purged (``SummaryWriter(purge_step=)``: readers hide those events; the resumed run logs them again)."""
+    from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
+    from stable_baselines3.common.utils import get_latest_run_id
+    from torch.utils.tensorboard import SummaryWriter
+
+    class _Purging(TensorBoardOutputFormat):
+        def __init__(self, folder: str) -> None:  # not super().__init__: its SummaryWriter has no purge_step
+            self.writer = SummaryWriter(log_dir=folder, purge_step=step + 1)
+            self._is_closed = False
+
+    folder = str(run_dir / f"tb_{max(get_latest_run_id(str(run_dir), 'tb'), 1)}")
+    return Logger(folder=folder, output_formats=[_Purging(folder)])
 
 
 def _continue_evaluations(callback: Any, path: Path, step: int) -> None:
@@ -403,7 +453,6 @@ def run_is_complete(run_dir: str | Path) -> bool:
 
 def _saved_timesteps(model_zip: Path) -> int:
     """``num_timesteps`` recorded in an SB3 model zip (its ``data`` JSON), without loading the model."""
-    import json
     import zipfile
 
     with zipfile.ZipFile(model_zip) as archive:

@@ -34,6 +34,18 @@ def _flatten_state(observation: dict[str, np.ndarray]) -> np.ndarray:
     return np.concatenate([np.asarray(v, dtype=np.float32).ravel() for v in observation.values()])
 
 
+def _get_rng_state(rng: np.random.RandomState | np.random.Generator) -> Any:
+    """The state of a legacy ``RandomState`` (dm_control's tasks) or of a ``Generator`` (Gymnasium's envs)."""
+    return rng.get_state() if isinstance(rng, np.random.RandomState) else rng.bit_generator.state
+
+
+def _set_rng_state(rng: np.random.RandomState | np.random.Generator, state: Any) -> None:
+    if isinstance(rng, np.random.RandomState):
+        rng.set_state(state)
+    else:
+        rng.bit_generator.state = state
+
+
 class PixelEnv(gym.Env[np.ndarray, np.ndarray]):
     """Stacked RGB frames of an inner env: the observation contract of every env of this package.
 
@@ -112,6 +124,8 @@ class PixelEnv(gym.Env[np.ndarray, np.ndarray]):
         super().reset(seed=seed)
         if seed is not None:
             self.action_space.seed(seed)
+        # what replays this episode (get_episode_state): the inner env's random state before its reset, then actions
+        self._episode = {"seed": seed, "rng": _get_rng_state(self._env.np_random), "actions": []}
         observation, _ = self._env.reset(seed=seed)
         self._frames.clear()
         self._started = True
@@ -120,10 +134,8 @@ class PixelEnv(gym.Env[np.ndarray, np.ndarray]):
         state = self._flatten(observation)
         return self._observation(state), {"state": state}
 
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        if not self._started:
-            raise RuntimeError("Call reset() before step().")
-        action = np.asarray(action, dtype=self._action_dtype)
+    def _repeat(self, action: np.ndarray) -> tuple[Any, float, bool, bool]:
+        """Step the inner env ``action_repeat`` times (fewer at an episode end); no frame is rendered."""
         reward = 0.0
         terminated = truncated = False
         observation: Any = None
@@ -132,10 +144,67 @@ class PixelEnv(gym.Env[np.ndarray, np.ndarray]):
             reward += float(r)
             if terminated or truncated:
                 break
+        return observation, reward, bool(terminated), bool(truncated)
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if not self._started:
+            raise RuntimeError("Call reset() before step().")
+        action = np.array(action, dtype=self._action_dtype)
+        self._episode["actions"].append(action)
+        observation, reward, terminated, truncated = self._repeat(action)
         if self.pixels:
             self._frames.append(self.render_frame())
         state = self._flatten(observation)
-        return self._observation(state), reward, bool(terminated), bool(truncated), {"state": state}
+        return self._observation(state), reward, terminated, truncated, {"state": state}
+
+    def get_episode_state(self) -> dict[str, Any]:
+        """What :meth:`set_episode_state` needs to put this env (or another built with the same arguments) exactly
+        where it is now, mid-episode included: the inner env's random state before the episode's reset (or the
+        reset's seed), the agent actions since then, and the action space's random state.
+
+        Physics cannot be read back in general (dm_control tasks also change the model at reset, e.g. reacher's
+        target), so the episode is replayed instead: MuJoCo steps are deterministic for the same build and inputs.
+        Holds one ``float64`` action per agent step of the current episode.
+
+        :return: a picklable dict (numpy arrays, ints and tuples); ``{"started": False}`` before the first reset
+        """
+        space = _get_rng_state(self.action_space.np_random)
+        if not self._started:
+            return {"started": False, "action_space_rng": space}
+        return {"started": True, "seed": self._episode["seed"], "rng": self._episode["rng"],
+                "actions": np.array(self._episode["actions"], dtype=self._action_dtype).reshape(
+                    -1, *self.action_space.shape), "action_space_rng": space}  # fmt: skip
+
+    def set_episode_state(self, state: dict[str, Any]) -> np.ndarray | None:
+        """Replay a state from :meth:`get_episode_state`: reset the inner env as that episode was reset, repeat its
+        actions (rendering only the frames the stack still holds) and restore the action space's random state.
+
+        :return: the observation at that point (``None`` if the state was taken before the first reset)
+        :raises ValueError: actions of another shape than this env's action space
+        """
+        _set_rng_state(self.action_space.np_random, state["action_space_rng"])
+        if not state["started"]:
+            self._frames.clear()
+            self._started = False
+            return None
+        actions = np.asarray(state["actions"], dtype=self._action_dtype)
+        if actions.shape[1:] != self.action_space.shape:
+            raise ValueError(f"episode state holds actions of shape {actions.shape[1:]}, this env takes "
+                             f"{self.action_space.shape}: it was taken from another env")  # fmt: skip
+        if state["seed"] is None:
+            _set_rng_state(self._env.np_random, state["rng"])
+        observation, _ = self._env.reset(seed=state["seed"])
+        self._episode = {"seed": state["seed"], "rng": state["rng"], "actions": list(actions)}
+        self._started = True
+        stack = self.config.frame_stack
+        self._frames.clear()
+        if self.pixels and len(actions) < stack:
+            self._frames.extend([self.render_frame()] * stack)
+        for i, action in enumerate(actions):
+            observation = self._repeat(action)[0]
+            if self.pixels and i >= len(actions) - stack:
+                self._frames.append(self.render_frame())
+        return self._observation(self._flatten(observation))
 
     def render(self) -> np.ndarray:  # type: ignore[override]
         """The newest frame as ``(H, W, 3)`` ``uint8`` (for videos), or a fresh render before any reset.

@@ -249,3 +249,37 @@ def test_render_mode_through_gym_make_and_make_dmc_env() -> None:
         make_dmc_env("cartpole_swingup", image_size=32, render_mode="human")
     with pytest.raises(ValueError, match="render_mode must be None"):
         gym.make("CRPTpro/cartpole_swingup-v0", render_mode="human")
+
+
+@pytest.mark.parametrize(("task", "frame_stack"), [("reacher_easy", 3), ("cheetah_run", 2), ("Hopper-v5", 3)])
+def test_episode_state_replays_the_episode_exactly(task: str, frame_stack: int) -> None:
+    """get_episode_state / set_episode_state put another env where this one is, mid-episode: reacher's target lives in
+    the model (set at reset from the task's random state), Hopper-v5 is a Gymnasium env with a Generator."""
+    import pickle
+
+    from sb3_crptpro import make_pixel_env
+
+    kwargs = {"image_size": 32, "frame_stack": frame_stack, "action_repeat": 4, "render": "fast", "seed": 5}
+    env, other = make_pixel_env(task, **kwargs), make_pixel_env(task, **kwargs)
+    rng = np.random.default_rng(0)
+    assert other.set_episode_state(env.get_episode_state()) is None  # before any reset
+    env.reset()
+    for _ in range(300):  # through at least one episode end (250 agent steps per DMC episode)
+        if any(env.step(rng.uniform(-1, 1, env.action_space.shape))[2:4]):
+            env.reset()
+    env.step(rng.uniform(-1, 1, env.action_space.shape))
+    state = pickle.loads(pickle.dumps(env.get_episode_state()))
+    observation = other.set_episode_state(state)
+    assert np.array_equal(observation, np.concatenate(env._frames))  # the stack holds the same frames
+    for _ in range(260):  # the same transitions from here on, across the next reset too
+        action = rng.uniform(-1, 1, env.action_space.shape)
+        a, b = env.step(action), other.step(action)
+        assert np.array_equal(a[0], b[0]) and a[1:4] == b[1:4] and np.array_equal(a[4]["state"], b[4]["state"])
+        if a[2] or a[3]:
+            assert np.array_equal(env.reset()[0], other.reset()[0])
+    assert np.array_equal(env.action_space.sample(), other.action_space.sample())
+    bad = {**state, "actions": np.zeros((2, 7))}
+    with pytest.raises(ValueError, match="taken from another env"):
+        other.set_episode_state(bad)
+    env.close()
+    other.close()
