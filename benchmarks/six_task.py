@@ -96,7 +96,8 @@ class Config:
     ``observation``: ``state`` (proprioceptive), ``projection`` (the frozen encoder's normalised 128-d projection)
     or ``features`` (its conv features, through a trainable ``Linear -> LayerNorm -> tanh`` trunk of width ``trunk``
     in actor and critic). ``learner``: SB3 SAC keyword arguments plus ``net_arch``. ``intrinsic_coef``: prototype
-    kNN intrinsic reward coefficient (0: none).
+    kNN intrinsic reward coefficient (0: none). ``action_repeat``: ``None`` for the task's (``TASKS``), else this
+    one (state-SAC anchor variants; the env-step budget stays 100k).
     """
 
     observation: str
@@ -106,6 +107,7 @@ class Config:
     trunk: int = 50
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    action_repeat: int | None = None
 
 
 def _embedding_learner() -> dict[str, Any]:
@@ -151,6 +153,9 @@ def configs() -> dict[str, Config]:
     }
     for name, change in variants.items():
         out[name] = dataclasses.replace(base, **change)
+    state = out["state SAC"]  # anchor tuning: compared with "state SAC" in the study table
+    out["state SAC, action repeat 1"] = dataclasses.replace(state, action_repeat=1)
+    out["state SAC, 1024x1024"] = dataclasses.replace(state, learner={**STATE_LEARNER, "net_arch": [1024, 1024]})
     return out
 
 
@@ -240,7 +245,7 @@ def run(name: str, config: Config, task: str, seed: int, encoder: Path | None, a
 
     from sb3_crptpro.sb3.overlap import OverlappedSAC
 
-    action_repeat = TASKS[task]
+    action_repeat = config.action_repeat or TASKS[task]
     learner = dict(config.learner)
     net_arch = learner.pop("net_arch")
     threads = torch.get_num_threads()
@@ -358,13 +363,16 @@ def _table(s: dict, names: list[str], tasks: list[str], title: str, cell: Any) -
     return lines
 
 
-def study(rows: list[dict[str, Any]], baseline: str = "embedding") -> list[str]:
-    """Each study variant against ``baseline`` on the (task, seed) pairs both ran: mean final-return difference."""
+def study(rows: list[dict[str, Any]]) -> list[str]:
+    """Each study variant against its base config (``embedding``; ``state SAC`` for a variant on the state) on the
+    (task, seed) pairs both ran: mean final-return difference."""
     done = {(r["config"], r["task"], r["seed"]): r["final_return"] for r in rows}
-    variants = [n for n in configs() if n not in BENCHMARK and any(r["config"] == n for r in rows)]
-    lines = ["| variant - embedding (same task and seed) | pairs | mean difference | per pair |",
-             "| --- | ---: | ---: | --- |"]  # fmt: skip
+    every = configs()
+    variants = [n for n in every if n not in BENCHMARK and any(r["config"] == n for r in rows)]
+    lines = ["| variant - its base config, same task and seed (base: embedding; state SAC for state variants) | pairs "
+             "| mean difference | per pair |", "| --- | ---: | ---: | --- |"]  # fmt: skip
     for name in variants:
+        baseline = "state SAC" if every[name].observation == "state" else "embedding"
         pairs = [(t, sd) for (c, t, sd) in done if c == name and (baseline, t, sd) in done]
         diffs = [done[(name, t, sd)] - done[(baseline, t, sd)] for t, sd in pairs]
         each = ", ".join(f"{t} s{sd} {d:+.0f}" for (t, sd), d in zip(pairs, diffs, strict=True))
@@ -399,7 +407,8 @@ def report(rows: list[dict[str, Any]], out: Path, command: str) -> None:
              "Published (not run here; the papers' means):", "", *pub, "",
              "Wall time of a whole run (training and its evaluations), minutes, mean over seeds:", "", *minutes, "",
              "Targets (counted over the tasks measured so far):", "", *targets(rows), "",
-             "Downstream study (variants of `embedding`, one setting changed each):", "", *study(rows), "",
+             "Downstream study (variants of `embedding` or of `state SAC`, one setting changed each):", "",
+             *study(rows), "",
              "![learning curves](six_task.png)", ""]  # fmt: skip
     (out / "report.md").write_text("\n".join(lines))
 

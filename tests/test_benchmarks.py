@@ -178,7 +178,8 @@ def test_six_task_benchmark_counts_updates_resumes_and_reports(tiny_data: Path, 
         tmp_path / "random_init.safetensors", {"updates": 0, "diagnostics": {}}
     )
     out = tmp_path / "six"
-    configs = ["state SAC", "embedding", "embedding, random init", "UTD 2", "conv features + pre_fc"]
+    configs = ["state SAC", "embedding", "embedding, random init", "UTD 2", "conv features + pre_fc",
+               "state SAC, action repeat 1"]  # fmt: skip
     argv = [sys.executable, str(BENCHMARKS / "six_task.py"), "--out", str(out), "--encoder", str(tiny_artifact),
             "--tasks", "cartpole_swingup", "--configs", *configs, "--seeds", "0",
             "--env-steps", "800", "--eval-every", "400", "--eval-episodes", "1", "--learning-starts", "50"]  # fmt: skip
@@ -187,8 +188,11 @@ def test_six_task_benchmark_counts_updates_resumes_and_reports(tiny_data: Path, 
     assert len([x for x in proc.stdout.splitlines() if "cartpole_swingup seed 0" in x]) == len(configs)
     rows = {r["config"]: r for r in map(json.loads, (p.read_text() for p in (out / "runs").glob("*.json")))}
     assert set(rows) == set(configs)
-    # action repeat 8: 100 agent steps, learning from step 51 on: one gradient step per agent step, two with UTD 2
-    assert {k: r["gradient_steps"] for k, r in rows.items()} == {**dict.fromkeys(configs, 50), "UTD 2": 100}
+    # action repeat 8: 100 agent steps, learning from step 51 on: one gradient step per agent step, two with UTD 2;
+    # action repeat 1: 800 agent steps, the same env-step budget
+    assert {k: r["gradient_steps"] for k, r in rows.items()} == {**dict.fromkeys(configs, 50), "UTD 2": 100,
+                                                                  "state SAC, action repeat 1": 750}  # fmt: skip
+    assert rows["state SAC, action repeat 1"]["action_repeat"] == 1
     assert all([p["env_steps"] for p in r["curve"]] == [400, 800] for r in rows.values())
     # without --random-init: the encoder's pretrainer before its first update, rebuilt from the recorded seed
     derived = load_artifact(out / "random_init.safetensors").metadata
@@ -201,6 +205,8 @@ def test_six_task_benchmark_counts_updates_resumes_and_reports(tiny_data: Path, 
     assert "| CURL at 100k, CURL (ICML 2020) Table 1 | 582 |" in report
     assert "| state SAC at 100k, DrQ (ICLR 2021) Table 1 | 812 |" in report
     assert re.search(r"\| UTD 2 \| 1 \| [+-]\d+\.\d \| cartpole_swingup s0 [+-]\d+ \|", report)
+    state_diff = rows["state SAC, action repeat 1"]["final_return"] - rows["state SAC"]["final_return"]
+    assert f"| state SAC, action repeat 1 | 1 | {state_diff:+.1f} |" in report  # against state SAC, not embedding
     assert (out / "six_task.png").stat().st_size > 10_000
     again = subprocess.run(argv, capture_output=True, text=True, timeout=300)  # resumes: every run is done
     assert again.returncode == 0 and "seed 0" not in again.stdout and "report:" in again.stdout

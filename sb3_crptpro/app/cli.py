@@ -261,8 +261,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="continue RUN_DIR from its latest checkpoint with its saved settings (after a crash, kill -9 "
                    "or Ctrl-C)")  # fmt: skip
     p.add_argument("--checkpoint-every", type=int, default=10_000,
-                   help="full checkpoint (model, replay buffer, reward queue, RNG) every N agent steps, 0 = never "
-                   "(default: %(default)s)")  # fmt: skip
+                   help="full checkpoint (model, replay buffer, reward queue, RNG, env states) every N agent steps "
+                   "and at the end, 0 = never (default: %(default)s)")  # fmt: skip
     p.add_argument("--algo", choices=["sac", "tqc"], default="sac", help="SAC or TQC (default: sac)")
     p.add_argument("--mode", choices=list(TRAIN_MODES), default="reference",
                    help="reference: AugmentedSAC/TQC on pixels (frozen conv + trainable pre_fc, the paper's setting); "

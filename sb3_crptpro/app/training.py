@@ -100,7 +100,8 @@ class TrainConfig:
     device: str = "auto"
     #: show progress: SB3's bar on a terminal, one line every 30 s when stdout is piped (a log file, CI)
     progress: bool = True
-    #: write a full checkpoint (model, replay buffer, reward queue, RNG) every N agent steps (all envs); 0: never
+    #: write a full checkpoint (model, replay buffer, reward queue, RNG, env states) every N agent steps (all envs)
+    #: and when training ends; 0: never
     checkpoint_every: int = 10_000
 
     def __post_init__(self) -> None:

@@ -19,21 +19,22 @@ from sb3_crptpro.app.cli import main
 STEPS, EVERY = 400, 100
 
 
-def _monitor_rows(run: Path) -> list[str]:
-    lines = (run / "0.monitor.csv").read_text().splitlines()
+def _monitor_rows(run: Path, env: int = 0) -> list[str]:
+    lines = (run / f"{env}.monitor.csv").read_text().splitlines()
     assert lines[0].startswith("#") and lines[1] == "r,l,t"
     assert sum(line.startswith("#") for line in lines) == 1  # one header: the file was appended to, not rewritten
     return lines[2:]
 
 
-def _train_argv(encoder: Path, mode: str, logs: Path, steps: int = STEPS) -> list[str]:
+def _train_argv(encoder: Path, mode: str, logs: Path, steps: int = STEPS, n_envs: int = 1) -> list[str]:
     """A run whose checkpoints (every 100 agent steps) fall mid-episode (34-step episodes at action repeat 30) and
     whose evaluations (every 60) do not fall on checkpoints."""
     overlap = ["--overlap"] if mode == "overlap" else []  # embedding mode, env workers encode (OverlappedSAC)
     return ["train", "--task", "reacher_easy", "--encoder", str(encoder), "--mode",
             "embedding" if overlap else mode, *overlap, "--steps", str(steps), "--checkpoint-every", str(EVERY),
             "--eval-freq", "60", "--eval-episodes", "1", "--batch-size", "8", "--buffer-size", "1000",
-            "--learning-starts", "20", "--action-repeat", "30", "--log-dir", str(logs), "--no-progress"]  # fmt: skip
+            "--learning-starts", "20", "--action-repeat", "30", "--n-envs", str(n_envs), "--log-dir", str(logs),
+            "--no-progress"]  # fmt: skip
 
 
 def _scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
@@ -46,7 +47,7 @@ def _scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
             if not tag.startswith("time/")}  # fmt: skip
 
 
-def _assert_same_run(a: Path, b: Path, mode: str) -> None:
+def _assert_same_run(a: Path, b: Path, mode: str, n_envs: int = 1) -> None:
     """Every file the two runs wrote holds the same values, timings apart."""
     import pickle
 
@@ -67,8 +68,9 @@ def _assert_same_run(a: Path, b: Path, mode: str) -> None:
     ea, eb = np.load(a / "evaluations.npz"), np.load(b / "evaluations.npz")
     assert list(ea["timesteps"]) == list(range(60, STEPS + 1, 60))
     assert all(np.array_equal(ea[k], eb[k]) for k in ea.files)
-    rows = [[line.split(",")[:2] for line in _monitor_rows(r)] for r in (a, b)]  # r, l; t is a timing
-    assert rows[0] == rows[1] and len(rows[0]) == STEPS // 34
+    for i in range(n_envs):
+        rows = [[line.split(",")[:2] for line in _monitor_rows(r, i)] for r in (a, b)]  # r, l; t is a timing
+        assert rows[0] == rows[1] and len(rows[0]) == STEPS // n_envs // 34
     qa, qb = (torch.load(r / "intrinsic_reward.pt", weights_only=True) for r in (a, b))
     assert all(torch.equal(qa[k], qb[k]) if torch.is_tensor(qa[k]) else qa[k] == qb[k] for k in qa)
     assert (a / "checkpoints/step_400/state.json").read_text() == (b / "checkpoints/step_400/state.json").read_text()
@@ -108,13 +110,14 @@ def test_kill_9_then_resume_is_the_uninterrupted_run(tiny_artifact: Path, tmp_pa
 
 
 def test_a_longer_steps_on_resume_is_the_longer_run(tiny_artifact: Path, tmp_path: Path) -> None:
-    """A run of 250 steps, resumed to 400 (its checkpoint at the end of ``learn``, mid-episode), is the 400-step run."""
-    assert main(_train_argv(tiny_artifact, "embedding", tmp_path / "a")) == 0
-    assert main(_train_argv(tiny_artifact, "embedding", tmp_path / "b", steps=250)) == 0
+    """A run of 250 agent steps on 2 envs, resumed to 400 (its checkpoint at the end of ``learn``, mid-episode), is
+    the 400-step run."""
+    assert main(_train_argv(tiny_artifact, "embedding", tmp_path / "a", n_envs=2)) == 0
+    assert main(_train_argv(tiny_artifact, "embedding", tmp_path / "b", steps=250, n_envs=2)) == 0
     run = tmp_path / "b" / "sac" / "reacher_easy_1"
     assert [p.name for p in (run / "checkpoints").glob("step_*")] == ["step_250"]
     assert main(["train", "--resume", str(run), "--steps", str(STEPS), "--no-progress"]) == 0
-    _assert_same_run(tmp_path / "a" / "sac" / "reacher_easy_1", run, "embedding")
+    _assert_same_run(tmp_path / "a" / "sac" / "reacher_easy_1", run, "embedding", n_envs=2)
 
 
 def test_resume_refuses_without_a_checkpoint(tiny_artifact: Path, tmp_path: Path,
