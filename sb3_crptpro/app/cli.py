@@ -102,6 +102,15 @@ def _add_collect(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_collect)
 
 
+def _record_session(work_dir: Path, command: str, resume: bool) -> list[str]:
+    """Append ``command`` to ``<work_dir>/sessions.txt`` (started afresh without ``--resume``); return every line."""
+    path = work_dir / "sessions.txt"
+    earlier = path.read_text().splitlines() if resume and path.is_file() else []
+    work_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{line}\n" for line in [*earlier, command]))
+    return [*earlier, command]
+
+
 def _cmd_pretrain(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -117,8 +126,15 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     work_dir = Path(args.work_dir) if args.work_dir else out.with_name(out.stem + "_pretrain")
     dataset = CrossDomainDataset(args.data, frame_stack=args.frame_stack, mode=config.sampling)
     trainer = Pretrainer(config, dataset, work_dir)
+    command = shlex.join(["sb3-crptpro", *args.argv])
+    sessions = [command]
+    if args.resume or not trainer.holds_earlier_run:  # else fit refuses to start: nothing to record
+        sessions = _record_session(work_dir, command, args.resume)
     stats = trainer.fit(resume=args.resume)
-    path = trainer.save(out, stats, provenance={"command": shlex.join(["sb3-crptpro", *args.argv])})
+    provenance: dict[str, Any] = {"command": command}
+    if len(sessions) > 1:  # a resumed run: every command that trained it, first to last
+        provenance["sessions"] = sessions
+    path = trainer.save(out, stats, provenance=provenance)
     if path is not None:
         final = stats["final"]
         rate = f"{stats['updates_per_s']:.2f} updates/s" if stats["updates_per_s"] else "none left to train"

@@ -35,6 +35,8 @@ __all__ = [
     "CheckpointCallback",
     "checkpoint_step",
     "latest_checkpoint",
+    "load_env_states",
+    "monitor_rows",
     "restore_rng",
     "restore_vec_env",
     "save_checkpoint",

@@ -345,6 +345,16 @@ class Pretrainer:
         return collapse_diagnostics(z_raw.cpu(), z_read.cpu(), protos.cpu(), labels, float(comp))
 
     # ------------------------------------------------------------------ loop
+    @property
+    def holds_earlier_run(self) -> bool:
+        """Whether the work dir holds an earlier run (a checkpoint or ``metrics.csv``): :meth:`fit` then needs
+        ``resume=True``."""
+        return (
+            self.work_dir is not None
+            and not self.rank
+            and any((self.work_dir / name).exists() for name in (CHECKPOINT_NAME, "metrics.csv"))
+        )
+
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Train up to ``config.updates`` updates (continuing from the last checkpoint when ``resume``).
 
@@ -353,12 +363,7 @@ class Pretrainer:
             ``updates_per_s`` (this call alone)
         """
         c = self.config
-        previous = (
-            self.work_dir is not None
-            and not self.rank
-            and any((self.work_dir / name).exists() for name in (CHECKPOINT_NAME, "metrics.csv"))
-        )
-        if not resume and previous:
+        if not resume and self.holds_earlier_run:
             raise ValueError(f"{self.work_dir} holds an earlier run (checkpoint or metrics.csv): resume it (--resume) "
                              "or pretrain into another work dir")  # fmt: skip
         if resume and self.load_checkpoint() and self.update > c.updates:

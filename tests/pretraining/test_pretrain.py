@@ -372,3 +372,10 @@ def test_kill_9_then_resume_writes_what_an_uninterrupted_run_writes(tiny_data: P
     assert killed["stats"]["diagnostics"] == whole["stats"]["diagnostics"]
     # the wall time counts the session before the kill (up to its checkpoint) and the resumed one
     assert killed["stats"]["wall_time_s"] > killed["stats"]["session_wall_time_s"] > 0
+    # the provenance names both sessions, the killed one first; a run trained in one go records its one command
+    first, second = killed["provenance"]["sessions"]
+    assert second == first + " --resume" and killed["provenance"]["command"] == second
+    assert "sessions" not in whole["provenance"] and whole["provenance"]["command"].startswith("sb3-crptpro pretrain")
+    inspect = [sys.executable, "-m", "sb3_crptpro.app.cli", "inspect", str(tmp_path / "killed.safetensors")]
+    shown = subprocess.run(inspect, check=True, capture_output=True, text=True).stdout
+    assert "session 1 of 2" in shown and "session 2 of 2" in shown
