@@ -418,6 +418,7 @@ def report(rows: list[dict[str, Any]], out: Path, command: str) -> None:
     markers = {"CURL": "s", "DrQ": "D", "state SAC": "^"}
     for ax, task in zip(axes.flat, _ORDER, strict=True):
         ax.set_title(f"{task} (action repeat {TASKS[task]})", fontsize=10)
+        seeds: list[str] = []
         for i, name in enumerate(drawn):
             rs = [r for r in rows if r["config"] == name and r["task"] == task and r["curve"]]
             if not rs:
@@ -430,8 +431,9 @@ def report(rows: list[dict[str, Any]], out: Path, command: str) -> None:
             ax.plot(xs, ys.mean(0), color=color, marker=".", label=f"{label} (ours)")
             if len(ys) > 1:
                 ax.fill_between(xs, ys.min(0), ys.max(0), color=color, alpha=0.15)
-            ax.annotate(f"{len(ys)} seed{'s' * (len(ys) > 1)}", (xs[-1], ys.mean(0)[-1]), fontsize=7, color=color,
-                        xytext=(-30, 4), textcoords="offset points")  # fmt: skip
+            seeds.append(f"{label.removeprefix('embedding, ')} {len(ys)}")
+        if seeds:  # one line per panel: labels at the curves' ends overlapped where the curves meet
+            ax.text(0.02, 0.97, "seeds: " + ", ".join(seeds), transform=ax.transAxes, fontsize=7, va="top")
         for p in PUBLISHED:
             if p["env_steps"] == 100_000:
                 score = dict(zip(_ORDER, p["scores"], strict=True))[task]
