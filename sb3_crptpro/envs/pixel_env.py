@@ -170,10 +170,18 @@ class PixelEnv(gym.Env[np.ndarray, np.ndarray]):
         """
         space = _get_rng_state(self.action_space.np_random)
         if not self._started:
-            return {"started": False, "action_space_rng": space}
+            return {"started": False, "action_space_rng": space, "renderer": self._renderer_state()}
         return {"started": True, "seed": self._episode["seed"], "rng": self._episode["rng"],
                 "actions": np.array(self._episode["actions"], dtype=self._action_dtype).reshape(
-                    -1, *self.action_space.shape), "action_space_rng": space}  # fmt: skip
+                    -1, *self.action_space.shape), "action_space_rng": space,
+                "renderer": self._renderer_state()}  # fmt: skip
+
+    def _renderer_state(self) -> Any:
+        """Renderer settings that depend on this env's history rather than on its physics state (none here)."""
+        return None
+
+    def _set_renderer_state(self, state: Any) -> None:
+        """Restore what :meth:`_renderer_state` returned."""
 
     def set_episode_state(self, state: dict[str, Any]) -> np.ndarray | None:
         """Replay a state from :meth:`get_episode_state`: reset the inner env as that episode was reset, repeat its
@@ -194,6 +202,7 @@ class PixelEnv(gym.Env[np.ndarray, np.ndarray]):
         if state["seed"] is None:
             _set_rng_state(self._env.np_random, state["rng"])
         observation, _ = self._env.reset(seed=state["seed"])
+        self._set_renderer_state(state.get("renderer"))
         self._episode = {"seed": state["seed"], "rng": state["rng"], "actions": list(actions)}
         self._started = True
         stack = self.config.frame_stack
@@ -308,6 +317,25 @@ class GymPixelEnv(PixelEnv):
     @property
     def state_dim(self) -> int:
         return int(gym.spaces.flatdim(self._env.observation_space))
+
+    def _renderer_state(self) -> Any:
+        # Gymnasium's MuJoCo viewer aims its free camera at the geoms' median position at its first render
+        # (BaseRender._init_camera), so the camera depends on the state the env was first rendered in
+        renderer = getattr(self._env.unwrapped, "mujoco_renderer", None) if self._mujoco else None
+        viewer = (getattr(renderer, "_viewers", None) or {}).get("rgb_array")
+        if viewer is None:
+            return None
+        cam = viewer.cam
+        return {"lookat": np.array(cam.lookat), "distance": float(cam.distance), "azimuth": float(cam.azimuth),
+                "elevation": float(cam.elevation)}  # fmt: skip
+
+    def _set_renderer_state(self, state: Any) -> None:
+        if state is None or not self._mujoco:
+            return
+        self.render_frame()  # creates the viewer (and its camera) if this env has not rendered yet (after reset)
+        cam = self._env.unwrapped.mujoco_renderer._get_viewer(render_mode="rgb_array").cam
+        cam.lookat[:] = state["lookat"]
+        cam.distance, cam.azimuth, cam.elevation = state["distance"], state["azimuth"], state["elevation"]
 
     def render_frame(self) -> np.ndarray:
         if self._mujoco:
