@@ -36,10 +36,10 @@ __all__ = [
     "checkpoint_step",
     "latest_checkpoint",
     "load_env_states",
-    "monitor_rows",
     "restore_rng",
     "restore_vec_env",
     "save_checkpoint",
+    "trim_monitor_files",
     "vec_env_state",
 ]
 
@@ -89,9 +89,14 @@ def restore_vec_env(venv: VecEnv, state: dict[str, Any]) -> None:
     venv.unwrapped._reset_seeds()  # SB3 seeds a VecEnv at its first reset(); a restored one was seeded long ago
 
 
-def monitor_rows(state: dict[str, Any]) -> list[int] | None:
-    """Episodes each env's ``Monitor`` had logged when ``state`` (:func:`vec_env_state`) was taken."""
-    return None if state["monitor"] is None else [len(r) for r in state["monitor"]["episode_returns"]]
+def trim_monitor_files(run_dir: str | Path, state: dict[str, Any]) -> None:
+    """Cut each ``<run_dir>/<i>.monitor.csv`` back to the episodes its ``Monitor`` had logged when ``state``
+    (:func:`vec_env_state`) was taken: the resumed run logs the later ones again."""
+    for i, returns in enumerate((state["monitor"] or {}).get("episode_returns", [])):
+        path = Path(run_dir) / f"{i}.monitor.csv"
+        if path.is_file():
+            lines = path.read_text().splitlines(keepends=True)
+            path.write_text("".join(lines[: 2 + len(returns)]))  # a JSON comment line, the column names, one row each
 
 
 def save_checkpoint(run_dir: str | Path, model: Any, reward_wrapper: Any | None = None,

@@ -293,6 +293,7 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
         load_env_states,
         restore_rng,
         restore_vec_env,
+        trim_monitor_files,
     )
     from sb3_crptpro.envs import make_pixel_vec_env
     from sb3_crptpro.sb3.encode import make_encoded_vec_env
@@ -304,7 +305,7 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
     net_arch = hyper.pop("net_arch")
     envs_state = None if checkpoint is None else load_env_states(checkpoint)
     if envs_state is not None:  # episodes logged after the checkpoint are logged again by the resumed run
-        _trim_monitor_files(run_dir, envs_state["train"])
+        trim_monitor_files(run_dir, envs_state["train"])
     monitor = {"monitor_dir": run_dir, "monitor_kwargs": {"override_existing": checkpoint is None}}
     if config.overlap:  # each worker receives the loaded artifact (pickled), nothing re-reads the file
         venv = make_encoded_vec_env(config.task, config.n_envs, artifact, seed=config.seed, **monitor, **settings)
@@ -376,17 +377,6 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
             reward.save(run_dir / "intrinsic_reward.pt")
         venv.close()
         eval_env.close()
-
-
-def _trim_monitor_files(run_dir: Path, state: dict[str, Any]) -> None:
-    """Cut each ``<i>.monitor.csv`` back to the episodes its ``Monitor`` had logged at the checkpoint."""
-    from sb3_crptpro.app.train_checkpoint import monitor_rows
-
-    for i, rows in enumerate(monitor_rows(state) or []):
-        path = run_dir / f"{i}.monitor.csv"
-        if path.is_file():
-            lines = path.read_text().splitlines(keepends=True)
-            path.write_text("".join(lines[: 2 + rows]))  # a JSON comment line, the column names, one row each
 
 
 def _resumed_logger(run_dir: Path, step: int) -> Any:
