@@ -190,3 +190,23 @@ def test_resume_refuses_an_encoder_that_changed(tiny_artifact: Path, tmp_path: P
     err = capsys.readouterr().err
     assert "is not the encoder the run started with" in err and "Traceback" not in err
     assert (run / "config.yml").read_text() == config_before  # nothing written on a refusal
+
+
+def test_a_checkpoint_without_env_states_resumes_with_new_episodes(tiny_artifact: Path, tmp_path: Path) -> None:
+    """A checkpoint as version 0.2.0 wrote it (no ``envs.pkl``, no ``pending_updates`` in ``state.json``) still
+    resumes; its envs start new episodes (the model resets them) instead of replaying the interrupted ones."""
+    argv = _train_argv(tiny_artifact, "embedding", tmp_path, steps=60)  # 34-step episodes: one ends, one is cut
+    argv[argv.index("--checkpoint-every") + 1] = "30"
+    assert main(argv) == 0
+    run = tmp_path / "sac" / "reacher_easy_1"
+    checkpoint = run / "checkpoints" / "step_60"
+    (checkpoint / "envs.pkl").unlink()
+    state = json.loads((checkpoint / "state.json").read_text())
+    del state["pending_updates"]
+    (checkpoint / "state.json").write_text(json.dumps(state))
+    assert main(["train", "--resume", str(run), "--steps", "120", "--no-progress"]) == 0
+    from stable_baselines3 import SAC
+
+    assert SAC.load(run / "reacher_easy.zip").num_timesteps == 120
+    # Continued episodes would end at agent steps 34, 68 and 102; a new episode at 60 ends at 94 instead.
+    assert [line.split(",")[1] for line in _monitor_rows(run)] == ["34", "34"]
