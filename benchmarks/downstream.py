@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -216,7 +217,7 @@ def report(rows: list[dict[str, Any]], randoms: dict[str, float], out: Path, arg
     import matplotlib.pyplot as plt
 
     tasks = list(dict.fromkeys(r["task"] for r in rows))
-    lines = ["# Downstream benchmark", "", f"Command: `python benchmarks/downstream.py {' '.join(sys.argv[1:])}`", "",
+    lines = ["# Downstream benchmark", "", f"Command: `python benchmarks/downstream.py {shlex.join(sys.argv[1:])}`", "",
              f"SAC heads {args.net_arch}, batch {args.batch_size}, lr 3e-4, train_freq 1, learning_starts "
              f"{args.learning_starts} agent steps, no intrinsic reward; {args.env_steps} env steps except `reference`, "
              "which gets the training wall time of `embedding` (same task and seed). Mean +- std over seeds.",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
 import sys
 from pathlib import Path
@@ -218,7 +219,7 @@ def main(argv: list[str]) -> None:
     for label, row in rows.items():
         print(f"{label:<40} R2 conv {row['r2_conv_mean']:.3f}  proj {row['r2_proj_mean']:.3f}", flush=True)
     made = dict(text.split("=", 1) for text in args.made if "=" in text)
-    command = "python benchmarks/pretrain_scale.py " + " ".join(f'"{a}"' if " " in a else a for a in argv)
+    command = "python benchmarks/pretrain_scale.py " + shlex.join(argv)
     report(rows, downstream(args.runs, encoders), out, made, command)
     print(f"wrote {out / 'report.md'} and {out / 'pretrain_scale.png'}")
 

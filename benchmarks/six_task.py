@@ -31,6 +31,7 @@ import argparse
 import dataclasses
 import json
 import math
+import shlex
 import sys
 import time
 from dataclasses import dataclass, field
@@ -507,7 +508,7 @@ def main(argv: list[str]) -> None:
                 print(fmt(row), flush=True)
     rows = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]
     if rows:
-        report(rows, out, "python benchmarks/six_task.py " + " ".join(argv))
+        report(rows, out, "python benchmarks/six_task.py " + shlex.join(argv))
         print(f"report: {out / 'report.md'}")
 
 
