@@ -6,7 +6,9 @@ pretraining domains of the shipped encoder and 2 unseen ones): the state-probe R
 128-d projection. It then reads the downstream runs that ``benchmarks/six_task.py`` wrote with that encoder (config
 ``embedding``; runs are matched to an encoder by the ``encoder`` path they recorded) and the random-init runs
 (``embedding, random init``), and writes ``<out>/report.md`` and ``<out>/pretrain_scale.png`` (one panel for the probe,
-one per downstream task). Probe rows are cached in ``<out>/rows/`` by the artifact's tensor checksum.
+one per downstream task). Probe rows are cached in ``<out>/rows/`` by the artifact's tensor checksum, with the paths
+the artifact was given under: an encoder file deleted since (a 10 MiB study artifact is not committed) is still
+reported, and its downstream runs still matched, from its cached row.
 
 Usage::
 
@@ -43,16 +45,37 @@ def _probe_dirs(work: Path, image_size: int, transitions: int) -> dict[str, Path
     return dict(zip(DOMAINS, dirs, strict=True))
 
 
+def cached_row(path: Path | str, out: Path) -> dict[str, Any] | None:
+    """The cached probe row of an artifact once given as ``path`` (``None``: never probed under that path)."""
+    for cache in sorted((out / "rows").glob("*.json")):
+        row = json.loads(cache.read_text())
+        if str(path) in row.get("artifacts", []):
+            return row
+    return None
+
+
 def probe_row(path: Path, out: Path, work: Path, transitions: int) -> dict[str, Any]:
-    """Probe R^2 of one artifact (cached in ``<out>/rows/<tensor sha256[:16]>.json``) plus its pretraining record."""
-    artifact = load_artifact(path)
-    meta = artifact.metadata
+    """Probe R^2 of one artifact (cached in ``<out>/rows/<tensor sha256[:16]>.json``) plus its pretraining record.
+
+    :raises SystemExit: no file at ``path`` and no cached row recorded under that path
+    """
+    if not path.is_file():
+        row = cached_row(path, out)
+        if row is None:
+            raise SystemExit(f"no artifact at {path}, and no probe row cached in {out / 'rows'} under that path")
+        return row
+    meta = load_artifact(path).metadata
     cache = out / "rows" / f"{meta['tensor_sha256'][:16]}.json"
     if cache.is_file():
-        return json.loads(cache.read_text())
+        row = json.loads(cache.read_text())
+        if str(path) not in row.setdefault("artifacts", []):
+            row["artifacts"].append(str(path))
+            cache.write_text(json.dumps(row, indent=1))
+        return row
     stats = meta.get("stats", {})
     row: dict[str, Any] = {
         "tensor_sha256": meta["tensor_sha256"],
+        "artifacts": [str(path)],
         "tasks": meta["tasks"],
         "image_size": meta["image_size"],
         "updates": stats.get("updates", 0),
@@ -67,11 +90,13 @@ def probe_row(path: Path, out: Path, work: Path, transitions: int) -> dict[str, 
     return row
 
 
-def downstream(run_dirs: list[Path], encoders: dict[str, Path]) -> dict[str, dict[str, dict[int, float]]]:
+def downstream(run_dirs: list[Path], rows: dict[str, dict[str, Any]], out: Path,
+               ) -> dict[str, dict[str, dict[int, float]]]:  # fmt: skip
     """``{label: {task: {seed: final return}}}`` from six-task runs: ``embedding`` runs under the label of the encoder
-    they used (matched by tensor checksum, so a shipped name and a path to the same file match), ``embedding, random
-    init`` runs under :data:`RANDOM_INIT`, ``state SAC`` under its name."""
-    by_sha = {load_artifact(path).metadata["tensor_sha256"]: label for label, path in encoders.items()}
+    they used (matched by tensor checksum, so a shipped name and a path to the same file match; a file deleted since
+    by the paths its cached probe row records), ``embedding, random init`` runs under :data:`RANDOM_INIT`, ``state
+    SAC`` under its name."""
+    by_sha = {row["tensor_sha256"]: label for label, row in rows.items()}
     labels: dict[str, str | None] = {}  # the encoder string a run recorded -> label (None: not compared here)
 
     def label_of(recorded: str) -> str | None:
@@ -79,7 +104,8 @@ def downstream(run_dirs: list[Path], encoders: dict[str, Path]) -> dict[str, dic
             try:
                 labels[recorded] = by_sha.get(load_artifact(recorded).metadata["tensor_sha256"])
             except (FileNotFoundError, ValueError):  # a file since deleted, or a name not shipped
-                labels[recorded] = None
+                row = cached_row(recorded, out)
+                labels[recorded] = None if row is None else by_sha.get(row["tensor_sha256"])
         return labels[recorded]
 
     table: dict[str, dict[str, dict[int, float]]] = {}
@@ -212,15 +238,12 @@ def main(argv: list[str]) -> None:
     encoders = dict(args.encoder)
     if args.random_init:
         encoders[RANDOM_INIT] = Path(args.random_init)
-    for label, path in encoders.items():
-        if not path.is_file():
-            raise SystemExit(f"encoder {label!r}: no artifact at {path}")
     rows = {label: probe_row(path, out, work, args.probe_transitions) for label, path in encoders.items()}
     for label, row in rows.items():
         print(f"{label:<40} R2 conv {row['r2_conv_mean']:.3f}  proj {row['r2_proj_mean']:.3f}", flush=True)
     made = dict(text.split("=", 1) for text in args.made if "=" in text)
     command = "python benchmarks/pretrain_scale.py " + shlex.join(argv)
-    report(rows, downstream(args.runs, encoders), out, made, command)
+    report(rows, downstream(args.runs, rows, out), out, made, command)
     print(f"wrote {out / 'report.md'} and {out / 'pretrain_scale.png'}")
 
 

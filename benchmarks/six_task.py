@@ -11,8 +11,8 @@ Configs (``CONFIGS``; each is an observation, an encoder and a learner, see :cla
     preset ``embedding`` (:data:`sb3_crptpro.sb3.presets.TRAIN_PRESETS`);
   - ``embedding, random init``: the same with the encoder before pretraining (same architecture and seed);
   - study variants (``VARIANTS``): the ``embedding`` config with one learner or observation setting changed
-    (update-to-data ratio, n-step returns, batch, widths, learning rate, entropy, intrinsic reward, conv features
-    through a trainable ``pre_fc`` trunk as in the reference heads).
+    (update-to-data ratio, n-step returns, batch, widths, LayerNorm in the critic, learning rate, entropy, intrinsic
+    reward, conv features through a trainable ``pre_fc`` trunk as in the reference heads).
 Published rows (``PUBLISHED``) are cited, never run here, and drawn as markers.
 
 Resumable: one JSON per run in ``<out>/runs/`` (a re-run skips finished runs); each run prints one line as it ends;
@@ -43,8 +43,10 @@ import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.policies import ContinuousCritic
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.sac.policies import SACPolicy
 from torch import nn
 
 from sb3_crptpro.common.networks import orthogonal_init
@@ -109,6 +111,7 @@ class Config:
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     action_repeat: int | None = None
+    critic_layer_norm: bool = False
 
 
 def _embedding_learner() -> dict[str, Any]:
@@ -147,6 +150,7 @@ def configs() -> dict[str, Config]:
         "1024x1024": {"learner": {**emb, "net_arch": [1024, 1024]}},
         "lr 1e-3": {"learner": {**emb, "learning_rate": 1e-3}},
         "ent init 1.0": {"learner": {**emb, "ent_coef": "auto_1.0"}},
+        "critic LayerNorm": {"critic_layer_norm": True},
         "intrinsic 0": {"intrinsic_coef": 0.0},
         "conv features + pre_fc": {"observation": "features"},
         "state SAC, quick preset": {"observation": "state", "encoder": None, "learner": quick, "intrinsic_coef": 0.0},
@@ -230,6 +234,27 @@ class TrunkExtractor(BaseFeaturesExtractor):
         return self.trunk(observations)
 
 
+class LayerNormCriticPolicy(SACPolicy):
+    """SB3's SAC policy with ``LayerNorm`` after every hidden ``Linear`` of the critic (and its target), before the
+    activation, as in RLPD's critic (Ball, Smith, Kostrikov, Levine, ICML 2023: layer normalisation keeps the
+    critic's values bounded at high update-to-data ratios). Study variant ``critic LayerNorm`` only; the actor is
+    SB3's."""
+
+    def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> ContinuousCritic:
+        critic = super().make_critic(features_extractor)
+        for index, q_net in enumerate(critic.q_networks):
+            linears = [m for m in q_net if isinstance(m, nn.Linear)]
+            layers: list[nn.Module] = []
+            for module in q_net:
+                layers.append(module)
+                if isinstance(module, nn.Linear) and module is not linears[-1]:
+                    layers.append(nn.LayerNorm(module.out_features))
+            normed = nn.Sequential(*layers)
+            critic.add_module(f"qf{index}", normed)  # replaces the registered module of the same name
+            critic.q_networks[index] = normed
+        return critic.to(self.device)
+
+
 def _policy_kwargs(config: Config, net_arch: list[int]) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"net_arch": net_arch}
     if config.observation == "features":
@@ -256,7 +281,8 @@ def run(name: str, config: Config, task: str, seed: int, encoder: Path | None, a
     if algo is OverlappedSAC:  # one core renders and encodes in the worker, the rest update (as `train --overlap`)
         torch.set_num_threads(max(1, threads - 1))
     try:
-        model = algo("MlpPolicy", train_env, policy_kwargs=_policy_kwargs(config, net_arch), seed=seed, device="cpu",
+        policy = LayerNormCriticPolicy if config.critic_layer_norm else "MlpPolicy"
+        model = algo(policy, train_env, policy_kwargs=_policy_kwargs(config, net_arch), seed=seed, device="cpu",
                      verbose=0, **learner)  # fmt: skip
         curve = EvalCurve(eval_env, action_repeat, args.eval_every, args.eval_episodes)
         model.learn(args.env_steps // action_repeat, callback=curve)

@@ -272,6 +272,43 @@ def test_six_task_trunk_on_conv_features_learns_while_the_encoder_stays_frozen(t
     venv.close()
 
 
+def test_six_task_layer_norm_critic_normalises_every_hidden_layer_and_trains(tmp_path: Path) -> None:
+    import numpy as np
+    from stable_baselines3 import SAC
+
+    from sb3_crptpro import make_dmc_vec_env
+
+    policy = _six_task().LayerNormCriticPolicy
+    venv = make_dmc_vec_env("cartpole_swingup", 1, seed=0, observation="state", action_repeat=8)
+    model = SAC(policy, venv, seed=0, learning_starts=10, batch_size=16, policy_kwargs={"net_arch": [32, 24]})
+    for critic in (model.critic, model.critic_target):
+        assert len(critic.q_networks) == 2
+        for index, q_net in enumerate(critic.q_networks):
+            assert getattr(critic, f"qf{index}") is q_net  # registered: saved, moved and optimised with the critic
+            kinds = [type(m).__name__ for m in q_net]
+            assert kinds == ["Linear", "LayerNorm", "ReLU", "Linear", "LayerNorm", "ReLU", "Linear"]
+            assert [m.normalized_shape for m in q_net if isinstance(m, torch.nn.LayerNorm)] == [(32,), (24,)]
+    assert [type(m).__name__ for m in model.actor.latent_pi] == ["Linear", "ReLU", "Linear", "ReLU"]  # SB3's actor
+    norm = model.critic.q_networks[0][1]
+    optimised = {id(p) for group in model.critic.optimizer.param_groups for p in group["params"]}
+    assert id(norm.weight) in optimised and id(norm.bias) in optimised
+    target_norm = model.critic_target.q_networks[0][1]
+    assert torch.equal(norm.weight, target_norm.weight) and norm.weight is not target_norm.weight
+    before = norm.weight.detach().clone()
+    model.learn(40)
+    assert not torch.equal(norm.weight, before)  # LayerNorm gains get gradients
+    assert not torch.equal(target_norm.weight, norm.weight)  # the target follows by Polyak averaging, not a copy
+    model.save(tmp_path / "agent.zip")
+    loaded = SAC.load(tmp_path / "agent.zip", env=venv)
+    assert isinstance(loaded.policy, policy)
+    obs = venv.reset()
+    np.testing.assert_allclose(loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0])
+    q = model.critic(torch.as_tensor(obs), torch.zeros(1, 1))
+    np.testing.assert_allclose([t.item() for t in loaded.critic(torch.as_tensor(obs), torch.zeros(1, 1))],
+                               [t.item() for t in q], rtol=1e-6)  # fmt: skip
+    venv.close()
+
+
 def test_pretrain_scale_probes_each_encoder_once_and_reads_its_downstream_runs(tiny_data: Path, tiny_artifact: Path,
                                                                                tmp_path: Path) -> None:  # fmt: skip
     from sb3_crptpro import load_artifact
@@ -282,8 +319,9 @@ def test_pretrain_scale_probes_each_encoder_once_and_reads_its_downstream_runs(t
     runs.mkdir(parents=True)
     import shutil
 
+    artifact = shutil.copyfile(tiny_artifact, tmp_path / "encoder.safetensors")
     copy = shutil.copyfile(tiny_artifact, tmp_path / "copy.safetensors")  # the same encoder under another path
-    records = [("embedding", str(tiny_artifact), 0, 210.0), ("embedding", str(copy), 1, 250.0),
+    records = [("embedding", str(artifact), 0, 210.0), ("embedding", str(copy), 1, 250.0),
                ("embedding", str(tmp_path / "other.safetensors"), 0, 999.0),  # another encoder's run: not read
                ("embedding, random init", str(random_init), 0, 180.0), ("state SAC", None, 0, 850.0)]  # fmt: skip
     for i, (config, encoder, seed, value) in enumerate(records):
@@ -291,7 +329,7 @@ def test_pretrain_scale_probes_each_encoder_once_and_reads_its_downstream_runs(t
         (runs / f"{i}.json").write_text(json.dumps(run))
     out = tmp_path / "scale"
     argv = [sys.executable, str(BENCHMARKS / "pretrain_scale.py"), "--out", str(out), "--work", str(tmp_path / "w"),
-            "--encoder", f"tiny: 2 updates={tiny_artifact}", "--random-init", str(random_init),
+            "--encoder", f"tiny: 2 updates={artifact}", "--random-init", str(random_init),
             "--made", "tiny: 2 updates=two updates on tiny data", "--runs", str(tmp_path / "six"),
             "--probe-transitions", "500"]  # fmt: skip
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
@@ -315,3 +353,17 @@ def test_pretrain_scale_probes_each_encoder_once_and_reads_its_downstream_runs(t
     again = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     assert {p: p.stat().st_mtime_ns for p in probe_data.rglob("manifest.json")} == stamp  # cached rows: no probing
+    # the encoder file deleted since: its cached row (recorded under that path) still reports it and matches its runs
+    # (the copy's run by the copy's path, which only the run records: not matched once the copy is gone too)
+    artifact.unlink()
+    (out / "report.md").unlink()
+    gone = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert gone.returncode == 0, gone.stderr[-3000:]
+    assert re.search(r"\| tiny: 2 updates \| 2 \| 24 \| 2 \| 8 \| .* \| 230\.0 \(s0 210\.0, s1 250\.0\) \|",
+                     (out / "report.md").read_text())  # fmt: skip
+    copy.unlink()
+    subprocess.run(argv, capture_output=True, text=True, timeout=300, check=True)
+    assert re.search(r"\| tiny: 2 updates \| 2 \| 24 \| 2 \| 8 \| .* \| 210\.0 \|", (out / "report.md").read_text())
+    never = [*argv, "--encoder", f"never probed={tmp_path / 'never.safetensors'}"]
+    refused = subprocess.run(never, capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0 and "no probe row cached" in refused.stderr
