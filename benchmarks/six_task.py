@@ -100,7 +100,8 @@ class Config:
     or ``features`` (its conv features, through a trainable ``Linear -> LayerNorm -> tanh`` trunk of width ``trunk``
     in actor and critic). ``learner``: SB3 SAC keyword arguments plus ``net_arch``. ``intrinsic_coef``: prototype
     kNN intrinsic reward coefficient (0: none). ``action_repeat``: ``None`` for the task's (``TASKS``), else this
-    one (state-SAC anchor variants; the env-step budget stays 100k).
+    one (state-SAC anchor variants; the env-step budget stays 100k). ``critic_layer_norm``: LayerNorm in the
+    critic's hidden layers (:class:`LayerNormCriticPolicy`).
     """
 
     observation: str
@@ -236,9 +237,10 @@ class TrunkExtractor(BaseFeaturesExtractor):
 
 class LayerNormCriticPolicy(SACPolicy):
     """SB3's SAC policy with ``LayerNorm`` after every hidden ``Linear`` of the critic (and its target), before the
-    activation, as in RLPD's critic (Ball, Smith, Kostrikov, Levine, ICML 2023: layer normalisation keeps the
-    critic's values bounded at high update-to-data ratios). Study variant ``critic LayerNorm`` only; the actor is
-    SB3's."""
+    activation, as in RLPD's critic (Ball, Smith, Kostrikov, Levine, ICML 2023: layer normalisation bounds the
+    critic's values and keeps them from diverging). Study variant ``critic LayerNorm`` only (mixed over 5 check
+    runs: ahead on 3, far behind on a bimodal ball_in_cup_catch run; see the report), so not part of the package;
+    the actor is SB3's."""
 
     def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> ContinuousCritic:
         critic = super().make_critic(features_extractor)
