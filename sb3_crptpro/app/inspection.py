@@ -44,6 +44,8 @@ def describe_artifact(path: str | Path) -> str:
     pairs += [(f"made by ({i + 1})", c) for i, c in enumerate(provenance.get("commands") or [])]
     if provenance.get("command"):
         pairs.append(("made by", provenance["command"]))
+    if provenance.get("platform"):
+        pairs.append(("made on", provenance["platform"]))
     sessions = provenance.get("sessions") or []
     pairs += [(f"session {i + 1} of {len(sessions)}", c) for i, c in enumerate(sessions)]
     pairs += [(f"probe R^2 {k}", f"{v:.3f}") for k, v in (provenance.get("probe") or {}).items()]

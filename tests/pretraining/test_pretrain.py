@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 import shutil
 import subprocess
 import sys
@@ -379,3 +380,7 @@ def test_kill_9_then_resume_writes_what_an_uninterrupted_run_writes(tiny_data: P
     inspect = [sys.executable, "-m", "sb3_crptpro.app.cli", "inspect", str(tmp_path / "killed.safetensors")]
     shown = subprocess.run(inspect, check=True, capture_output=True, text=True).stdout
     assert "session 1 of 2" in shown and "session 2 of 2" in shown
+    # the machine the run trained on: float kernels differ per CPU type, so the same seed differs across them
+    assert whole["provenance"]["platform"] == killed["provenance"]["platform"]
+    assert re.fullmatch(r"torch \S+ on cpu \(CPU kernels \w+, \w+\)", whole["provenance"]["platform"])
+    assert re.search(r"made on +" + re.escape(whole["provenance"]["platform"]), shown)
