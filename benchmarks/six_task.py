@@ -12,7 +12,7 @@ Configs (``CONFIGS``; each is an observation, an encoder and a learner, see :cla
   - ``embedding, random init``: the same with the encoder before pretraining (same architecture and seed);
   - study variants (``VARIANTS``): the ``embedding`` config with one learner or observation setting changed
     (update-to-data ratio, n-step returns, batch, widths, LayerNorm in the critic, learning rate, entropy, intrinsic
-    reward, conv features through a trainable ``pre_fc`` trunk as in the reference heads).
+    reward, conv features through a trainable ``pre_fc`` trunk as in the reference heads, and both together).
 Published rows (``PUBLISHED``) are cited, never run here, and drawn as markers.
 
 Resumable: one JSON per run in ``<out>/runs/`` (a re-run skips finished runs); each run prints one line as it ends;
@@ -154,6 +154,7 @@ def configs() -> dict[str, Config]:
         "critic LayerNorm": {"critic_layer_norm": True},
         "intrinsic 0": {"intrinsic_coef": 0.0},
         "conv features + pre_fc": {"observation": "features"},
+        "projection + conv features": {"observation": "features", "extra": {"with_projection": True}},
         "state SAC, quick preset": {"observation": "state", "encoder": None, "learner": quick, "intrinsic_coef": 0.0},
         "state SAC, embedding learner": {"observation": "state", "encoder": None, "intrinsic_coef": 0.0},
     }
@@ -220,19 +221,37 @@ def _envs(config: Config, task: str, action_repeat: int, seed: int, encoder: Pat
 class TrunkExtractor(BaseFeaturesExtractor):
     """Trainable ``Linear(D -> features_dim) -> LayerNorm -> tanh`` on precomputed conv features: the reference heads'
     ``pre_fc`` (PAPER.md, "Networks") plus the ``tanh`` of DrQ's trunk. Study variant ``conv features + pre_fc`` only:
-    it did not beat the 128-d projection and ran 3x slower (report), so it is not part of the package."""
+    it did not beat the 128-d projection and ran 3x slower (report), so it is not part of the package.
 
-    def __init__(self, observation_space: gym.Space, features_dim: int = 50) -> None:
+    With ``projection_from`` (an artifact path), the output also holds that artifact's frozen projection of the same
+    conv features, normalised as embedding mode's observations (``sqrt(P) * z / ||z||``), first: ``[B, P +
+    features_dim]`` float32 (study variant ``projection + conv features``: what the policy sees is both)."""
+
+    def __init__(
+        self, observation_space: gym.Space, features_dim: int = 50, projection_from: str | None = None
+    ) -> None:
         if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) != 1:
             raise ValueError(f"TrunkExtractor takes vectors (a 1-D Box), got {observation_space}")
-        super().__init__(observation_space, features_dim)
+        projector = None
+        if projection_from is not None:
+            from sb3_crptpro import load_artifact
+
+            projector = load_artifact(projection_from).projector.requires_grad_(False)
+        super().__init__(observation_space, features_dim + (projector.linear.out_features if projector else 0))
         self.trunk = nn.Sequential(
             nn.Linear(observation_space.shape[0], features_dim), nn.LayerNorm(features_dim), nn.Tanh()
         )
         self.trunk.apply(orthogonal_init)
+        self.projector = projector  # frozen: no gradient, so the optimisers leave it alone
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
-        return self.trunk(observations)
+        trunk = self.trunk(observations)
+        if self.projector is None:
+            return trunk
+        with torch.no_grad():
+            z = self.projector(observations)
+            z = nn.functional.normalize(z, dim=1) * math.sqrt(z.shape[1])
+        return torch.cat([z, trunk], dim=1)
 
 
 class LayerNormCriticPolicy(SACPolicy):
@@ -257,13 +276,13 @@ class LayerNormCriticPolicy(SACPolicy):
         return critic.to(self.device)
 
 
-def _policy_kwargs(config: Config, net_arch: list[int]) -> dict[str, Any]:
+def _policy_kwargs(config: Config, net_arch: list[int], encoder: Path | None) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"net_arch": net_arch}
     if config.observation == "features":
-        kwargs |= {
-            "features_extractor_class": TrunkExtractor,
-            "features_extractor_kwargs": {"features_dim": config.trunk},
-        }
+        extractor: dict[str, Any] = {"features_dim": config.trunk}
+        if config.extra.get("with_projection"):
+            extractor["projection_from"] = str(encoder)
+        kwargs |= {"features_extractor_class": TrunkExtractor, "features_extractor_kwargs": extractor}
     return kwargs
 
 
@@ -284,8 +303,8 @@ def run(name: str, config: Config, task: str, seed: int, encoder: Path | None, a
         torch.set_num_threads(max(1, threads - 1))
     try:
         policy = LayerNormCriticPolicy if config.critic_layer_norm else "MlpPolicy"
-        model = algo(policy, train_env, policy_kwargs=_policy_kwargs(config, net_arch), seed=seed, device="cpu",
-                     verbose=0, **learner)  # fmt: skip
+        kwargs = _policy_kwargs(config, net_arch, encoder)
+        model = algo(policy, train_env, policy_kwargs=kwargs, seed=seed, device="cpu", verbose=0, **learner)
         curve = EvalCurve(eval_env, action_repeat, args.eval_every, args.eval_episodes)
         model.learn(args.env_steps // action_repeat, callback=curve)
         total_s = time.perf_counter() - start

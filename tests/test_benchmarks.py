@@ -179,7 +179,7 @@ def test_six_task_benchmark_counts_updates_resumes_and_reports(tiny_data: Path, 
     )
     out = tmp_path / "six"
     configs = ["state SAC", "embedding", "embedding, random init", "UTD 2", "conv features + pre_fc",
-               "state SAC, action repeat 1"]  # fmt: skip
+               "projection + conv features", "state SAC, action repeat 1"]  # fmt: skip
     argv = [sys.executable, str(BENCHMARKS / "six_task.py"), "--out", str(out), "--encoder", str(tiny_artifact),
             "--tasks", "cartpole_swingup", "--configs", *configs, "--seeds", "0",
             "--env-steps", "800", "--eval-every", "400", "--eval-episodes", "1", "--learning-starts", "50"]  # fmt: skip
@@ -269,6 +269,43 @@ def test_six_task_trunk_on_conv_features_learns_while_the_encoder_stays_frozen(t
     np.testing.assert_allclose(loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0])
     with pytest.raises(ValueError, match="1-D Box"):
         TrunkExtractor(venv.venv.observation_space)  # pixels
+    venv.close()
+
+
+def test_six_task_projection_plus_trunk_sees_embedding_modes_projection_and_trains_only_the_trunk(
+    tiny_artifact: Path, tmp_path: Path
+) -> None:
+    import numpy as np
+    from stable_baselines3 import SAC
+
+    from sb3_crptpro import FrozenEncoding, VecEncodeObservation, make_dmc_vec_env
+
+    six_task = _six_task()
+    config = six_task.configs()["projection + conv features"]
+    kwargs = six_task._policy_kwargs(config, [16], tiny_artifact)
+    assert kwargs["features_extractor_kwargs"] == {"features_dim": 50, "projection_from": str(tiny_artifact)}
+    kwargs["features_extractor_kwargs"]["features_dim"] = 12
+    pixels = make_dmc_vec_env("cartpole_swingup", 2, seed=0, image_size=24, render="fast", action_repeat=50)
+    venv = VecEncodeObservation(pixels, tiny_artifact, output="features")
+    model = SAC("MlpPolicy", venv, seed=0, learning_starts=10, batch_size=8, policy_kwargs=kwargs)
+    extractor = model.critic.features_extractor
+    proj_dim = extractor.projector.linear.out_features
+    assert extractor.features_dim == proj_dim + 12
+    projector_before = {k: v.clone() for k, v in extractor.projector.state_dict().items()}
+    trunk_before = extractor.trunk[0].weight.clone()
+    model.learn(40)
+    assert not torch.equal(extractor.trunk[0].weight, trunk_before)  # the trunk trains
+    assert all(torch.equal(v, projector_before[k]) for k, v in extractor.projector.state_dict().items())  # frozen
+    frames = pixels.reset()  # uint8 pixels; the policy sees their conv features
+    obs = venv.encoding(frames)
+    with torch.no_grad():
+        both = extractor(torch.as_tensor(obs)).numpy()
+    # the first proj_dim entries are what embedding mode's policy sees for the same frames
+    np.testing.assert_allclose(both[:, :proj_dim], FrozenEncoding(tiny_artifact)(frames), rtol=1e-5, atol=1e-5)
+    assert np.abs(both[:, proj_dim:]).max() < 1  # the trunk's tanh
+    model.save(tmp_path / "agent.zip")
+    loaded = SAC.load(tmp_path / "agent.zip", env=venv)
+    np.testing.assert_allclose(loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0])
     venv.close()
 
 
