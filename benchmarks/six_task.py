@@ -49,6 +49,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.sac.policies import SACPolicy
 from torch import nn
 
+from sb3_crptpro._compat import platform_description
 from sb3_crptpro.common.networks import orthogonal_init
 
 #: task -> action repeat (PlaNet benchmark, as in CURL and DrQ)
@@ -257,9 +258,9 @@ class TrunkExtractor(BaseFeaturesExtractor):
 class LayerNormCriticPolicy(SACPolicy):
     """SB3's SAC policy with ``LayerNorm`` after every hidden ``Linear`` of the critic (and its target), before the
     activation, as in RLPD's critic (Ball, Smith, Kostrikov, Levine, ICML 2023: layer normalisation bounds the
-    critic's values and keeps them from diverging). Study variant ``critic LayerNorm`` only (mixed over 5 check
-    runs: ahead on 3, far behind on a bimodal ball_in_cup_catch run; see the report), so not part of the package;
-    the actor is SB3's."""
+    critic's values and keeps them from diverging). Study variant ``critic LayerNorm``: ahead of ``embedding`` on 10
+    of 14 runs over the six tasks (behind on ball_in_cup_catch; see the report), the candidate for the package's
+    default learner, which needs it to be importable where saved models reload; the actor is SB3's."""
 
     def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> ContinuousCritic:
         critic = super().make_critic(features_extractor)
@@ -322,7 +323,7 @@ def run(name: str, config: Config, task: str, seed: int, encoder: Path | None, a
             "total_s": total_s, "eval_s": curve.eval_seconds, "train_s": total_s - curve.eval_seconds,
             "gradient_steps": int(model._n_updates), "bytes_per_transition": bytes_per,
             "encoder": str(encoder) if encoder else None, "spec": dataclasses.asdict(config), "curve": curve.points,
-            "torch": torch.__version__}  # fmt: skip
+            "torch": torch.__version__, "platform": platform_description("cpu")}  # fmt: skip
 
 
 def random_init_artifact(encoder: str | Path, out: Path) -> Path:

@@ -59,3 +59,22 @@ def give_default_permissions(path: str | os.PathLike[str]) -> None:
     an artifact on a shared disk would be unreadable by the user's colleagues.
     """
     os.chmod(path, 0o666 & ~_umask())
+
+
+def platform_description(device: Any = "cpu") -> str:
+    """Where a run trained, e.g. ``torch 2.13.0+cpu on cpu (CPU kernels AVX512, x86_64)``.
+
+    Float kernels differ per CPU type, so the same command and seed give slightly different weights on machines whose
+    kernels differ (measured: AVX2 against AVX-512 after 10 pretraining updates; docs page Pretrained encoders).
+    Recorded as ``provenance["platform"]`` of pretrained artifacts and in the benchmarks' run records.
+
+    :param device: the torch device the run used (a ``torch.device`` or its name)
+    """
+    import platform
+
+    import torch
+
+    return (
+        f"torch {torch.__version__} on {device} (CPU kernels {torch.backends.cpu.get_cpu_capability()}, "
+        f"{platform.machine()})"
+    )

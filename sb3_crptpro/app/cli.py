@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from sb3_crptpro._compat import platform_description
 from sb3_crptpro._version import __version__
 
 
@@ -111,20 +112,6 @@ def _record_session(work_dir: Path, command: str, resume: bool) -> list[str]:
     return [*earlier, command]
 
 
-def _platform(device: Any) -> str:
-    """Where the last session of a pretraining run trained, e.g. ``torch 2.13.0+cpu on cpu (CPU kernels AVX512,
-    x86_64)``: float kernels differ per CPU type, so the same command and seed give slightly different weights on
-    machines whose kernels differ (measured: AVX2 against AVX-512 after 10 updates; docs page Pretrained encoders)."""
-    import platform
-
-    import torch
-
-    return (
-        f"torch {torch.__version__} on {device} (CPU kernels {torch.backends.cpu.get_cpu_capability()}, "
-        f"{platform.machine()})"
-    )
-
-
 def _cmd_pretrain(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -145,7 +132,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     if args.resume or not trainer.holds_earlier_run:  # else fit refuses to start: nothing to record
         sessions = _record_session(work_dir, command, args.resume)
     stats = trainer.fit(resume=args.resume)
-    provenance: dict[str, Any] = {"command": command, "platform": _platform(trainer.device)}
+    provenance: dict[str, Any] = {"command": command, "platform": platform_description(trainer.device)}
     if len(sessions) > 1:  # a resumed run: every command that trained it, first to last
         provenance["sessions"] = sessions
     path = trainer.save(out, stats, provenance=provenance)
