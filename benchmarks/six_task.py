@@ -258,8 +258,8 @@ class TrunkExtractor(BaseFeaturesExtractor):
 class LayerNormCriticPolicy(SACPolicy):
     """SB3's SAC policy with ``LayerNorm`` after every hidden ``Linear`` of the critic (and its target), before the
     activation, as in RLPD's critic (Ball, Smith, Kostrikov, Levine, ICML 2023: layer normalisation bounds the
-    critic's values and keeps them from diverging). Study variant ``critic LayerNorm``: ahead of ``embedding`` on 11
-    of 15 runs over the six tasks (behind on ball_in_cup_catch; see the report), the candidate for the package's
+    critic's values and keeps them from diverging). Study variant ``critic LayerNorm``: ahead of ``embedding`` on 12
+    of 16 runs over the six tasks (behind on ball_in_cup_catch; see the report), the candidate for the package's
     default learner, which needs it to be importable where saved models reload; the actor is SB3's."""
 
     def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> ContinuousCritic:
