@@ -4,11 +4,12 @@ Each encoder is an artifact written by ``sb3-crptpro pretrain`` (the report list
 script measures, on the same probe data as the collapse study (held-out episodes of another collection seed, the 3
 pretraining domains of the shipped encoder and 2 unseen ones): the state-probe R^2 of the conv features and of the
 128-d projection. It then reads the downstream runs that ``benchmarks/six_task.py`` wrote with that encoder (config
-``embedding``; runs are matched to an encoder by the ``encoder`` path they recorded) and the random-init runs
-(``embedding, random init``), and writes ``<out>/report.md`` and ``<out>/pretrain_scale.png`` (one panel for the probe,
-one per downstream task). Probe rows are cached in ``<out>/rows/`` by the artifact's tensor checksum, with the paths
-the artifact was given under: an encoder file deleted since (a 10 MiB study artifact is not committed) is still
-reported, and its downstream runs still matched, from its cached row.
+``--config``, by default ``embedding, plain critic``, the learner all of this study's runs used; runs are matched to
+an encoder by the ``encoder`` path they recorded) and the random-init runs (``<config>, random init``), and writes
+``<out>/report.md`` and ``<out>/pretrain_scale.png`` (one panel for the probe, one per downstream task). Probe rows
+are cached in ``<out>/rows/`` by the artifact's tensor checksum, with the paths the artifact was given under: an
+encoder file deleted since (a 10 MiB study artifact is not committed) is still reported, and its downstream runs still
+matched, from its cached row.
 
 Usage::
 
@@ -30,6 +31,7 @@ from typing import Any
 
 import numpy as np
 from collapse_study import SEEN, UNSEEN, probe_artifact  # benchmarks/ is the script's folder
+from six_task import STUDY_BASE
 
 from sb3_crptpro import load_artifact
 from sb3_crptpro.data.collection import collect
@@ -90,11 +92,11 @@ def probe_row(path: Path, out: Path, work: Path, transitions: int) -> dict[str, 
     return row
 
 
-def downstream(run_dirs: list[Path], rows: dict[str, dict[str, Any]], out: Path,
+def downstream(run_dirs: list[Path], rows: dict[str, dict[str, Any]], out: Path, config: str = STUDY_BASE,
                ) -> dict[str, dict[str, dict[int, float]]]:  # fmt: skip
-    """``{label: {task: {seed: final return}}}`` from six-task runs: ``embedding`` runs under the label of the encoder
+    """``{label: {task: {seed: final return}}}`` from six-task runs: ``config`` runs under the label of the encoder
     they used (matched by tensor checksum, so a shipped name and a path to the same file match; a file deleted since
-    by the paths its cached probe row records), ``embedding, random init`` runs under :data:`RANDOM_INIT`, ``state
+    by the paths its cached probe row records), ``<config>, random init`` runs under :data:`RANDOM_INIT`, ``state
     SAC`` under its name."""
     by_sha = {row["tensor_sha256"]: label for label, row in rows.items()}
     labels: dict[str, str | None] = {}  # the encoder string a run recorded -> label (None: not compared here)
@@ -112,10 +114,10 @@ def downstream(run_dirs: list[Path], rows: dict[str, dict[str, Any]], out: Path,
     for folder in run_dirs:
         for file in sorted((folder / "runs").glob("*.json")):
             run = json.loads(file.read_text())
-            if run["config"] == "embedding":
+            if run["config"] == config:
                 label = label_of(run["encoder"])
             else:
-                label = {"embedding, random init": RANDOM_INIT, "state SAC": "state SAC"}.get(run["config"])
+                label = {f"{config}, random init": RANDOM_INIT, "state SAC": "state SAC"}.get(run["config"])
             if label is not None:
                 table.setdefault(label, {}).setdefault(run["task"], {})[run["seed"]] = run["final_return"]
     return table
@@ -130,7 +132,7 @@ def _cell(seeds: dict[int, float] | None) -> str:
 
 
 def report(rows: dict[str, dict[str, Any]], runs: dict[str, dict[str, dict[int, float]]], out: Path,
-           made: dict[str, str], command: str) -> None:  # fmt: skip
+           made: dict[str, str], command: str, config: str = STUDY_BASE) -> None:  # fmt: skip
     """Write ``report.md`` and ``pretrain_scale.png``."""
     labels = list(rows)
     # tasks some pretrained encoder was run on (random init and state SAC are context there)
@@ -141,7 +143,7 @@ def report(rows: dict[str, dict[str, Any]], runs: dict[str, dict[str, dict[int, 
         "Probe: ridge regression from the frozen features to the proprioceptive state, variance-weighted R^2 on "
         f"held-out episodes (collection seed 1000), mean over {', '.join(SEEN)} (pretraining domains of the shipped "
         f"encoder) and {', '.join(UNSEEN)} (in no 3-domain encoder's data). Downstream: `benchmarks/six_task.py`, "
-        "config `embedding` (final return at 100k env steps, 10 evaluation episodes; the seeds in brackets).", "",
+        f"config `{config}` (final return at 100k env steps, 10 evaluation episodes; the seeds in brackets).", "",
         "| encoder | domains | px | updates | batch | pretraining min | R^2 conv | R^2 proj | "
         + " | ".join(tasks) + " |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |" + " ---: |" * len(tasks),
@@ -233,6 +235,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--random-init", default=None, help="random-init artifact (probe row 'random init')")
     parser.add_argument("--runs", nargs="*", type=Path, default=[], help="six_task.py output folders")
     parser.add_argument("--probe-transitions", type=int, default=4000, help="per probe domain (16 episodes)")
+    parser.add_argument("--config", default=STUDY_BASE,
+                        help="six_task.py config whose runs compare the encoders (default: %(default)s)")  # fmt: skip
     args = parser.parse_args(argv)
     out, work = Path(args.out), Path(args.work)
     encoders = dict(args.encoder)
@@ -243,7 +247,7 @@ def main(argv: list[str]) -> None:
         print(f"{label:<40} R2 conv {row['r2_conv_mean']:.3f}  proj {row['r2_proj_mean']:.3f}", flush=True)
     made = dict(text.split("=", 1) for text in args.made if "=" in text)
     command = "python benchmarks/pretrain_scale.py " + shlex.join(argv)
-    report(rows, downstream(args.runs, rows, out), out, made, command)
+    report(rows, downstream(args.runs, rows, out, args.config), out, made, command, args.config)
     print(f"wrote {out / 'report.md'} and {out / 'pretrain_scale.png'}")
 
 

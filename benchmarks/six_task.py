@@ -8,11 +8,14 @@ Configs (``CONFIGS``; each is an observation, an encoder and a learner, see :cla
   - ``state SAC``: SB3 ``SAC`` on the proprioceptive state, the upper anchor (learner ``STATE_LEARNER``);
   - ``embedding``: ``sb3-crptpro train --mode embedding --overlap`` as shipped: ``OverlappedSAC`` on the frozen
     pretrained encoder's 128-d projections, worker-encoded frames, the prototype intrinsic reward, the train
-    preset ``embedding`` (:data:`sb3_crptpro.sb3.presets.TRAIN_PRESETS`);
+    preset ``embedding`` (:data:`sb3_crptpro.sb3.presets.TRAIN_PRESETS`: ``LayerNorm`` in the critic);
   - ``embedding, random init``: the same with the encoder before pretraining (same architecture and seed);
-  - study variants (``VARIANTS``): the ``embedding`` config with one learner or observation setting changed
-    (update-to-data ratio, n-step returns, batch, widths, LayerNorm in the critic, learning rate, entropy, intrinsic
-    reward, conv features through a trainable ``pre_fc`` trunk as in the reference heads, and both together).
+  - ``embedding, plain critic`` (``STUDY_BASE``) and its random-init twin: the learner before the downstream study
+    (SB3's ``MlpPolicy``, no ``LayerNorm``);
+  - study variants: ``embedding, plain critic`` with one learner or observation setting changed (update-to-data
+    ratio, n-step returns, batch, widths, learning rate, entropy, intrinsic reward, conv features through a
+    trainable ``pre_fc`` trunk as in the reference heads, and both together); ``LayerNorm`` in the critic, the
+    winner, is ``embedding``.
 Published rows (``PUBLISHED``) are cited, never run here, and drawn as markers.
 
 Resumable: one JSON per run in ``<out>/runs/`` (a re-run skips finished runs); each run prints one line as it ends;
@@ -43,13 +46,12 @@ import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
-from stable_baselines3.common.policies import ContinuousCritic
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import VecEnv
-from stable_baselines3.sac.policies import SACPolicy
 from torch import nn
 
 from sb3_crptpro._compat import platform_description
+from sb3_crptpro.app.training import policy_class
 from sb3_crptpro.common.networks import orthogonal_init
 
 #: task -> action repeat (PlaNet benchmark, as in CURL and DrQ)
@@ -116,10 +118,12 @@ class Config:
     critic_layer_norm: bool = False
 
 
-def _embedding_learner() -> dict[str, Any]:
+def _embedding_learner() -> tuple[dict[str, Any], bool]:
+    """The ``embedding`` train preset's algorithm and ``net_arch`` settings, and its ``critic_layer_norm``."""
     from sb3_crptpro.sb3.presets import TRAIN_PRESETS
 
-    return dict(TRAIN_PRESETS["embedding"])
+    learner = dict(TRAIN_PRESETS["embedding"])
+    return learner, learner.pop("critic_layer_norm")
 
 
 #: state SAC, our anchor: SB3 SAC defaults except a 100k buffer (the whole run) and 1,000 random steps
@@ -128,14 +132,22 @@ STATE_LEARNER: dict[str, Any] = {"batch_size": 256, "learning_rate": 3e-4, "buff
                                  "net_arch": [256, 256]}  # fmt: skip
 
 
+#: the downstream study's base config: ``embedding`` as it was before the study chose ``LayerNorm`` in the critic
+#: (SB3's plain ``MlpPolicy``); every study variant changes one setting of it, and ``embedding`` is its winner
+STUDY_BASE = "embedding, plain critic"
+
+
 def configs() -> dict[str, Config]:
     """The benchmark's configs and the downstream study's variants, by name."""
-    emb = _embedding_learner()
-    base = Config("projection", "pretrained", emb, intrinsic_coef=0.2)
+    emb, layer_norm = _embedding_learner()
+    shipped = Config("projection", "pretrained", emb, intrinsic_coef=0.2, critic_layer_norm=layer_norm)
+    base = dataclasses.replace(shipped, critic_layer_norm=False)  # the study's base: the learner before the study
     out = {
         "state SAC": Config("state", None, STATE_LEARNER),
-        "embedding": base,
-        "embedding, random init": dataclasses.replace(base, encoder="random init"),
+        "embedding": shipped,
+        "embedding, random init": dataclasses.replace(shipped, encoder="random init"),
+        STUDY_BASE: base,
+        f"{STUDY_BASE}, random init": dataclasses.replace(base, encoder="random init"),
     }
     quick = {**emb, "batch_size": 64, "learning_rate": 3e-4, "learning_starts": 250, "buffer_size": 20_000,
              "train_freq": 2, "gradient_steps": 1, "n_steps": 1, "ent_coef": "auto_0.1", "tau": 0.01,
@@ -152,7 +164,6 @@ def configs() -> dict[str, Config]:
         "1024x1024": {"learner": {**emb, "net_arch": [1024, 1024]}},
         "lr 1e-3": {"learner": {**emb, "learning_rate": 1e-3}},
         "ent init 1.0": {"learner": {**emb, "ent_coef": "auto_1.0"}},
-        "critic LayerNorm": {"critic_layer_norm": True},
         "intrinsic 0": {"intrinsic_coef": 0.0},
         "conv features + pre_fc": {"observation": "features"},
         "projection + conv features": {"observation": "features", "extra": {"with_projection": True}},
@@ -255,28 +266,6 @@ class TrunkExtractor(BaseFeaturesExtractor):
         return torch.cat([z, trunk], dim=1)
 
 
-class LayerNormCriticPolicy(SACPolicy):
-    """SB3's SAC policy with ``LayerNorm`` after every hidden ``Linear`` of the critic (and its target), before the
-    activation, as in RLPD's critic (Ball, Smith, Kostrikov, Levine, ICML 2023: layer normalisation bounds the
-    critic's values and keeps them from diverging). Study variant ``critic LayerNorm``: ahead of ``embedding`` on 12
-    of 16 runs over the six tasks (behind on ball_in_cup_catch; see the report), the candidate for the package's
-    default learner, which needs it to be importable where saved models reload; the actor is SB3's."""
-
-    def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> ContinuousCritic:
-        critic = super().make_critic(features_extractor)
-        for index, q_net in enumerate(critic.q_networks):
-            linears = [m for m in q_net if isinstance(m, nn.Linear)]
-            layers: list[nn.Module] = []
-            for module in q_net:
-                layers.append(module)
-                if isinstance(module, nn.Linear) and module is not linears[-1]:
-                    layers.append(nn.LayerNorm(module.out_features))
-            normed = nn.Sequential(*layers)
-            critic.add_module(f"qf{index}", normed)  # replaces the registered module of the same name
-            critic.q_networks[index] = normed
-        return critic.to(self.device)
-
-
 def _policy_kwargs(config: Config, net_arch: list[int], encoder: Path | None) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"net_arch": net_arch}
     if config.observation == "features":
@@ -303,7 +292,7 @@ def run(name: str, config: Config, task: str, seed: int, encoder: Path | None, a
     if algo is OverlappedSAC:  # one core renders and encodes in the worker, the rest update (as `train --overlap`)
         torch.set_num_threads(max(1, threads - 1))
     try:
-        policy = LayerNormCriticPolicy if config.critic_layer_norm else "MlpPolicy"
+        policy = policy_class("sac", "embedding", config.critic_layer_norm)  # state configs: the same MLP policy
         kwargs = _policy_kwargs(config, net_arch, encoder)
         model = algo(policy, train_env, policy_kwargs=kwargs, seed=seed, device="cpu", verbose=0, **learner)
         curve = EvalCurve(eval_env, action_repeat, args.eval_every, args.eval_episodes)
@@ -387,6 +376,8 @@ def targets(rows: list[dict[str, Any]]) -> list[str]:
         ("embedding >= 0.8x our state SAC", "embedding", lambda t: get("embedding", t) >= 0.8 * get("state SAC", t)),
         ("embedding above the random-init encoder", "embedding", lambda t: get("embedding", t)
          > get("embedding, random init", t)),
+        (f"{STUDY_BASE} above its random-init encoder", STUDY_BASE, lambda t: get(STUDY_BASE, t)
+         > get(f"{STUDY_BASE}, random init", t)),
         ("embedding at or above CURL (100k)", "embedding", lambda t: get("embedding", t) >= curl[t]),
     ]  # fmt: skip
     for text, config, check in checks:
@@ -394,13 +385,21 @@ def targets(rows: list[dict[str, Any]]) -> list[str]:
         if "0.8x" in text:
             tasks = [t for t in tasks if not math.isnan(get("state SAC", t))]
         if "random-init" in text:
-            tasks = [t for t in tasks if not math.isnan(get("embedding, random init", t))]
+            tasks = [t for t in tasks if not math.isnan(get(f"{config}, random init", t))]
         met = [t for t in tasks if check(t)]
         lines.append(f"- {text}: {len(met)} of {len(tasks)} tasks measured ({', '.join(met) or 'none'})")
     return lines
 
 
 BENCHMARK = ("state SAC", "embedding", "embedding, random init")
+#: configs drawn in the figure: (color, line style); the study's base dashed, without its seed band
+FIGURE_STYLES: dict[str, tuple[str, str]] = {
+    "state SAC": ("black", "-"),
+    "embedding": ("tab:blue", "-"),
+    "embedding, random init": ("tab:orange", "-"),
+    STUDY_BASE: ("tab:blue", "--"),
+    f"{STUDY_BASE}, random init": ("tab:orange", "--"),
+}
 
 
 def _table(s: dict, names: list[str], tasks: list[str], title: str, cell: Any) -> list[str]:
@@ -413,19 +412,21 @@ def _table(s: dict, names: list[str], tasks: list[str], title: str, cell: Any) -
 
 
 def study(rows: list[dict[str, Any]]) -> list[str]:
-    """Each study variant against its base config (``embedding``; ``state SAC`` for a variant on the state) on the
-    (task, seed) pairs both ran: mean final-return difference."""
+    """Each study variant against its base config (``STUDY_BASE``; ``state SAC`` for a variant on the state) on the
+    (task, seed) pairs both ran: mean final-return difference. ``embedding`` (the winner) is the first row."""
     done = {(r["config"], r["task"], r["seed"]): r["final_return"] for r in rows}
     every = configs()
-    variants = [n for n in every if n not in BENCHMARK and any(r["config"] == n for r in rows)]
-    lines = ["| variant - its base config, same task and seed (base: embedding; state SAC for state variants) | pairs "
-             "| mean difference | per pair |", "| --- | ---: | ---: | --- |"]  # fmt: skip
+    skip = ("state SAC", "embedding, random init", STUDY_BASE)
+    variants = [n for n in every if n not in skip and any(r["config"] == n for r in rows)]
+    lines = [f"| variant - its base config, same task and seed (base: {STUDY_BASE}; state SAC for state variants) "
+             "| pairs | mean difference | per pair |", "| --- | ---: | ---: | --- |"]  # fmt: skip
     for name in variants:
-        baseline = "state SAC" if every[name].observation == "state" else "embedding"
+        baseline = "state SAC" if every[name].observation == "state" else STUDY_BASE
         pairs = [(t, sd) for (c, t, sd) in done if c == name and (baseline, t, sd) in done]
         diffs = [done[(name, t, sd)] - done[(baseline, t, sd)] for t, sd in pairs]
         each = ", ".join(f"{t} s{sd} {d:+.0f}" for (t, sd), d in zip(pairs, diffs, strict=True))
-        lines.append(f"| {name} | {len(pairs)} | {np.mean(diffs) if diffs else math.nan:+.1f} | {each} |")
+        label = f"{name} (LayerNorm critic: the study's winner, the default)" if name == "embedding" else name
+        lines.append(f"| {label} | {len(pairs)} | {np.mean(diffs) if diffs else math.nan:+.1f} | {each} |")
     return lines
 
 
@@ -456,14 +457,13 @@ def report(rows: list[dict[str, Any]], out: Path, command: str) -> None:
              "Published (not run here; the papers' means):", "", *pub, "",
              "Wall time of a whole run (training and its evaluations), minutes, mean over seeds:", "", *minutes, "",
              "Targets (counted over the tasks measured so far):", "", *targets(rows), "",
-             "Downstream study (variants of `embedding` or of `state SAC`, one setting changed each):", "",
+             f"Downstream study (variants of `{STUDY_BASE}` or of `state SAC`, one setting changed each):", "",
              *study(rows), "",
              "![learning curves](six_task.png)", ""]  # fmt: skip
     (out / "report.md").write_text("\n".join(lines))
 
     fig, axes = plt.subplots(2, 3, figsize=(13, 7.5), squeeze=False)
-    drawn = [n for n in names if n in BENCHMARK] or names
-    colors = dict(zip(BENCHMARK, ("black", "tab:blue", "tab:orange"), strict=True))
+    drawn = [n for n in names if n in FIGURE_STYLES] or names
     markers = {"CURL": "s", "DrQ": "D", "state SAC": "^"}
     for ax, task in zip(axes.flat, _ORDER, strict=True):
         ax.set_title(f"{task} (action repeat {TASKS[task]})", fontsize=10)
@@ -475,10 +475,11 @@ def report(rows: list[dict[str, Any]], out: Path, command: str) -> None:
             n = min(len(r["curve"]) for r in rs)
             xs = np.array([p["env_steps"] for p in rs[0]["curve"][:n]]) / 1000
             ys = np.array([[p["return"] for p in r["curve"][:n]] for r in rs])
-            color = colors.get(name, plt.cm.tab10.colors[i % 10])
+            color, style = FIGURE_STYLES.get(name, (plt.cm.tab10.colors[i % 10], "-"))
             label = "embedding, pretrained" if name == "embedding" else name
-            ax.plot(xs, ys.mean(0), color=color, marker=".", label=f"{label} (ours)")
-            if len(ys) > 1:
+            ax.plot(xs, ys.mean(0), color=color, linestyle=style, marker="." if style == "-" else None,
+                    label=f"{label} (ours)")  # fmt: skip
+            if len(ys) > 1 and style == "-":
                 ax.fill_between(xs, ys.min(0), ys.max(0), color=color, alpha=0.15)
             seeds.append(f"{label.removeprefix('embedding, ')} {len(ys)}")
         if seeds:  # one line per panel: labels at the curves' ends overlapped where the curves meet

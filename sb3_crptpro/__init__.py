@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from sb3_crptpro.sb3.encode import EncodeObservation, FrozenEncoding, VecEncodeObservation, make_encoded_vec_env
     from sb3_crptpro.sb3.extractor import CRPTproExtractor, EncoderWeights, crptpro_kwargs
     from sb3_crptpro.sb3.overlap import OverlappedSAC, OverlappedTQC, OverlapTrainingMixin, with_fused_adam
+    from sb3_crptpro.sb3.policies import LayerNormCriticSACPolicy, LayerNormCriticTQCPolicy
     from sb3_crptpro.sb3.reward import IntrinsicRewardCallback, PrototypeIntrinsicReward
     from sb3_crptpro.sb3.sac import (
         PAPER_SAC_PRESET,
@@ -92,6 +93,8 @@ __all__ = [
     "FrozenEncoding",
     "GymPixelEnv",
     "IntrinsicRewardCallback",
+    "LayerNormCriticSACPolicy",
+    "LayerNormCriticTQCPolicy",
     "OverlapTrainingMixin",
     "OverlappedSAC",
     "OverlappedTQC",
@@ -147,6 +150,7 @@ _MODULE_OF = {
     "sb3.reward": ["IntrinsicRewardCallback", "PrototypeIntrinsicReward"],
     "sb3.encode": ["EncodeObservation", "FrozenEncoding", "VecEncodeObservation", "make_encoded_vec_env"],
     "sb3.overlap": ["OverlapTrainingMixin", "OverlappedSAC", "OverlappedTQC", "with_fused_adam"],
+    "sb3.policies": ["LayerNormCriticSACPolicy", "LayerNormCriticTQCPolicy"],
     "sb3.spaces": ["PixelSpaceError", "check_pixel_space"],
     "sb3.sac": [
         *["PAPER_SAC_PRESET", "AugmentedFrameStackReplayBuffer", "AugmentedReplayBuffer"],

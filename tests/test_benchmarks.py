@@ -178,8 +178,8 @@ def test_six_task_benchmark_counts_updates_resumes_and_reports(tiny_data: Path, 
         tmp_path / "random_init.safetensors", {"updates": 0, "diagnostics": {}}
     )
     out = tmp_path / "six"
-    configs = ["state SAC", "embedding", "embedding, random init", "UTD 2", "conv features + pre_fc",
-               "projection + conv features", "state SAC, action repeat 1"]  # fmt: skip
+    configs = ["state SAC", "embedding", "embedding, random init", "embedding, plain critic", "UTD 2",
+               "conv features + pre_fc", "projection + conv features", "state SAC, action repeat 1"]  # fmt: skip
     argv = [sys.executable, str(BENCHMARKS / "six_task.py"), "--out", str(out), "--encoder", str(tiny_artifact),
             "--tasks", "cartpole_swingup", "--configs", *configs, "--seeds", "0",
             "--env-steps", "800", "--eval-every", "400", "--eval-episodes", "1", "--learning-starts", "50"]  # fmt: skip
@@ -201,12 +201,18 @@ def test_six_task_benchmark_counts_updates_resumes_and_reports(tiny_data: Path, 
     assert derived["tensor_sha256"] == load_artifact(random_init).metadata["tensor_sha256"]
     assert rows["embedding, random init"]["encoder"] == str(out / "random_init.safetensors")
     assert rows["embedding"]["spec"]["intrinsic_coef"] == 0.2 and rows["state SAC"]["spec"]["observation"] == "state"
+    # the shipped learner (LayerNorm in the critic) and the study's base (plain critic), which every variant changes
+    layer_norm = {name: r["spec"]["critic_layer_norm"] for name, r in rows.items()}
+    assert layer_norm == {**dict.fromkeys(configs, False), "embedding": True, "embedding, random init": True}
     # conv features (32 x 9 x 9 at 24 px, float32) are stored instead of 128-d projections
     assert rows["conv features + pre_fc"]["bytes_per_transition"] > 4 * rows["embedding"]["bytes_per_transition"]
     report = (out / "report.md").read_text()
     assert "| CURL at 100k, CURL (ICML 2020) Table 1 | 582 |" in report
     assert "| state SAC at 100k, DrQ (ICLR 2021) Table 1 | 812 |" in report
-    assert re.search(r"\| UTD 2 \| 1 \| [+-]\d+\.\d \| cartpole_swingup s0 [+-]\d+ \|", report)
+    base = rows["embedding, plain critic"]["final_return"]
+    for name in ("UTD 2", "embedding"):  # study rows: each against the plain-critic base on the same seed
+        label = name + (" (LayerNorm critic: the study's winner, the default)" if name == "embedding" else "")
+        assert f"| {label} | 1 | {rows[name]['final_return'] - base:+.1f} | cartpole_swingup s0 " in report
     state_diff = rows["state SAC, action repeat 1"]["final_return"] - rows["state SAC"]["final_return"]
     assert f"| state SAC, action repeat 1 | 1 | {state_diff:+.1f} |" in report  # against state SAC, not embedding
     assert (out / "six_task.png").stat().st_size > 10_000
@@ -227,13 +233,17 @@ def test_six_task_published_rows_and_targets() -> None:
         return {"config": config, "task": task, "seed": 0, "final_return": value, "total_s": 60.0}
 
     rows = [row("state SAC", "cheetah_run", 300.0), row("embedding", "cheetah_run", 250.0),
-            row("embedding, random init", "cheetah_run", 260.0), row("state SAC", "walker_walk", 500.0)]  # fmt: skip
+            row("embedding, random init", "cheetah_run", 260.0), row("state SAC", "walker_walk", 500.0),
+            row("embedding, plain critic", "cheetah_run", 200.0), row("embedding, plain critic", "walker_walk", 90.0),
+            row("embedding, plain critic, random init", "cheetah_run", 150.0)]  # fmt: skip
     lines = six_task.targets(rows)
     assert lines[0].startswith("- our state SAC within or above the published state-SAC range: 1 of 2 tasks")
     assert "(cheetah_run)" in lines[0]  # 300 >= 228 (DrQ table); walker 500 < 604
     assert lines[1].startswith("- embedding >= 0.8x our state SAC: 1 of 1")  # 250 >= 240
     assert lines[2].startswith("- embedding above the random-init encoder: 0 of 1")
-    assert lines[3].startswith("- embedding at or above CURL (100k): 0 of 1")  # CURL 299
+    # the plain critic against its own random-init twin, on the one task both ran
+    assert lines[3] == "- embedding, plain critic above its random-init encoder: 1 of 1 tasks measured (cheetah_run)"
+    assert lines[4].startswith("- embedding at or above CURL (100k): 0 of 1")  # CURL 299
     assert (
         six_task.verdict(rows)
         == "embedding mode, pretrained: at or above CURL on 0 of 1 tasks run; median 83% of our state SAC"
@@ -311,43 +321,6 @@ def test_six_task_projection_plus_trunk_sees_embedding_modes_projection_and_trai
     venv.close()
 
 
-def test_six_task_layer_norm_critic_normalises_every_hidden_layer_and_trains(tmp_path: Path) -> None:
-    import numpy as np
-    from stable_baselines3 import SAC
-
-    from sb3_crptpro import make_dmc_vec_env
-
-    policy = _six_task().LayerNormCriticPolicy
-    venv = make_dmc_vec_env("cartpole_swingup", 1, seed=0, observation="state", action_repeat=8)
-    model = SAC(policy, venv, seed=0, learning_starts=10, batch_size=16, policy_kwargs={"net_arch": [32, 24]})
-    for critic in (model.critic, model.critic_target):
-        assert len(critic.q_networks) == 2
-        for index, q_net in enumerate(critic.q_networks):
-            assert getattr(critic, f"qf{index}") is q_net  # registered: saved, moved and optimised with the critic
-            kinds = [type(m).__name__ for m in q_net]
-            assert kinds == ["Linear", "LayerNorm", "ReLU", "Linear", "LayerNorm", "ReLU", "Linear"]
-            assert [m.normalized_shape for m in q_net if isinstance(m, torch.nn.LayerNorm)] == [(32,), (24,)]
-    assert [type(m).__name__ for m in model.actor.latent_pi] == ["Linear", "ReLU", "Linear", "ReLU"]  # SB3's actor
-    norm = model.critic.q_networks[0][1]
-    optimised = {id(p) for group in model.critic.optimizer.param_groups for p in group["params"]}
-    assert id(norm.weight) in optimised and id(norm.bias) in optimised
-    target_norm = model.critic_target.q_networks[0][1]
-    assert torch.equal(norm.weight, target_norm.weight) and norm.weight is not target_norm.weight
-    before = norm.weight.detach().clone()
-    model.learn(40)
-    assert not torch.equal(norm.weight, before)  # LayerNorm gains get gradients
-    assert not torch.equal(target_norm.weight, norm.weight)  # the target follows by Polyak averaging, not a copy
-    model.save(tmp_path / "agent.zip")
-    loaded = SAC.load(tmp_path / "agent.zip", env=venv)
-    assert isinstance(loaded.policy, policy)
-    obs = venv.reset()
-    np.testing.assert_allclose(loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0])
-    q = model.critic(torch.as_tensor(obs), torch.zeros(1, 1))
-    np.testing.assert_allclose([t.item() for t in loaded.critic(torch.as_tensor(obs), torch.zeros(1, 1))],
-                               [t.item() for t in q], rtol=1e-6)  # fmt: skip
-    venv.close()
-
-
 def test_pretrain_scale_probes_each_encoder_once_and_reads_its_downstream_runs(tiny_data: Path, tiny_artifact: Path,
                                                                                tmp_path: Path) -> None:  # fmt: skip
     from sb3_crptpro import load_artifact
@@ -360,9 +333,11 @@ def test_pretrain_scale_probes_each_encoder_once_and_reads_its_downstream_runs(t
 
     artifact = shutil.copyfile(tiny_artifact, tmp_path / "encoder.safetensors")
     copy = shutil.copyfile(tiny_artifact, tmp_path / "copy.safetensors")  # the same encoder under another path
-    records = [("embedding", str(artifact), 0, 210.0), ("embedding", str(copy), 1, 250.0),
-               ("embedding", str(tmp_path / "other.safetensors"), 0, 999.0),  # another encoder's run: not read
-               ("embedding, random init", str(random_init), 0, 180.0), ("state SAC", None, 0, 850.0)]  # fmt: skip
+    base = "embedding, plain critic"  # the learner the scale study's runs used (the default --config)
+    records = [(base, str(artifact), 0, 210.0), (base, str(copy), 1, 250.0),
+               (base, str(tmp_path / "other.safetensors"), 0, 999.0),  # another encoder's run: not read
+               ("embedding", str(artifact), 2, 777.0),  # another learner's run: not read
+               (f"{base}, random init", str(random_init), 0, 180.0), ("state SAC", None, 0, 850.0)]  # fmt: skip
     for i, (config, encoder, seed, value) in enumerate(records):
         run = {"config": config, "task": "cartpole_swingup", "seed": seed, "final_return": value, "encoder": encoder}
         (runs / f"{i}.json").write_text(json.dumps(run))
@@ -385,7 +360,7 @@ def test_pretrain_scale_probes_each_encoder_once_and_reads_its_downstream_runs(t
     assert re.search(r"\| tiny: 2 updates \| 2 \| 24 \| 2 \| 8 \| .* \| 230\.0 \(s0 210\.0, s1 250\.0\) \|", report)
     assert re.search(r"\| random init \| - \| 24 \| 0 \| - \| .* \| 180\.0 \|", report)
     assert "| state SAC (upper anchor, not an encoder) | | | | | | | | 850.0 |" in report
-    assert "- tiny: 2 updates: two updates on tiny data" in report and "999" not in report
+    assert "- tiny: 2 updates: two updates on tiny data" in report and "999" not in report and "777" not in report
     assert (out / "pretrain_scale.png").stat().st_size > 10_000
     probe_data = tmp_path / "w" / "probe_data_24px"
     stamp = {p: p.stat().st_mtime_ns for p in probe_data.rglob("manifest.json")}

@@ -86,7 +86,8 @@ def test_embedding_mode_run_evaluates_on_pixels_after_the_artifact_moves(
     from sb3_contrib import TQC
 
     model = TQC.load(run / "reacher_easy.zip")
-    assert model.observation_space.shape == (128,)  # a stock MlpPolicy on the projections
+    assert model.observation_space.shape == (128,)  # an MLP policy on the projections
+    assert type(model.policy).__name__ == "LayerNormCriticTQCPolicy"  # the embedding preset's learner
     encoder.rename(tmp_path / "elsewhere.safetensors")
     capsys.readouterr()
     assert main(["evaluate", "--run", str(run), "--episodes", "2", "--video", "--no-progress"]) == 0

@@ -235,7 +235,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     missing = [flag for flag, value in (("--task", args.task), ("--encoder", args.encoder)) if value is None]
     if missing:
         raise ValueError(f"the following arguments are required: {', '.join(missing)} (or --resume RUN_DIR)")
-    given = {"batch_size": args.batch_size, "buffer_size": args.buffer_size, "learning_starts": args.learning_starts}
+    given = {"batch_size": args.batch_size, "buffer_size": args.buffer_size, "learning_starts": args.learning_starts,
+             "critic_layer_norm": args.critic_layer_norm}  # fmt: skip
     overrides = {k: v for k, v in given.items() if v is not None}
     config = TrainConfig(
         task=args.task,
@@ -300,6 +301,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=_positive_int, default=None, help="override the preset's batch size")
     p.add_argument("--buffer-size", type=_positive_int, default=None, help="override the preset's replay size")
     p.add_argument("--learning-starts", type=int, default=None, help="override the preset's learning_starts")
+    p.add_argument("--critic-layer-norm", action=argparse.BooleanOptionalAction, default=None,
+                   help="LayerNorm in the critic's hidden layers (default: on in the embedding preset, off in the "
+                   "others)")  # fmt: skip
     p.add_argument("--seed", type=_nonnegative_int, default=0, help="seed (default: %(default)s)")
     p.add_argument("--n-envs", type=_positive_int, default=1, help="parallel training envs (default: %(default)s)")
     p.add_argument("--action-repeat", type=_positive_int, default=2, help="action repeat (default: %(default)s)")

@@ -43,6 +43,7 @@ __all__ = [
     "encode_env",
     "load_run_config",
     "next_run_dir",
+    "policy_class",
     "resume",
     "run_encoder_path",
     "run_is_complete",
@@ -67,8 +68,8 @@ class TrainConfig:
     #: ``sac`` or ``tqc``
     algo: str = "sac"
     #: ``reference``: AugmentedSAC/TQC on pixels, frozen conv trunk + trainable ``pre_fc`` (the paper's setting);
-    #: ``embedding``: stock SAC/TQC ``MlpPolicy`` on the frozen encoder's projections, each frame encoded once
-    #: (:class:`~sb3_crptpro.sb3.encode.VecEncodeObservation`, issue 13)
+    #: ``embedding``: stock SAC/TQC on the frozen encoder's projections, each frame encoded once
+    #: (:class:`~sb3_crptpro.sb3.encode.VecEncodeObservation`), with the policy of :func:`policy_class`
     mode: str = "reference"
     #: embedding mode only: each env in its own worker process renders and encodes while this process runs the
     #: updates (:class:`~sb3_crptpro.sb3.overlap.OverlappedSAC` on
@@ -82,7 +83,7 @@ class TrainConfig:
     #: hyperparameter preset (:data:`~sb3_crptpro.sb3.presets.TRAIN_PRESETS`): ``quick``, ``paper`` or
     #: ``embedding``; ``None`` picks ``embedding`` in embedding mode and ``quick`` in reference mode
     preset: str | None = None
-    #: preset entries to replace (e.g. ``{"batch_size": 128}``)
+    #: preset entries to replace (e.g. ``{"batch_size": 128}``, ``{"critic_layer_norm": False}``)
     overrides: dict[str, Any] = field(default_factory=dict)
     #: seed of envs, networks and augmentation
     seed: int = 0
@@ -134,6 +135,8 @@ class TrainConfig:
             raise ValueError(f"buffer_size {hyper['buffer_size']} is smaller than one batch ({hyper['batch_size']})")
         if not self.device.startswith(("auto", "cpu", "cuda", "mps")):
             raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
+        if not isinstance(hyper.get("critic_layer_norm", False), bool):
+            raise ValueError(f"critic_layer_norm must be True or False, got {hyper['critic_layer_norm']!r}")
         if self.device.startswith("cuda") and not _cuda_available():
             raise ValueError(f"device {self.device!r}: this torch build sees no CUDA GPU; use --device cpu (or auto)")
 
@@ -163,6 +166,18 @@ def algo_class(name: str, mode: str = "reference", overlap: bool = False) -> typ
     if name not in classes:
         raise ValueError(f"unknown algo {name!r}; choose from {sorted(classes)}")
     return classes[name]
+
+
+def policy_class(algo: str, mode: str, critic_layer_norm: bool) -> type | str:
+    """The policy of a run: SB3's ``"MlpPolicy"`` (embedding mode) or ``"CnnPolicy"`` (reference mode), or with
+    ``critic_layer_norm`` :class:`~sb3_crptpro.sb3.policies.LayerNormCriticSACPolicy` /
+    :class:`~sb3_crptpro.sb3.policies.LayerNormCriticTQCPolicy` (the same policy with ``LayerNorm`` in the critic;
+    in reference mode it takes the encoder through ``policy_kwargs`` as ``CnnPolicy`` does)."""
+    if not critic_layer_norm:
+        return "MlpPolicy" if mode == "embedding" else "CnnPolicy"
+    from sb3_crptpro.sb3.policies import LayerNormCriticSACPolicy, LayerNormCriticTQCPolicy
+
+    return {"sac": LayerNormCriticSACPolicy, "tqc": LayerNormCriticTQCPolicy}[algo]
 
 
 def next_run_dir(log_dir: str | Path, algo: str, task: str) -> Path:
@@ -303,6 +318,7 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
     settings = {k: v for k, v in saved["env"].items() if k != "task"}
     hyper = dict(saved["hyperparameters"])
     net_arch = hyper.pop("net_arch")
+    critic_layer_norm = hyper.pop("critic_layer_norm", False)  # absent from runs of sb3-crptpro 0.2.0
     envs_state = None if checkpoint is None else load_env_states(checkpoint)
     if envs_state is not None:  # episodes logged after the checkpoint are logged again by the resumed run
         trim_monitor_files(run_dir, envs_state["train"])
@@ -320,13 +336,11 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
     )
     algo = algo_class(config.algo, config.mode, config.overlap)
     if checkpoint is None:
+        policy = policy_class(config.algo, config.mode, critic_layer_norm)
         if config.mode == "embedding":
-            policy, policy_kwargs = "MlpPolicy", {"net_arch": net_arch}
+            policy_kwargs = {"net_arch": net_arch}
         else:
-            policy, policy_kwargs = (
-                "CnnPolicy",
-                crptpro_kwargs(EncoderWeights.from_artifact(artifact), net_arch=net_arch),
-            )
+            policy_kwargs = crptpro_kwargs(EncoderWeights.from_artifact(artifact), net_arch=net_arch)
         model = algo(policy, venv, policy_kwargs=policy_kwargs, seed=config.seed, device=config.device,
                      tensorboard_log=str(run_dir), verbose=0, **hyper)  # fmt: skip
     else:

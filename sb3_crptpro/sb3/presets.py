@@ -21,7 +21,10 @@ PAPER_SAC_PRESET: dict[str, Any] = {
 
 #: Presets of ``sb3-crptpro train``: ``paper`` is :data:`PAPER_SAC_PRESET` with the reference 1024x1024 heads;
 #: ``quick`` is sized for a CPU laptop (pixel modes); ``embedding`` is the learner on frozen vectors (embedding mode):
-#: one gradient step per agent step, as DrQ and CURL do. ``net_arch`` goes to the policy, the rest to the algorithm.
+#: one gradient step per agent step, as DrQ and CURL do, and ``LayerNorm`` in the critic (the six-task study's choice,
+#: :mod:`~sb3_crptpro.sb3.policies`). ``net_arch`` and ``critic_layer_norm`` (embedding mode only: the policy is
+#: :class:`~sb3_crptpro.sb3.policies.LayerNormCriticSACPolicy` / ``...TQCPolicy`` instead of ``MlpPolicy``) go to
+#: the policy, the rest to the algorithm.
 TRAIN_PRESETS: dict[str, dict[str, Any]] = {
     "paper": {**PAPER_SAC_PRESET, "net_arch": [1024, 1024]},
     "quick": {
@@ -46,5 +49,6 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
         "gradient_steps": 1,
         "n_steps": 1,
         "net_arch": [256, 256],
+        "critic_layer_norm": True,
     },
 }

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 pytest.importorskip("rl_zoo3")
@@ -65,12 +66,16 @@ def _assert_task_returns(enjoy_output: str, reward_log: Path) -> None:
 
 def test_tqc_in_embedding_mode(tiny_artifact: Path, tmp_path: Path) -> None:
     _run("rl_zoo3.train", ["--algo", "tqc", "--env", ENV, "--gym-packages", "sb3_crptpro.zoo", "--conf-file",
-                           str(HYPERPARAMS / "sac_embedding.yml"), *ENV_KWARGS, *TINY, "-f", "logs"], tmp_path,
+                           str(HYPERPARAMS / "tqc_embedding.yml"), *ENV_KWARGS, *TINY, "-f", "logs"], tmp_path,
          tiny_artifact)  # fmt: skip
     from sb3_contrib import TQC
 
+    from sb3_crptpro.sb3.policies import LayerNormCriticTQCPolicy
+
     model = TQC.load(tmp_path / "logs" / "tqc" / "CRPTpro-reacher_easy-v0_1" / "CRPTpro-reacher_easy-v0.zip")
     assert model.observation_space.shape == (128,) and model.num_timesteps == 100
+    assert isinstance(model.policy, LayerNormCriticTQCPolicy)  # the dotted policy path of the file
+    assert any(isinstance(m, torch.nn.LayerNorm) for m in model.critic.q_networks[0])
     out = _run("rl_zoo3.enjoy", ["--algo", "tqc", "--env", ENV, "--gym-packages", "sb3_crptpro.zoo", "-f", "logs",
                                  "-n", "40", "--no-render", "--reward-log", "enjoy", *ENV_KWARGS], tmp_path,
                tiny_artifact)  # fmt: skip
@@ -100,12 +105,20 @@ def test_runner_refuses_a_missing_or_unknown_script(capsys: pytest.CaptureFixtur
     assert "usage:" in capsys.readouterr().out
 
 
-def test_embedding_hyperparams_are_the_embedding_train_preset() -> None:
+@pytest.mark.parametrize("algo", ["sac", "tqc"])
+def test_embedding_hyperparams_are_the_embedding_train_preset(algo: str) -> None:
+    from rl_zoo3.utils import get_class_by_name
+
+    from sb3_crptpro.app.training import policy_class
     from sb3_crptpro.sb3.presets import TRAIN_PRESETS
 
-    zoo = yaml.safe_load((HYPERPARAMS / "sac_embedding.yml").read_text())["default"]
+    zoo = yaml.safe_load((HYPERPARAMS / f"{algo}_embedding.yml").read_text())["default"]
     preset = TRAIN_PRESETS["embedding"]
     shared = {k: v for k, v in zoo.items() if k in preset}
     assert shared == {k: preset[k] for k in shared}
-    assert set(preset) - set(zoo) <= {"net_arch", "n_steps"}  # net_arch sits in policy_kwargs; n_steps 1 = SB3's
+    # net_arch sits in policy_kwargs, critic_layer_norm is the policy; n_steps 1 = SB3's
+    assert set(preset) - set(zoo) <= {"net_arch", "critic_layer_norm", "n_steps"}
     assert zoo["policy_kwargs"] == f"dict(net_arch={preset['net_arch']})"
+    assert get_class_by_name(zoo["policy"]) is policy_class(algo, "embedding", preset["critic_layer_norm"])
+    other = yaml.safe_load((HYPERPARAMS / f"{'tqc' if algo == 'sac' else 'sac'}_embedding.yml").read_text())
+    assert {**other["default"], "policy": None} == {**zoo, "policy": None}  # the two files differ in the policy only
