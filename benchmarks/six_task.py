@@ -392,13 +392,14 @@ def targets(rows: list[dict[str, Any]]) -> list[str]:
 
 
 BENCHMARK = ("state SAC", "embedding", "embedding, random init")
-#: configs drawn in the figure: (color, line style); the study's base dashed, without its seed band
-FIGURE_STYLES: dict[str, tuple[str, str]] = {
-    "state SAC": ("black", "-"),
-    "embedding": ("tab:blue", "-"),
-    "embedding, random init": ("tab:orange", "-"),
-    STUDY_BASE: ("tab:blue", "--"),
-    f"{STUDY_BASE}, random init": ("tab:orange", "--"),
+#: configs drawn in the figure: (color, line style, legend label, short name for the seed counts); the study's base
+#: dashed, without its seed band
+FIGURE_STYLES: dict[str, tuple[str, str, str, str]] = {
+    "state SAC": ("black", "-", "state SAC", "state"),
+    "embedding": ("tab:blue", "-", "embedding, pretrained (default learner: LayerNorm critic)", "default"),
+    "embedding, random init": ("tab:orange", "-", "embedding, random init (default learner)", "default rand."),
+    STUDY_BASE: ("tab:blue", "--", "embedding, pretrained, plain critic (previous default)", "plain"),
+    f"{STUDY_BASE}, random init": ("tab:orange", "--", "embedding, random init, plain critic", "plain rand."),
 }
 
 
@@ -475,13 +476,12 @@ def report(rows: list[dict[str, Any]], out: Path, command: str) -> None:
             n = min(len(r["curve"]) for r in rs)
             xs = np.array([p["env_steps"] for p in rs[0]["curve"][:n]]) / 1000
             ys = np.array([[p["return"] for p in r["curve"][:n]] for r in rs])
-            color, style = FIGURE_STYLES.get(name, (plt.cm.tab10.colors[i % 10], "-"))
-            label = "embedding, pretrained" if name == "embedding" else name
+            color, style, label, short = FIGURE_STYLES.get(name, (plt.cm.tab10.colors[i % 10], "-", name, name))
             ax.plot(xs, ys.mean(0), color=color, linestyle=style, marker="." if style == "-" else None,
                     label=f"{label} (ours)")  # fmt: skip
             if len(ys) > 1 and style == "-":
                 ax.fill_between(xs, ys.min(0), ys.max(0), color=color, alpha=0.15)
-            seeds.append(f"{label.removeprefix('embedding, ')} {len(ys)}")
+            seeds.append(f"{short} {len(ys)}")
         if seeds:  # one line per panel: labels at the curves' ends overlapped where the curves meet
             ax.text(0.02, 0.97, "seeds: " + ", ".join(seeds), transform=ax.transAxes, fontsize=7, va="top")
         for p in PUBLISHED:
