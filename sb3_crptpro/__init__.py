@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from sb3_crptpro.sb3.encode import EncodeObservation, FrozenEncoding, VecEncodeObservation, make_encoded_vec_env
     from sb3_crptpro.sb3.extractor import CRPTproExtractor, EncoderWeights, crptpro_kwargs
     from sb3_crptpro.sb3.overlap import OverlappedSAC, OverlappedTQC, OverlapTrainingMixin, with_fused_adam
-    from sb3_crptpro.sb3.policies import LayerNormCriticSACPolicy, LayerNormCriticTQCPolicy
+    from sb3_crptpro.sb3.policies import LayerNormCriticSACPolicy, LayerNormCriticTQCPolicy, embedding_preset_kwargs
     from sb3_crptpro.sb3.reward import IntrinsicRewardCallback, PrototypeIntrinsicReward
     from sb3_crptpro.sb3.sac import (
         PAPER_SAC_PRESET,
@@ -111,6 +111,7 @@ __all__ = [
     "check_pixel_space",
     "collect",
     "crptpro_kwargs",
+    "embedding_preset_kwargs",
     "env_settings",
     "evaluate_run",
     "list_pretrained",
@@ -150,7 +151,7 @@ _MODULE_OF = {
     "sb3.reward": ["IntrinsicRewardCallback", "PrototypeIntrinsicReward"],
     "sb3.encode": ["EncodeObservation", "FrozenEncoding", "VecEncodeObservation", "make_encoded_vec_env"],
     "sb3.overlap": ["OverlapTrainingMixin", "OverlappedSAC", "OverlappedTQC", "with_fused_adam"],
-    "sb3.policies": ["LayerNormCriticSACPolicy", "LayerNormCriticTQCPolicy"],
+    "sb3.policies": ["LayerNormCriticSACPolicy", "LayerNormCriticTQCPolicy", "embedding_preset_kwargs"],
     "sb3.spaces": ["PixelSpaceError", "check_pixel_space"],
     "sb3.sac": [
         *["PAPER_SAC_PRESET", "AugmentedFrameStackReplayBuffer", "AugmentedReplayBuffer"],

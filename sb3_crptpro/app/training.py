@@ -175,9 +175,9 @@ def policy_class(algo: str, mode: str, critic_layer_norm: bool) -> type | str:
     in reference mode it takes the encoder through ``policy_kwargs`` as ``CnnPolicy`` does)."""
     if not critic_layer_norm:
         return "MlpPolicy" if mode == "embedding" else "CnnPolicy"
-    from sb3_crptpro.sb3.policies import LayerNormCriticSACPolicy, LayerNormCriticTQCPolicy
+    from sb3_crptpro.sb3.policies import LAYER_NORM_CRITIC_POLICIES
 
-    return {"sac": LayerNormCriticSACPolicy, "tqc": LayerNormCriticTQCPolicy}[algo]
+    return LAYER_NORM_CRITIC_POLICIES[algo]
 
 
 def next_run_dir(log_dir: str | Path, algo: str, task: str) -> Path:

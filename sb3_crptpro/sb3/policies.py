@@ -18,12 +18,14 @@ Saved models name these classes, so they reload wherever ``sb3_crptpro`` is inst
 
     model = SAC(LayerNormCriticSACPolicy, vec_env, policy_kwargs={"net_arch": [256, 256]})
 
-In rl-zoo3 hyperparameter files: ``policy: 'sb3_crptpro.sb3.policies.LayerNormCriticSACPolicy'``.
+With the whole ``embedding`` preset (what ``sb3-crptpro train --mode embedding`` uses), on a VecEnv of embedding
+mode's vectors: ``SAC(env=vec_env, **embedding_preset_kwargs())`` (:func:`embedding_preset_kwargs`). In rl-zoo3
+hyperparameter files: ``policy: 'sb3_crptpro.sb3.policies.LayerNormCriticSACPolicy'``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sb3_contrib.tqc.policies import Critic, TQCPolicy
 from stable_baselines3.common.policies import ContinuousCritic
@@ -35,7 +37,13 @@ if TYPE_CHECKING:
 
 CriticT = TypeVar("CriticT", bound=nn.Module)
 
-__all__ = ["LayerNormCriticSACPolicy", "LayerNormCriticTQCPolicy", "add_critic_layer_norm"]
+__all__ = [
+    "LAYER_NORM_CRITIC_POLICIES",
+    "LayerNormCriticSACPolicy",
+    "LayerNormCriticTQCPolicy",
+    "add_critic_layer_norm",
+    "embedding_preset_kwargs",
+]
 
 
 def add_critic_layer_norm(critic: CriticT) -> CriticT:
@@ -79,3 +87,27 @@ class LayerNormCriticTQCPolicy(TQCPolicy):
 
     def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> Critic:
         return add_critic_layer_norm(super().make_critic(features_extractor))
+
+
+#: algorithm name (``sb3-crptpro train --algo``) -> its LayerNorm-critic policy
+LAYER_NORM_CRITIC_POLICIES: dict[str, type] = {"sac": LayerNormCriticSACPolicy, "tqc": LayerNormCriticTQCPolicy}
+
+
+def embedding_preset_kwargs(algo: str = "sac", **overrides: Any) -> dict[str, Any]:
+    """Keyword arguments of SB3's ``SAC`` (``algo="sac"``) or sb3-contrib's ``TQC`` (``"tqc"``) for the ``embedding``
+    train preset (:data:`~sb3_crptpro.sb3.presets.TRAIN_PRESETS`), the learner of ``sb3-crptpro train --mode
+    embedding``: ``policy`` (:class:`LayerNormCriticSACPolicy` / :class:`LayerNormCriticTQCPolicy`, or SB3's
+    ``"MlpPolicy"`` with ``critic_layer_norm=False``), ``policy_kwargs`` (``net_arch``) and the algorithm's
+    hyperparameters, with ``overrides`` (preset entries or any other keyword of the algorithm) replacing them.
+    ``SAC(env=vec_env, **embedding_preset_kwargs(buffer_size=20_000))``.
+
+    :raises ValueError: ``algo`` is not ``"sac"`` or ``"tqc"``
+    """
+    from sb3_crptpro.sb3.presets import TRAIN_PRESETS
+
+    if algo not in LAYER_NORM_CRITIC_POLICIES:
+        raise ValueError(f"algo must be 'sac' or 'tqc', got {algo!r}")
+    kwargs = {**TRAIN_PRESETS["embedding"], **overrides}
+    policy_kwargs = {"net_arch": kwargs.pop("net_arch"), **kwargs.pop("policy_kwargs", {})}
+    policy = LAYER_NORM_CRITIC_POLICIES[algo] if kwargs.pop("critic_layer_norm") else "MlpPolicy"
+    return {"policy": policy, "policy_kwargs": policy_kwargs, **kwargs}

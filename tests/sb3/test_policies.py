@@ -128,3 +128,23 @@ def test_train_picks_the_policy_from_the_preset_or_the_flag(tiny_artifact: Path,
     assert len(norms) == (2 if policy != "SACPolicy" else 0)
     if mode == "reference":
         assert type(model.actor.features_extractor).__name__ == "CRPTproExtractor"
+
+
+def test_embedding_preset_kwargs_build_the_presets_learner_with_overrides() -> None:
+    from sb3_crptpro import embedding_preset_kwargs
+    from sb3_crptpro.sb3.presets import TRAIN_PRESETS
+
+    venv = _state_env()
+    kwargs = embedding_preset_kwargs(buffer_size=5_000, policy_kwargs={"net_arch": [64, 64]})
+    model = SAC(env=venv, seed=0, **kwargs)
+    assert isinstance(model.policy, LayerNormCriticSACPolicy)
+    assert model.buffer_size == 5_000 and model.batch_size == TRAIN_PRESETS["embedding"]["batch_size"] == 128
+    assert model.target_update_interval == 1 and model.tau == 0.01 and model.learning_starts == 1000
+    assert [m.out_features for m in model.critic.qf0 if isinstance(m, torch.nn.Linear)] == [64, 64, 1]
+    assert embedding_preset_kwargs()["policy_kwargs"] == {"net_arch": [256, 256]}
+    assert embedding_preset_kwargs("tqc")["policy"] is LayerNormCriticTQCPolicy
+    assert embedding_preset_kwargs(critic_layer_norm=False)["policy"] == "MlpPolicy"
+    assert "critic_layer_norm" not in kwargs and "net_arch" not in kwargs
+    with pytest.raises(ValueError, match="algo must be 'sac' or 'tqc', got 'ppo'"):
+        embedding_preset_kwargs("ppo")
+    venv.close()
