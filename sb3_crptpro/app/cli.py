@@ -284,7 +284,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--algo", choices=["sac", "tqc"], default="sac", help="SAC or TQC (default: sac)")
     p.add_argument("--mode", choices=list(TRAIN_MODES), default="reference",
                    help="reference: AugmentedSAC/TQC on pixels (frozen conv + trainable pre_fc, the paper's setting); "
-                   "embedding: stock SAC/TQC on the frozen encoder's projections, each frame encoded once, "
+                   "embedding: SB3's SAC/TQC on the frozen encoder's projections, each frame encoded once, "
                    "~10x faster on CPU (default: %(default)s)")  # fmt: skip
     p.add_argument("--overlap", action="store_true",
                    help="embedding mode: one worker process per env renders and encodes while this process runs the "
