@@ -7,8 +7,8 @@ Online Reinforcement Learning with Offline Data", ICML 2023, RLPD's critic).
 
 Measured here (``benchmarks/six_task.py``, report in ``benchmarks/results/six_task/``): on the frozen 128-d
 projections of the shipped encoder, at 100k env steps on the six PlaNet-benchmark DMC tasks, it was ahead of the plain
-critic on 12 of 16 runs with the same seeds and on the means of 5 of 6 tasks (+46 return per run on average); behind
-on ball_in_cup_catch. That study made it the ``embedding`` train preset's policy
+critic on 16 of 22 runs with the same seeds and on the means of 6 of 6 tasks (+58 return per run on average;
+ball_in_cup_catch only +3). That study made it the ``embedding`` train preset's policy
 (:data:`~sb3_crptpro.sb3.presets.TRAIN_PRESETS`, ``critic_layer_norm``).
 
 Saved models name these classes, so they reload wherever ``sb3_crptpro`` is installed::
