@@ -391,7 +391,6 @@ def targets(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-BENCHMARK = ("state SAC", "embedding", "embedding, random init")
 #: configs drawn in the figure: (color, line style, legend label, short name for the seed counts); the study's base
 #: dashed, without its seed band
 FIGURE_STYLES: dict[str, tuple[str, str, str, str]] = {
