@@ -54,6 +54,7 @@ if TYPE_CHECKING:
         save_random_init,
     )
     from sb3_crptpro.sb3.buffers import FrameStackReplayBuffer
+    from sb3_crptpro.sb3.drq import DrQSAC, SharedEncoderSACPolicy, drq_kwargs
     from sb3_crptpro.sb3.encode import EncodeObservation, FrozenEncoding, VecEncodeObservation, make_encoded_vec_env
     from sb3_crptpro.sb3.extractor import CRPTproExtractor, EncoderWeights, crptpro_kwargs
     from sb3_crptpro.sb3.overlap import OverlappedSAC, OverlappedTQC, OverlapTrainingMixin, with_fused_adam
@@ -87,6 +88,7 @@ __all__ = [
     "DatasetError",
     "DemoConfig",
     "DomainDataset",
+    "DrQSAC",
     "EncodeObservation",
     "EncoderWeights",
     "FrameStackReplayBuffer",
@@ -104,6 +106,7 @@ __all__ = [
     "PretrainedArtifact",
     "Pretrainer",
     "PrototypeIntrinsicReward",
+    "SharedEncoderSACPolicy",
     "TrainConfig",
     "VecEncodeObservation",
     "__version__",
@@ -111,6 +114,7 @@ __all__ = [
     "check_pixel_space",
     "collect",
     "crptpro_kwargs",
+    "drq_kwargs",
     "embedding_preset_kwargs",
     "env_settings",
     "evaluate_run",
@@ -158,6 +162,7 @@ _MODULE_OF = {
         *["AugmentedSAC", "AugmentedTQC"],
     ],
     "sb3.buffers": ["FrameStackReplayBuffer"],
+    "sb3.drq": ["DrQSAC", "SharedEncoderSACPolicy", "drq_kwargs"],
     "app.training": ["TRAIN_MODES", "TRAIN_PRESETS", "TrainConfig", "train"],
     "app.evaluation": ["evaluate_run", "random_policy_returns"],
     "app.demo": ["DemoConfig", "run_demo"],

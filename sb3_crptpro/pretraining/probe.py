@@ -10,7 +10,21 @@ import torch
 from sb3_crptpro.common.networks import Encoder
 from sb3_crptpro.data.domain import DomainDataset
 
-__all__ = ["ANGLE_DIMS", "EPISODE_DIMS", "encode_frames", "probe_domain", "probe_targets", "ridge_r2"]
+__all__ = [
+    "ANGLE_DIMS",
+    "EPISODE_DIMS",
+    "encode_frames",
+    "linear_probe",
+    "mlp_probe",
+    "probe_domain",
+    "probe_target_names",
+    "probe_targets",
+    "r2_per_dim",
+    "ridge_r2",
+]
+
+#: ridge strengths of the linear probes, relative to the mean kernel diagonal
+RIDGE_LAMBDAS: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 
 #: state dims (per DMC domain) that are unbounded hinge angles. A frame shows them modulo 2 pi, so a linear probe of
 #: the raw angle is ill-posed (reacher's shoulder angle wanders over several turns: held-out R^2 of -86 for a
@@ -35,6 +49,14 @@ def probe_targets(state: np.ndarray, task: str) -> np.ndarray:
     return np.concatenate([state[:, keep], np.sin(theta), np.cos(theta)], axis=1).astype(np.float32)
 
 
+def probe_target_names(names: Sequence[str], task: str) -> list[str]:
+    """Names of :func:`probe_targets`' columns, from the state dims' ``names`` (same order and rules)."""
+    domain = task.split("_")[0]
+    angles, dropped = ANGLE_DIMS.get(domain, ()), EPISODE_DIMS.get(domain, ())
+    keep = [n for i, n in enumerate(names) if i not in angles and i not in dropped]
+    return keep + [f"sin {names[i]}" for i in angles] + [f"cos {names[i]}" for i in angles]
+
+
 @torch.no_grad()
 def encode_frames(
     encoder: Encoder, obs: np.ndarray | torch.Tensor, batch_size: int = 256, projector: torch.nn.Module | None = None
@@ -52,12 +74,59 @@ def encode_frames(
     )
 
 
+def _standardised(
+    x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """float64 copies: features centred, targets standardised, both with the training rows' statistics."""
+    x_train, x_test = x_train.double(), x_test.double()
+    y_train, y_test = y_train.double(), y_test.double()
+    mean_x, mean_y = x_train.mean(0), y_train.mean(0)
+    std_y = y_train.std(0).clamp_min(1e-8)
+    return x_train - mean_x, (y_train - mean_y) / std_y, x_test - mean_x, (y_test - mean_y) / std_y
+
+
+def r2_per_dim(pred: torch.Tensor, target: torch.Tensor) -> np.ndarray:
+    """``1 - SSE / SST`` per target dim: ``float64 [S]`` from ``[N, S]`` predictions and targets (``SST`` about the
+    targets' own mean; a dim constant in ``target`` gets ``nan``)."""
+    sst = ((target - target.mean(0)) ** 2).sum(0)
+    sse = ((target - pred) ** 2).sum(0)
+    r2 = 1 - sse / sst.clamp_min(1e-12)
+    return torch.where(sst > 1e-12, r2, torch.full_like(r2, float("nan"))).numpy().astype(np.float64)
+
+
+def _ridge_fit_predict(
+    xtr: torch.Tensor, ytr: torch.Tensor, xte: torch.Tensor, lambdas: Sequence[float]
+) -> torch.Tensor:
+    """Dual-form ridge on centred features and standardised targets; the last 20% of the training rows choose the
+    ridge (variance-weighted R^2), then the model is refitted on all training rows."""
+
+    def fit_predict(kernel: torch.Tensor, ya: torch.Tensor, cross: torch.Tensor, lam: float) -> torch.Tensor:
+        scale = kernel.diagonal().mean().clamp_min(1e-12)
+        alpha = torch.linalg.solve(kernel + lam * scale * torch.eye(len(kernel), dtype=kernel.dtype), ya)
+        return cross @ alpha
+
+    kernel = xtr @ xtr.T  # computed once; every fit below uses blocks of it
+    split = int(0.8 * len(xtr))
+    fit, val = slice(0, split), slice(split, None)
+
+    def validation_r2(lam: float) -> float:
+        return _weighted_r2(fit_predict(kernel[fit, fit], ytr[fit], kernel[val, fit], lam), ytr[val])
+
+    best = max(lambdas, key=validation_r2)
+    return fit_predict(kernel, ytr, xte @ xtr.T, best)
+
+
+def _weighted_r2(pred: torch.Tensor, target: torch.Tensor) -> float:
+    sst = ((target - target.mean(0)) ** 2).sum()
+    return float(1 - ((target - pred) ** 2).sum() / sst.clamp_min(1e-12))
+
+
 def ridge_r2(
     x_train: torch.Tensor,
     y_train: torch.Tensor,
     x_test: torch.Tensor,
     y_test: torch.Tensor,
-    lambdas: Sequence[float] = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0),
+    lambdas: Sequence[float] = RIDGE_LAMBDAS,
 ) -> float:
     """Held-out R^2 of ridge regression ``y ~ x``, solved in its dual (kernel) form.
 
@@ -66,31 +135,74 @@ def ridge_r2(
     ``lambdas`` are relative to the mean kernel diagonal; the last 20% of the training rows choose one, then the
     model is refitted on all training rows.
     """
-    x_train, x_test = x_train.double(), x_test.double()
-    y_train, y_test = y_train.double(), y_test.double()
-    mean_x, mean_y = x_train.mean(0), y_train.mean(0)
-    std_y = y_train.std(0).clamp_min(1e-8)
-    xtr, xte = x_train - mean_x, x_test - mean_x
-    ytr, yte = (y_train - mean_y) / std_y, (y_test - mean_y) / std_y
+    xtr, ytr, xte, yte = _standardised(x_train, y_train, x_test, y_test)
+    return _weighted_r2(_ridge_fit_predict(xtr, ytr, xte, lambdas), yte)
 
-    def fit_predict(kernel: torch.Tensor, ya: torch.Tensor, cross: torch.Tensor, lam: float) -> torch.Tensor:
-        scale = kernel.diagonal().mean().clamp_min(1e-12)
-        alpha = torch.linalg.solve(kernel + lam * scale * torch.eye(len(kernel), dtype=kernel.dtype), ya)
-        return cross @ alpha
 
-    def r2(pred: torch.Tensor, target: torch.Tensor) -> float:
-        sst = ((target - target.mean(0)) ** 2).sum()
-        return float(1 - ((target - pred) ** 2).sum() / sst.clamp_min(1e-12))
+def linear_probe(
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+    lambdas: Sequence[float] = RIDGE_LAMBDAS,
+) -> np.ndarray:
+    """Held-out R^2 per target dim (``float64 [S]``) of the ridge probe of :func:`ridge_r2` (one ridge for all dims).
 
-    kernel = xtr @ xtr.T  # computed once; every fit below uses blocks of it
-    split = int(0.8 * len(xtr))
-    fit, val = slice(0, split), slice(split, None)
+    :param x_train: features ``[N, D]``; ``y_train`` targets ``[N, S]``; rows in time order (the validation split
+        takes the last 20%)
+    """
+    xtr, ytr, xte, yte = _standardised(x_train, y_train, x_test, y_test)
+    return r2_per_dim(_ridge_fit_predict(xtr, ytr, xte, lambdas), yte)
 
-    def validation_r2(lam: float) -> float:
-        return r2(fit_predict(kernel[fit, fit], ytr[fit], kernel[val, fit], lam), ytr[val])
 
-    best = max(lambdas, key=validation_r2)
-    return r2(fit_predict(kernel, ytr, xte @ xtr.T, best), yte)
+def mlp_probe(
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+    hidden: int = 256,
+    components: int = 512,
+    epochs: int = 100,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    seed: int = 0,
+) -> np.ndarray:
+    """Held-out R^2 per target dim (``float64 [S]``) of a small MLP probe: ``Linear(k, hidden) ReLU Linear(hidden,
+    hidden) ReLU Linear(hidden, S)`` on the top ``k = min(components, D, N)`` principal components of the features.
+
+    The components are fitted on the training rows (through the ``N x N`` kernel, so ``D`` = 39,200 conv features
+    cost no ``D x D`` matrix) and scaled to unit variance; targets are standardised. Adam, full epochs of shuffled
+    minibatches; the epoch with the lowest MSE on the last 20% of the training rows gives the test predictions
+    (early stopping). Deterministic for a ``seed`` (its own ``torch.Generator``; the global RNG is untouched).
+    """
+    xtr, ytr, xte, yte = _standardised(x_train, y_train, x_test, y_test)
+    eigvals, eigvecs = torch.linalg.eigh(xtr @ xtr.T)  # ascending
+    k = min(components, int((eigvals > eigvals[-1] * 1e-9).sum()))
+    eigvals, eigvecs = eigvals[-k:].flip(0), eigvecs[:, -k:].flip(1)
+    basis = xtr.T @ eigvecs / eigvals.sqrt()  # [D, k] orthonormal principal directions
+    scale = (eigvals / (len(xtr) - 1)).sqrt()
+    ztr, zte = ((xtr @ basis) / scale).float(), ((xte @ basis) / scale).float()
+    ytr_f = ytr.float()
+    split = int(0.8 * len(ztr))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = torch.nn.Sequential(torch.nn.Linear(k, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, hidden),
+                                  torch.nn.ReLU(), torch.nn.Linear(hidden, ytr.shape[1]))  # fmt: skip
+    optimiser = torch.optim.Adam(net.parameters(), lr=lr)
+    best, best_pred = float("inf"), None
+    for _ in range(epochs):
+        for rows in torch.randperm(split, generator=generator).split(batch_size):
+            loss = torch.nn.functional.mse_loss(net(ztr[rows]), ytr_f[rows])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+        with torch.no_grad():
+            val = float(torch.nn.functional.mse_loss(net(ztr[split:]), ytr_f[split:]))
+            if val < best:
+                best, best_pred = val, net(zte).double()
+    assert best_pred is not None
+    return r2_per_dim(best_pred, yte)
 
 
 def probe_domain(

@@ -55,6 +55,22 @@ class EncoderWeights:
             metadata={k: meta.get(k) for k in keep},
         )
 
+    @classmethod
+    def random_init(
+        cls, obs_shape: tuple[int, int, int], seed: int = 0, n_filters: int = 32, n_layers: int = 4
+    ) -> EncoderWeights:
+        """A conv trunk before any training (the reference's orthogonal init, drawn after ``torch.manual_seed(seed)``
+        in a forked RNG: the global torch RNG is left as it was), e.g. for DrQ from scratch
+        (:func:`~sb3_crptpro.sb3.drq.drq_kwargs`). ``metadata`` records ``random_init_seed``.
+
+        :param obs_shape: channel-first ``(3 * frame_stack, H, W)``
+        """
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            encoder = Encoder(tuple(obs_shape), n_filters=n_filters, n_layers=n_layers)
+        state = {k: v.detach().clone() for k, v in encoder.state_dict().items()}
+        return cls(tuple(encoder.obs_shape), n_filters, n_layers, state, {"random_init_seed": seed})  # type: ignore[arg-type]
+
     def build(self) -> Encoder:
         encoder = Encoder(self.obs_shape, n_filters=self.n_filters, n_layers=self.n_layers)
         encoder.load_state_dict(self.state_dict)
@@ -97,6 +113,7 @@ class CRPTproExtractor(BaseFeaturesExtractor):
     :param features_dim: output size of the trainable trunk (reference 50)
     :param freeze: keep the pretrained conv weights fixed
     :param encoder_dtype: e.g. ``torch.bfloat16`` to run the frozen trunk under autocast (CPU/GPU)
+    :param tanh: end the trainable trunk with ``tanh`` (DrQ's and DrQ-v2's trunk; the reference ``pre_fc`` has none)
     """
 
     #: frames per frozen-trunk pass on CPU
@@ -109,6 +126,7 @@ class CRPTproExtractor(BaseFeaturesExtractor):
         features_dim: int = 50,
         freeze: bool = True,
         encoder_dtype: torch.dtype | None = None,
+        tanh: bool = False,
     ) -> None:
         weights = EncoderWeights.from_artifact(artifact)
         check_pixel_space(observation_space, "CRPTproExtractor", weights.obs_shape, weights.metadata.get("frame_stack"))
@@ -120,6 +138,8 @@ class CRPTproExtractor(BaseFeaturesExtractor):
         if freeze:
             self.encoder.requires_grad_(False).eval().to(memory_format=torch.channels_last)
         self.trunk = nn.Sequential(nn.Linear(self.encoder.repr_dim, features_dim), nn.LayerNorm(features_dim))
+        if tanh:
+            self.trunk.append(nn.Tanh())
         self.trunk.apply(orthogonal_init)
 
     def apply(self, fn: Callable[[nn.Module], None]) -> CRPTproExtractor:
@@ -146,8 +166,8 @@ class CRPTproExtractor(BaseFeaturesExtractor):
         grad = not self.freeze and torch.is_grad_enabled()
         device = observations.device.type
         with torch.set_grad_enabled(grad), torch.autocast(device, dtype=self.encoder_dtype, enabled=autocast):
-            if grad:
-                return self.encoder(observations).float()
+            if grad:  # channels_last here too: fwd+bwd at batch 128, 64 px, 2 cores 0.127 s vs 0.181 s NCHW
+                return self.encoder(observations.contiguous(memory_format=torch.channels_last)).float()
             chunks = observations.split(self.CPU_CHUNK) if device == "cpu" else [observations]
             h = [self.encoder(chunk.contiguous(memory_format=torch.channels_last)) for chunk in chunks]
         return torch.cat(h).float()

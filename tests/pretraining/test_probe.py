@@ -37,3 +37,56 @@ def test_probe_targets_turn_unbounded_angles_into_sin_cos_and_drop_the_target() 
     out = probe_targets(state, "reacher_easy")
     np.testing.assert_allclose(out, [[3.0, 4.0, np.sin(7), np.sin(-1), np.cos(7), np.cos(-1)]], rtol=1e-6)
     assert probe_targets(state, "cheetah_run") is state
+
+
+def _drawn_frames(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Synthetic 16x16 frames with a 3x3 bright square at a random column (the variable ``x``), plus a noise variable
+    that no frame shows: features are the raw pixels."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 14, n)
+    frames = np.zeros((n, 16, 16), np.float32)
+    for i, col in enumerate(x):
+        frames[i, 6:9, col : col + 3] = 1.0
+    targets = np.stack([x.astype(np.float32), rng.normal(size=n).astype(np.float32)], axis=1)
+    return torch.from_numpy(frames.reshape(n, -1)), torch.from_numpy(targets)
+
+
+def test_per_variable_probes_read_the_drawn_variable_and_not_the_hidden_one() -> None:
+    from sb3_crptpro.pretraining.probe import linear_probe, mlp_probe
+
+    x, y = _drawn_frames(600, seed=0)
+    split = (x[:450], y[:450], x[450:], y[450:])
+    for r2 in (linear_probe(*split), mlp_probe(*split, epochs=60, seed=0)):
+        assert r2.shape == (2,) and r2.dtype == np.float64
+        assert r2[0] > 0.9  # the square's column is drawn in the frame
+        assert r2[1] < 0.1  # the noise variable is not
+    np.testing.assert_array_equal(mlp_probe(*split, epochs=5, seed=3), mlp_probe(*split, epochs=5, seed=3))
+
+
+def test_r2_per_dim_hand_computed() -> None:
+    from sb3_crptpro.pretraining.probe import r2_per_dim
+
+    target = torch.tensor([[0.0, 1.0], [2.0, 1.0], [4.0, 1.0]], dtype=torch.float64)
+    pred = torch.tensor([[1.0, 1.0], [2.0, 1.0], [3.0, 1.0]], dtype=torch.float64)
+    r2 = r2_per_dim(pred, target)
+    assert r2[0] == 1 - 2 / 8  # SSE 1 + 0 + 1, SST 4 + 0 + 4
+    assert np.isnan(r2[1])  # a constant target has no variance to explain
+
+
+def test_linear_probe_weighted_mean_is_ridge_r2() -> None:
+    from sb3_crptpro.pretraining.probe import linear_probe
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(300, 20, generator=g)
+    y = x @ torch.randn(20, 3, generator=g) + 0.5 * torch.randn(300, 3, generator=g)
+    per_dim = linear_probe(x[:200], y[:200], x[200:], y[200:])
+    assert per_dim.shape == (3,) and np.all(per_dim > 0.8)
+    assert 0.8 < ridge_r2(x[:200], y[:200], x[200:], y[200:]) < 1
+
+
+def test_probe_target_names_follow_probe_targets() -> None:
+    from sb3_crptpro.pretraining.probe import probe_target_names
+
+    names = ["a0", "a1", "t0", "t1", "v0", "v1"]
+    assert probe_target_names(names, "reacher_easy") == ["v0", "v1", "sin a0", "sin a1", "cos a0", "cos a1"]
+    assert probe_target_names(names, "cheetah_run") == names
