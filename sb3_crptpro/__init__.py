@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         GymPixelEnv,
         PixelEnv,
         available_tasks,
+        check_time_limit,
         make_dmc_env,
         make_dmc_vec_env,
         make_pixel_env,
@@ -109,6 +110,7 @@ __all__ = [
     "__version__",
     "available_tasks",
     "check_pixel_space",
+    "check_time_limit",
     "collect",
     "crptpro_kwargs",
     "embedding_preset_kwargs",
@@ -134,6 +136,7 @@ __all__ = [
 _MODULE_OF = {
     "envs": [
         *["RENDER_PRESETS", "DMCConfig", "DMCPixelEnv", "GymPixelEnv", "PixelEnv", "available_tasks"],
+        "check_time_limit",
         *["make_dmc_env", "make_dmc_vec_env", "make_pixel_env", "make_pixel_vec_env", "resolve_env", "resolve_task"],
     ],
     "data": ["CrossDomainDataset", "DatasetError", "DomainDataset", "collect"],

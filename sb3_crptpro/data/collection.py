@@ -40,6 +40,7 @@ from sb3_crptpro.data.store import (
     write_shard,
 )
 from sb3_crptpro.envs import DMCConfig, PixelEnv, build_config, pixel_env
+from sb3_crptpro.envs.tasks import check_bounded_actions
 
 __all__ = ["DEFAULT_CHUNK_TRANSITIONS", "collect"]
 
@@ -171,6 +172,7 @@ def _probe(config: DMCConfig, seed: int) -> dict[str, Any]:
     the manifest records."""
     probe = pixel_env(replace(config, frame_stack=1))
     try:
+        check_bounded_actions(config.task, probe.action_space)
         probe.reset(seed=seed)
         return {
             "frame": [3, config.image_size, config.image_size],
