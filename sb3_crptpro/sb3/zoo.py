@@ -7,7 +7,8 @@ that read the artifact path from an env variable, and a runner for rl-zoo3 scrip
 ``render="fast"`` by default). rl-zoo3's ``vec_env_wrapper`` hyperparameter takes :func:`EncodeObservation`
 (embedding mode, ``hyperparams/sac_embedding.yml``), re-applied in ``enjoy`` and ``record_video``; its ``callback``
 hyperparameter takes :class:`IntrinsicRewardCallback` (the prototype kNN reward, on the training env only, so that
-``enjoy`` prints the task return). ``record_video`` has no ``--gym-packages`` option:
+``enjoy`` prints the task return), placed where :func:`IntrinsicRewardSlot` stands when it is listed (below
+``VecNormalize`` with ``normalize: True``). ``record_video`` has no ``--gym-packages`` option:
 ``python -m sb3_crptpro.zoo record_video <its arguments>`` registers the ids and runs it (issue 15).
 """
 
@@ -30,6 +31,7 @@ __all__ = [
     "EncodeObservation",
     "IntrinsicReward",
     "IntrinsicRewardCallback",
+    "IntrinsicRewardSlot",
     "env_id",
     "policy_kwargs",
     "register_envs",
@@ -96,6 +98,15 @@ class IntrinsicRewardCallback(_RewardCallback):
         from sb3_crptpro.sb3.encode import VecEncodeObservation
 
         return None if isinstance(venv, VecEncodeObservation) else _encoder_path()
+
+
+def IntrinsicRewardSlot(venv: VecEnv) -> VecEnv:
+    """rl-zoo3's ``vec_env_wrapper``, listed after :func:`EncodeObservation`: an :func:`IntrinsicReward` with
+    ``coef=0``, in the training and the evaluation env alike. :class:`IntrinsicRewardCallback` puts the reward in
+    its place in the training env, so that with ``normalize: True`` it sits below rl-zoo3's ``VecNormalize`` (SAC
+    and TQC store ``VecNormalize``'s original reward) and both envs keep the same layers (SB3's
+    ``sync_envs_normalization`` pairs them level by level); ``enjoy`` and the evaluations report the task return."""
+    return IntrinsicReward(venv, coef=0.0)
 
 
 def EncodeObservation(venv: VecEnv, **kwargs: Any) -> VecEnv:
