@@ -7,9 +7,11 @@ import shlex
 import tarfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
+import sb3_crptpro
 from sb3_crptpro.app.cli import main
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run_0.2.0_reference.tar.xz"
@@ -76,6 +78,13 @@ def test_config_yml_records_what_the_model_was_built_with(tiny_artifact: Path, t
     assert saved["encoder"]["tensor_sha256"] == meta["tensor_sha256"] and "name" not in saved["encoder"]
     episodes = (run / "0.monitor.csv").read_text().splitlines()[2:]
     assert [row.split(",")[1] for row in episodes] == ["20"]  # action repeat 50: 20 agent steps an episode
+    assert train["n_envs"] == 1 and sorted(p.name for p in run.glob("*.monitor.csv")) == ["0.monitor.csv"]
+    evaluations = np.load(run / "evaluations.npz")  # every eval_freq agent steps, eval_episodes each
+    assert train["eval_freq"] == 12 and list(evaluations["timesteps"]) == [12, 24]
+    assert train["eval_episodes"] == 1 and evaluations["results"].shape == (2, 1)
+    assert train["checkpoint_every"] == 12 and (run / "checkpoints" / "latest").read_text().strip() == "step_24"
+    assert (train["algo"], train["overlap"], train["log_dir"], train["device"]) == ("sac", False, str(tmp_path), "auto")
+    assert saved["model"] == "cartpole_swingup.zip" and saved["package_version"] == sb3_crptpro.__version__
 
 
 def test_ctrl_c_hints_state_the_values_the_command_ran_with(

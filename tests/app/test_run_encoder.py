@@ -73,3 +73,27 @@ def test_a_reference_run_moved_with_its_encoder_resumes(tiny_artifact: Path, tmp
                            "40", "--no-progress"], capture_output=True, text=True, timeout=600)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert AugmentedSAC.load(run / "cartpole_swingup.zip").num_timesteps == 40
+
+
+def test_a_reference_run_with_the_shipped_encoder_resumes_after_its_venv_moved(tmp_path: Path) -> None:
+    """`--encoder dmc-64px` from an install whose path is gone: found by its recorded name, and for a 0.2.0-style
+    record (a path only) by the path's place inside a `pretrained/` folder."""
+    from sb3_crptpro.sb3.sac import AugmentedSAC
+
+    argv = ["train", "--task", "cartpole_swingup", "--encoder", "dmc-64px", "--steps", "4", "--checkpoint-every", "2",
+            "--eval-freq", "0", "--batch-size", "4", "--buffer-size", "100", "--learning-starts", "2",
+            "--action-repeat", "250", "--intrinsic-coef", "0", "--log-dir", str(tmp_path), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    run = tmp_path / "sac" / "cartpole_swingup_1"
+    saved = yaml.safe_load((run / "config.yml").read_text())
+    assert saved["encoder"]["name"] == "dmc-64px"
+    gone = "/venv-that-moved/lib/python3.11/site-packages/sb3_crptpro/pretrained/dmc-64px.safetensors"
+    for record in (
+        {**saved["encoder"], "path": gone},
+        {"path": gone, "tensor_sha256": saved["encoder"]["tensor_sha256"]},
+    ):
+        (run / "config.yml").write_text(yaml.safe_dump({**saved, "encoder": record}, sort_keys=False))
+        steps = AugmentedSAC.load(run / "cartpole_swingup.zip").num_timesteps + 2
+        assert main(["train", "--resume", str(run), "--steps", str(steps), "--no-progress"]) == 0
+        assert AugmentedSAC.load(run / "cartpole_swingup.zip").num_timesteps == steps
+        saved = yaml.safe_load((run / "config.yml").read_text())
