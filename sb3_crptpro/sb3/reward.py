@@ -59,10 +59,11 @@ def _refuse_reward_dropping_wrappers(venv: VecEnv) -> None:
         if isinstance(inner, VecNormalize):
             raise ValueError(
                 "VecNormalize is below PrototypeIntrinsicReward: SB3's off-policy algorithms (SAC, TQC) store "
-                "VecNormalize.get_original_reward(), so the intrinsic reward would be lost without a trace (SB3 issue "
-                "693). Put VecNormalize outside, VecNormalize(PrototypeIntrinsicReward(venv, artifact)), and give an "
-                "EvalCallback's env the same layers with coef=0 (see PrototypeIntrinsicReward); with rl-zoo3, list "
-                "sb3_crptpro.zoo.IntrinsicRewardSlot in vec_env_wrapper (hyperparams/sac_embedding.yml does)."
+                "VecNormalize.get_original_reward(), so the intrinsic reward would be lost without a trace (SB3 "
+                "issue 693). Put VecNormalize outside, VecNormalize(PrototypeIntrinsicReward(venv, artifact), "
+                "norm_obs=False), and give an EvalCallback's env the same layers with coef=0 (see "
+                "PrototypeIntrinsicReward); with rl-zoo3, list sb3_crptpro.zoo.IntrinsicRewardSlot in vec_env_wrapper "
+                "(as hyperparams/*_embedding.yml do)."
             )
         if inner is not venv and isinstance(inner, VecEncodeObservation):
             raise ValueError(
