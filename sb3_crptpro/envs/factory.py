@@ -14,7 +14,15 @@ from sb3_crptpro.envs.tasks import DMCConfig, build_config, resolve_env, resolve
 if TYPE_CHECKING:  # SB3 (and torch behind it) is imported only when a VecEnv is built: workers start faster
     from stable_baselines3.common.vec_env import VecEnv
 
-__all__ = ["check_time_limit", "make_dmc_env", "make_dmc_vec_env", "make_pixel_env", "make_pixel_vec_env", "pixel_env"]
+__all__ = [
+    "TimeLimitCheck",
+    "check_time_limit",
+    "make_dmc_env",
+    "make_dmc_vec_env",
+    "make_pixel_env",
+    "make_pixel_vec_env",
+    "pixel_env",
+]
 
 
 def pixel_env(
@@ -178,6 +186,17 @@ def check_time_limit(env: gym.Env) -> list[int]:
             stacklevel=2,
         )
     return too_long
+
+
+class TimeLimitCheck(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """A pass-through wrapper that runs :func:`check_time_limit` on the env it wraps: the ``CRPTpro/<task>-v0`` ids
+    list it in their ``additional_wrappers``, which ``gym.make`` applies after its ``TimeLimit``, so that
+    ``gym.make(id, max_episode_steps=...)`` warns about a limit the task never reaches."""
+
+    def __init__(self, env: gym.Env) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.Wrapper.__init__(self, env)
+        check_time_limit(env)
 
 
 class _CheckedWrapper:

@@ -19,6 +19,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
+from gymnasium.envs.registration import WrapperSpec
 
 from sb3_crptpro.envs import available_tasks
 from sb3_crptpro.sb3.reward import IntrinsicRewardCallback as _RewardCallback
@@ -51,8 +52,10 @@ def register_envs(render: str = "fast") -> list[str]:
     ids = []
     for task in available_tasks():
         ident = env_id(task)
-        if ident not in gym.registry:
-            gym.register(ident, entry_point="sb3_crptpro.envs:make_dmc_env", kwargs={"task": task, "render": render})
+        if ident not in gym.registry:  # gym.make applies the check after its TimeLimit (max_episode_steps=...)
+            check = WrapperSpec("TimeLimitCheck", "sb3_crptpro.envs.factory:TimeLimitCheck", {})
+            gym.register(ident, entry_point="sb3_crptpro.envs:make_dmc_env", kwargs={"task": task, "render": render},
+                         additional_wrappers=(check,))  # fmt: skip
         ids.append(ident)
     return ids
 

@@ -58,9 +58,14 @@ def test_the_check_runs_on_gym_make_and_on_a_vec_env_wrapper_class() -> None:
     from sb3_crptpro.zoo import env_id, register_envs
 
     register_envs()
-    env = gym.make(env_id("cartpole_swingup"), max_episode_steps=400, action_repeat=8, **ENV)
-    with pytest.warns(UserWarning, match="max_episode_steps=400"):
-        check_time_limit(env)
+    with pytest.warns(UserWarning, match="max_episode_steps=400 is more than cartpole_swingup allows"):
+        env = gym.make(env_id("cartpole_swingup"), max_episode_steps=400, action_repeat=8, **ENV)
+    assert _episode_length(env) == 125
+    env.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a limit within the task's own: no warning
+        env = gym.make(env_id("cartpole_swingup"), max_episode_steps=100, action_repeat=8, **ENV)
+    assert _episode_length(env) == 100
     env.close()
     with pytest.warns(UserWarning, match=r"after 250 agent steps at action repeat 4"):
         venv = make_pixel_vec_env("cartpole_swingup", 1, action_repeat=4,
