@@ -4,7 +4,6 @@ did and the values it really used, not the option defaults."""
 from __future__ import annotations
 
 import shlex
-import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +12,6 @@ import yaml
 
 import sb3_crptpro
 from sb3_crptpro.app.cli import main
-
-FIXTURE = Path(__file__).parent / "fixtures" / "run_0.2.0_reference.tar.xz"
 
 
 def test_pretrain_provenance_holds_only_the_sessions_that_trained(
@@ -88,7 +85,11 @@ def test_config_yml_records_what_the_model_was_built_with(tiny_artifact: Path, t
 
 
 def test_ctrl_c_hints_state_the_values_the_command_ran_with(
-    tmp_path: Path, tiny_data: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    run_0_2_0: tuple[Path, Path],
+    tmp_path: Path,
+    tiny_data: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from sb3_crptpro.app import training
     from sb3_crptpro.pretraining.pretrainer import Pretrainer
@@ -96,9 +97,7 @@ def test_ctrl_c_hints_state_the_values_the_command_ran_with(
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    with tarfile.open(FIXTURE) as archive:
-        archive.extractall(tmp_path, filter="data")
-    run = tmp_path / "sac" / "cartpole_swingup_1"  # checkpoints every 20 agent steps
+    run = run_0_2_0[0]  # checkpoints every 20 agent steps
     monkeypatch.setattr(training, "resume", interrupted)
     assert main(["train", "--resume", str(run), "--steps", "60"]) == 130
     err = capsys.readouterr().err

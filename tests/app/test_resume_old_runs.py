@@ -3,7 +3,6 @@ that cannot continue leaving the run as it found it."""
 
 from __future__ import annotations
 
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -12,30 +11,18 @@ import yaml
 from sb3_crptpro.app.cli import main
 from sb3_crptpro.sb3.buffers import FrameStackReplayBuffer
 
-FIXTURE = Path(__file__).parent / "fixtures" / "run_0.2.0_reference.tar.xz"
-
-
-def _unpack(tmp_path: Path) -> tuple[Path, Path]:
-    """The 0.2.0 run (stopped at its checkpoint of agent step 40) and its encoder, which moved: the run records the
-    encoder at a path of the machine that made the fixture."""
-    with tarfile.open(FIXTURE) as archive:
-        archive.extractall(tmp_path, filter="data")
-    run = tmp_path / "sac" / "cartpole_swingup_1"
-    saved = yaml.safe_load((run / "config.yml").read_text())
-    assert saved["package_version"] == "0.2.0" and saved["train"]["mode"] == "reference"
-    assert not Path(saved["encoder"]["path"]).exists()
-    return run, tmp_path / "encoder.safetensors"
-
 
 def _files(run: Path) -> dict[str, bytes]:
     files = sorted(p for p in run.rglob("*") if p.is_file() and p.name != ".lock")
     return {str(p.relative_to(run)): p.read_bytes() for p in files}
 
 
-def test_a_run_of_0_2_0_resumes_to_the_new_steps(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_run_of_0_2_0_resumes_to_the_new_steps(
+    run_0_2_0: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     from sb3_crptpro.sb3.sac import AugmentedSAC
 
-    run, encoder = _unpack(tmp_path)
+    run, encoder = run_0_2_0
     before = _files(run)
     # its encoder moved: one line says to pass it, and nothing is written
     assert main(["train", "--resume", str(run), "--steps", "60", "--no-progress"]) == 2
@@ -56,10 +43,10 @@ def test_a_run_of_0_2_0_resumes_to_the_new_steps(tmp_path: Path, capsys: pytest.
     assert AugmentedSAC.load(run / "cartpole_swingup.zip").num_timesteps == 80
 
 
-def test_a_0_2_0_buffer_gets_the_defaults_of_newer_attributes(tmp_path: Path) -> None:
+def test_a_0_2_0_buffer_gets_the_defaults_of_newer_attributes(run_0_2_0: tuple[Path, Path]) -> None:
     import pickle
 
-    run, _ = _unpack(tmp_path)
+    run, _ = run_0_2_0
     raw = (run / "checkpoints" / "step_40" / "replay_buffer.pkl").read_bytes()
     buffer = pickle.loads(raw)
     assert isinstance(buffer, FrameStackReplayBuffer) and (buffer.n_steps, buffer.gamma) == (1, 0.99)
@@ -68,9 +55,9 @@ def test_a_0_2_0_buffer_gets_the_defaults_of_newer_attributes(tmp_path: Path) ->
 
 
 def test_a_resume_that_cannot_continue_leaves_every_file_as_it_was(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    run_0_2_0: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run, encoder = _unpack(tmp_path)
+    run, encoder = run_0_2_0
     before = _files(run)
     tensorboard = sorted(run.glob("tb_*/*"))
 

@@ -7,14 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
 
 from sb3_crptpro.app.cli import main
 
-FIXTURE = Path(__file__).parent / "fixtures" / "run_0.2.0_reference.tar.xz"
 CLI = [sys.executable, "-m", "sb3_crptpro.app.cli"]
 HOLD = (
     "import sys\nfrom sb3_crptpro.common.folder_lock import exclusive_folder\n"
@@ -39,12 +37,6 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {str(p): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ".lock"}
 
 
-def _run(tmp_path: Path) -> tuple[Path, Path]:
-    with tarfile.open(FIXTURE) as archive:
-        archive.extractall(tmp_path, filter="data")
-    return tmp_path / "sac" / "cartpole_swingup_1", tmp_path / "encoder.safetensors"
-
-
 def _refused(argv: list[str], capsys: pytest.CaptureFixture[str], what: str) -> None:
     capsys.readouterr()
     assert main(argv) == 2
@@ -54,9 +46,9 @@ def _refused(argv: list[str], capsys: pytest.CaptureFixture[str], what: str) -> 
 
 
 def test_train_resume_is_refused_while_another_process_writes_the_run(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    run_0_2_0: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    run, encoder = _run(tmp_path)
+    run, encoder = run_0_2_0
     argv = ["train", "--resume", str(run), "--steps", "60", "--encoder", str(encoder), "--no-progress"]
     before = _files(run)
     holder = _hold(run)
@@ -68,10 +60,10 @@ def test_train_resume_is_refused_while_another_process_writes_the_run(
     assert main(argv) == 0
 
 
-def test_two_train_resume_at_once_one_trains_and_the_other_is_refused(tmp_path: Path) -> None:
+def test_two_train_resume_at_once_one_trains_and_the_other_is_refused(run_0_2_0: tuple[Path, Path]) -> None:
     """The issue's case, two real `train --resume` processes started together: whichever comes second is refused
     (while the first runs: the lock; after it: its steps are done), and the run holds one run's episodes."""
-    run, encoder = _run(tmp_path)
+    run, encoder = run_0_2_0
     argv = [*CLI, "train", "--resume", str(run), "--steps", "80", "--encoder", str(encoder), "--no-progress"]
     procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     results = [(p.wait(timeout=600), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
