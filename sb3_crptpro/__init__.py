@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         GymPixelEnv,
         PixelEnv,
         available_tasks,
+        check_time_limit,
         make_dmc_env,
         make_dmc_vec_env,
         make_pixel_env,
@@ -112,6 +113,7 @@ __all__ = [
     "__version__",
     "available_tasks",
     "check_pixel_space",
+    "check_time_limit",
     "collect",
     "crptpro_kwargs",
     "drq_kwargs",
@@ -138,6 +140,7 @@ __all__ = [
 _MODULE_OF = {
     "envs": [
         *["RENDER_PRESETS", "DMCConfig", "DMCPixelEnv", "GymPixelEnv", "PixelEnv", "available_tasks"],
+        "check_time_limit",
         *["make_dmc_env", "make_dmc_vec_env", "make_pixel_env", "make_pixel_vec_env", "resolve_env", "resolve_task"],
     ],
     "data": ["CrossDomainDataset", "DatasetError", "DomainDataset", "collect"],

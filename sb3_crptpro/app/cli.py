@@ -103,15 +103,6 @@ def _add_collect(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_collect)
 
 
-def _record_session(work_dir: Path, command: str, resume: bool) -> list[str]:
-    """Append ``command`` to ``<work_dir>/sessions.txt`` (started afresh without ``--resume``); return every line."""
-    path = work_dir / "sessions.txt"
-    earlier = path.read_text().splitlines() if resume and path.is_file() else []
-    work_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{line}\n" for line in [*earlier, command]))
-    return [*earlier, command]
-
-
 def _cmd_pretrain(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -128,13 +119,12 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     dataset = CrossDomainDataset(args.data, frame_stack=args.frame_stack, mode=config.sampling)
     trainer = Pretrainer(config, dataset, work_dir)
     command = shlex.join(["sb3-crptpro", *args.argv])
-    sessions = [command]
-    if args.resume or not trainer.holds_earlier_run:  # else fit refuses to start: nothing to record
-        sessions = _record_session(work_dir, command, args.resume)
-    stats = trainer.fit(resume=args.resume)
-    provenance: dict[str, Any] = {"command": command, "platform": platform_description(trainer.device)}
-    if len(sessions) > 1:  # a resumed run: every command that trained it, first to last
-        provenance["sessions"] = sessions
+    stats = trainer.fit(resume=args.resume, command=command)  # records the command once it trains (sessions.txt)
+    # the last command that trained the weights (a resume with no update left to run trained nothing)
+    made_by = trainer.sessions[-1] if trainer.sessions else command
+    provenance: dict[str, Any] = {"command": made_by, "platform": platform_description(trainer.device)}
+    if len(trainer.sessions) > 1:  # a resumed run: every command that trained it, first to last
+        provenance["sessions"] = trainer.sessions
     path = trainer.save(out, stats, provenance=provenance)
     if path is not None:
         final = stats["final"]
@@ -216,10 +206,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     if args.resume is not None:
         given = _given_options(args.argv)
-        fixed = sorted(given - {"--resume", "--steps", "--device", "--no-progress"})
+        fixed = sorted(given - {"--resume", "--steps", "--device", "--no-progress", "--encoder"})
         if fixed:
             raise ValueError(f"--resume continues a run with its saved settings; drop {', '.join(fixed)} (only "
-                             "--steps, --device and --no-progress can change on resume)")  # fmt: skip
+                             "--steps, --device and --no-progress can change on resume, and --encoder names the "
+                             "run's own encoder where it moved)")  # fmt: skip
         changes: dict[str, Any] = {"steps": args.steps} if "--steps" in given else {}
         if "--device" in given:
             changes["device"] = args.device
@@ -229,7 +220,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             print(f"run directory {args.resume} is complete: nothing to resume (a larger --steps trains it further)")
             return 0
         start = time.perf_counter()
-        run_dir = resume(args.resume, command=["sb3-crptpro", *args.argv], **changes)
+        run_dir = resume(args.resume, command=["sb3-crptpro", *args.argv], encoder=args.encoder, **changes)
         print(f"run directory {run_dir} (resumed, {time.perf_counter() - start:.1f} s)")
         return 0
     missing = [flag for flag, value in (("--task", args.task), ("--encoder", args.encoder)) if value is None]
@@ -274,7 +265,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "--task", default=None, help="DMC task or Gymnasium id, e.g. cheetah_run, Hopper-v5 (required unless --resume)"
     )
     p.add_argument("--encoder", default=None,
-                   help="artifact (.safetensors) written by `pretrain` (required unless --resume)")  # fmt: skip
+                   help="artifact (.safetensors) written by `pretrain`, or a shipped encoder's name (required "
+                   "unless --resume; with --resume: the run's own encoder where it moved, checked by its "
+                   "checksum)")  # fmt: skip
     p.add_argument("--resume", default=None, metavar="RUN_DIR",
                    help="continue RUN_DIR from its latest checkpoint with its saved settings (after a crash, kill -9 "
                    "or Ctrl-C)")  # fmt: skip
@@ -474,22 +467,36 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _resume_hint(args: argparse.Namespace) -> str | None:
-    """What to run after Ctrl-C, and what is lost (issue 14)."""
+    """What to run after Ctrl-C, and what is lost (issue 14), with the values this command really ran with (a
+    resumed run's own checkpoint interval, a preset's or ``--checkpoint-every 0``), not the option defaults."""
     if args.command == "collect" and args.resume:
         return (f"re-run the same command to resume: finished shards are kept, the shards in progress (at most "
                 f"{args.chunk} transitions per worker) are collected again")  # fmt: skip
     if args.command == "train":
-        every = getattr(args, "checkpoint_every", 0)
+        every, run = args.checkpoint_every, "<run dir>"
+        if args.resume is not None:
+            from sb3_crptpro.app.training import load_run_config
+
+            run = shlex.quote(args.resume)
+            try:
+                every = int(load_run_config(args.resume)["train"]["checkpoint_every"])
+            except (OSError, ValueError, KeyError, TypeError):
+                return None
         if not every:
             return (
                 "the model was saved in the run directory; without checkpoints (--checkpoint-every 0) it cannot resume"
             )
-        return (f"the model was saved in the run directory; `sb3-crptpro train --resume <run dir>` continues from the "
+        return (f"the model was saved in the run directory; `sb3-crptpro train --resume {run}` continues from the "
                 f"last checkpoint (written every {every} agent steps; later steps are redone)")  # fmt: skip
     if args.command == "pretrain":
         from sb3_crptpro.pretraining.pretrainer import PretrainConfig
 
-        every = args.checkpoint_every or PretrainConfig.checkpoint_every
+        every = args.checkpoint_every
+        if every is None:
+            every = PretrainConfig.from_preset(args.preset).checkpoint_every
+        if not every:
+            return ("no checkpoint is written before the end (--checkpoint-every 0): running the command again starts "
+                    "over")  # fmt: skip
         return (f"re-run with --resume to continue from the last checkpoint in the work dir (written every "
                 f"{every} updates; later updates are redone)")  # fmt: skip
     return None

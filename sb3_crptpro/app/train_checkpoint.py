@@ -33,11 +33,15 @@ from sb3_crptpro.data.store import atomic_write_bytes
 
 __all__ = [
     "CheckpointCallback",
+    "ResumeProofCallback",
+    "RunSnapshot",
     "checkpoint_step",
+    "continue_evaluations",
     "latest_checkpoint",
     "load_env_states",
     "restore_rng",
     "restore_vec_env",
+    "resumed_logger",
     "save_checkpoint",
     "trim_monitor_files",
     "vec_env_state",
@@ -194,3 +198,84 @@ class CheckpointCallback(BaseCallback):
     def _on_training_end(self) -> None:
         if self.model.num_timesteps > self.saved_at:
             self._save()
+
+
+def resumed_logger(run_dir: Path, step: int) -> Any:
+    """SB3's logger for a resumed run: its TensorBoard run continues, and what the interrupted run logged after
+    ``step`` is purged (``SummaryWriter(purge_step=)``: readers hide those events; the resumed run logs them again)."""
+    from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
+    from stable_baselines3.common.utils import get_latest_run_id
+    from torch.utils.tensorboard import SummaryWriter
+
+    class _Purging(TensorBoardOutputFormat):
+        def __init__(self, folder: str) -> None:  # not super().__init__: its SummaryWriter has no purge_step
+            self.writer = SummaryWriter(log_dir=folder, purge_step=step + 1)
+            self._is_closed = False
+
+    folder = str(run_dir / f"tb_{max(get_latest_run_id(str(run_dir), 'tb'), 1)}")
+    return Logger(folder=folder, output_formats=[_Purging(folder)])
+
+
+def continue_evaluations(callback: Any, path: Path, step: int) -> None:
+    """Preload ``EvalCallback``'s history from ``evaluations.npz`` up to ``step`` (later ones are redone)."""
+    import numpy as np
+
+    if not path.is_file():
+        return
+    data = np.load(path)
+    keep = data["timesteps"] <= step
+    callback.evaluations_timesteps = [int(t) for t in data["timesteps"][keep]]
+    callback.evaluations_results = [list(r) for r in data["results"][keep]]
+    callback.evaluations_length = [list(r) for r in data["ep_lengths"][keep]]
+    if callback.evaluations_results:
+        callback.best_mean_reward = float(max(np.mean(r) for r in callback.evaluations_results))
+
+
+class RunSnapshot:
+    """The files of a run that a resume rewrites (``config.yml``, ``command.txt``, the model zips, ``monitor.csv``
+    files, ``evaluations.npz``, the reward queue), as they were before it, and the TensorBoard files that existed:
+    :meth:`restore` puts them back after a resume that failed before it proved it can continue
+    (:class:`ResumeProofCallback`), so such a failure leaves the run as it found it.
+
+    :param run_dir: the run directory
+    :param model: file name of the run's final model (``config.yml``'s ``model``)
+    """
+
+    def __init__(self, run_dir: str | Path, model: str) -> None:
+        run_dir = Path(run_dir)
+        names = ["config.yml", "command.txt", model, "best_model.zip", "evaluations.npz", REWARD]
+        paths = [run_dir / name for name in names] + sorted(run_dir.glob("*monitor.csv"))
+        self.files = {path: path.read_bytes() if path.is_file() else None for path in paths}
+        self.run_dir = run_dir
+        self.tensorboard = set(run_dir.glob("tb_*/*"))
+
+    def restore(self) -> None:
+        """Write every file back as it was (remove those that did not exist), and remove new TensorBoard files."""
+        for path, data in self.files.items():
+            if data is None:
+                path.unlink(missing_ok=True)
+            else:
+                atomic_write_bytes(path, data)
+        for path in set(self.run_dir.glob("tb_*/*")) - self.tensorboard:
+            path.unlink(missing_ok=True)
+
+
+class ResumeProofCallback(BaseCallback):
+    """``proven`` once a resumed run has done one round of SB3's ``learn`` loop (a rollout with its gradient steps:
+    the next rollout starts) or ``learn`` has ended: from then on the resumed run is known to work with the
+    checkpoint's objects (an object pickled by an older version fails at the latest there)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proven = False
+        self._rollouts = 0
+
+    def _on_rollout_start(self) -> None:
+        self._rollouts += 1
+        self.proven = self.proven or self._rollouts > 1
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_training_end(self) -> None:
+        self.proven = True

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from sb3_crptpro._version import __version__
+from sb3_crptpro.app.run_encoder import encoder_record, load_run_encoder, run_encoder_path
+from sb3_crptpro.common.folder_lock import exclusive_folder
 from sb3_crptpro.sb3.presets import TRAIN_PRESETS
 
 if TYPE_CHECKING:
@@ -202,57 +204,77 @@ def train(config: TrainConfig, command: list[str] | None = None) -> Path:
     settings = env_settings(artifact.metadata, config.action_repeat)
     hyper = {**TRAIN_PRESETS[config.preset], **config.overrides}
     net_arch = hyper.pop("net_arch")
-    run_dir = next_run_dir(config.log_dir, config.algo, config.task)
-    run_dir.mkdir(parents=True)
-    if config.mode == "embedding":  # the run keeps its own copy: the policy alone cannot read pixels (evaluate, reload)
-        shutil.copyfile(artifact.path, run_dir / RUN_ENCODER)
-    saved = {
-        "package_version": __version__,
-        "train": dataclasses.asdict(config),
-        "hyperparameters": {**hyper, "net_arch": net_arch},
-        "env": {"task": config.task, **settings},
-        "encoder": {
-            "path": str(Path(artifact.path).resolve()),
-            "tensor_sha256": artifact.metadata.get("tensor_sha256"),
-            "tasks": artifact.metadata.get("tasks", []),
-            **({"copy": RUN_ENCODER} if config.mode == "embedding" else {}),
-        },
-        "model": f"{config.task}.zip",
-    }
-    (run_dir / "config.yml").write_text(yaml.safe_dump(saved, sort_keys=False))
-    (run_dir / "command.txt").write_text(shlex.join(command if command is not None else sys.argv) + "\n")
-    try:
-        _run(config, saved, run_dir, artifact, checkpoint=None)
-    except BaseException:
-        if not (run_dir / saved["model"]).is_file():  # failed before its first step: nothing worth keeping
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
+    run_dir = _new_run_dir(config.log_dir, config.algo, config.task)
+    with exclusive_folder(run_dir, "run"):
+        if config.mode == "embedding":  # the run keeps its own copy: the policy alone cannot read pixels (evaluate)
+            shutil.copyfile(artifact.path, run_dir / RUN_ENCODER)
+        saved = {
+            "package_version": __version__,
+            "train": dataclasses.asdict(config),
+            "hyperparameters": {**hyper, "net_arch": net_arch},
+            "env": {"task": config.task, **settings},
+            "encoder": encoder_record(artifact, run_dir, RUN_ENCODER if config.mode == "embedding" else None),
+            "model": f"{config.task}.zip",
+        }
+        (run_dir / "config.yml").write_text(yaml.safe_dump(saved, sort_keys=False))
+        (run_dir / "command.txt").write_text(shlex.join(command if command is not None else sys.argv) + "\n")
+        try:
+            _run(config, saved, run_dir, artifact, checkpoint=None)
+        except BaseException:
+            if not (run_dir / saved["model"]).is_file():  # failed before its first step: nothing worth keeping
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
     return run_dir
+
+
+def _new_run_dir(log_dir: str, algo: str, task: str) -> Path:
+    """Create the next run directory (:func:`next_run_dir`); two runs started at once get different ones."""
+    while True:
+        run_dir = next_run_dir(log_dir, algo, task)
+        try:
+            run_dir.mkdir(parents=True)
+            return run_dir
+        except FileExistsError:  # another process took this id between the listing and mkdir: take the next one
+            continue
 
 
 #: settings a resumed run may change (:func:`resume`); everything else is the run's own
 RESUME_CHANGES = ("steps", "device", "progress")
 
 
-def resume(run_dir: str | Path, command: list[str] | None = None, **changes: Any) -> Path:
+def resume(run_dir: str | Path, command: list[str] | None = None, encoder: str | Path | None = None,
+           **changes: Any) -> Path:  # fmt: skip
     """Continue the run in ``run_dir`` from its latest complete checkpoint, up to its configured ``steps``.
 
     The resumed run is the uninterrupted one (:mod:`~sb3_crptpro.app.train_checkpoint`): step counters, the replay
     buffer, the intrinsic reward's queue, the RNG states and the envs' episodes (replayed) continue; ``monitor.csv``
     and ``evaluations.npz`` are cut back to the checkpoint and TensorBoard events after it are purged, then the run
-    writes them again. A checkpoint without env states (sb3-crptpro 0.2.0) resumes with new episodes.
+    writes them again. A checkpoint without env states (sb3-crptpro 0.2.0) resumes with new episodes; objects
+    pickled by 0.2.0 (replay buffers) get the defaults of the attributes added since.
 
-    A complete run (:func:`run_is_complete`) with no new ``steps`` is left as it is.
+    The run directory is locked while it resumes (another process writing it: refused). Until the resumed run has
+    done one round of updates (:class:`~sb3_crptpro.app.train_checkpoint.ResumeProofCallback`), a failure or
+    Ctrl-C puts every file it rewrote back as it was. A complete run (:func:`run_is_complete`) with no new ``steps``
+    is left as it is.
 
+    :param encoder: the run's encoder at a new place (a file or a shipped name), when the recorded one moved; its
+        tensor checksum must be the recorded one, and ``config.yml`` then records the new place
     :param changes: new values of :data:`RESUME_CHANGES` only: ``steps`` (agent steps in all, more than the
         checkpoint holds: extends or shortens the run, recorded in ``config.yml``), ``device``, ``progress``
-    :raises FileNotFoundError: ``run_dir`` is not a run (no ``config.yml``)
+    :raises FileNotFoundError: ``run_dir`` is not a run (no ``config.yml``); the recorded encoder moved and no
+        ``encoder`` is given
+    :raises FolderInUseError: another process is writing the run
     :raises ValueError: the run has no complete checkpoint yet (it stopped before the first one); a setting that
         cannot change on resume; ``steps`` not beyond the checkpoint; an encoder file that is not the one the run
         recorded (its tensor checksum)
     """
-    from sb3_crptpro.app.train_checkpoint import CHECKPOINTS, checkpoint_step, latest_checkpoint
-    from sb3_crptpro.common.artifact import load_artifact
+    from sb3_crptpro.app.train_checkpoint import (
+        CHECKPOINTS,
+        ResumeProofCallback,
+        RunSnapshot,
+        checkpoint_step,
+        latest_checkpoint,
+    )
 
     fixed = sorted(set(changes) - set(RESUME_CHANGES))
     if fixed:
@@ -261,42 +283,49 @@ def resume(run_dir: str | Path, command: list[str] | None = None, **changes: Any
     run_dir = Path(run_dir)
     saved = load_run_config(run_dir)
     config = TrainConfig(**{**saved["train"], **changes})
-    checkpoint = latest_checkpoint(run_dir)
-    if checkpoint is None and not config.checkpoint_every:
-        raise ValueError(f"{run_dir} was trained without checkpoints (checkpoint_every 0, --checkpoint-every 0), so "
-                         "it cannot be resumed: start a new run")  # fmt: skip
-    pointer = run_dir / CHECKPOINTS / "latest"
-    if checkpoint is None and pointer.is_file():
-        named = pointer.parent / pointer.read_text().strip()
-        raise ValueError(f"{pointer} names {named}, which is missing or incomplete (deleted or damaged after it was "
-                         "written): this run cannot be resumed; start it again with `sb3-crptpro train`")  # fmt: skip
-    if checkpoint is None:
-        raise ValueError(
-            f"{run_dir} has no complete checkpoint (written every {config.checkpoint_every} agent steps); the run "
-            "stopped before the first one: start it again with `sb3-crptpro train`"
-        )
     if "steps" not in changes and run_is_complete(run_dir):
         return run_dir  # nothing to do: no file is touched
-    if "steps" in changes and config.steps <= checkpoint_step(checkpoint):
-        raise ValueError(f"steps {config.steps} is not beyond the latest checkpoint (agent step "
-                         f"{checkpoint_step(checkpoint)}); give more steps")  # fmt: skip
-    artifact = load_artifact(run_encoder_path(run_dir, saved))
-    recorded = saved["encoder"].get("tensor_sha256")
-    if recorded and artifact.metadata.get("tensor_sha256") != recorded:
-        raise ValueError(f"{artifact.path} is not the encoder the run started with (tensor sha256 "
-                         f"{str(artifact.metadata.get('tensor_sha256'))[:12]}, recorded {recorded[:12]}): resume "
-                         "needs the artifact it was trained with")  # fmt: skip
-    if config.steps != saved["train"]["steps"]:
+    with exclusive_folder(run_dir, "run"):
+        checkpoint = latest_checkpoint(run_dir)
+        if checkpoint is None and not config.checkpoint_every:
+            raise ValueError(f"{run_dir} was trained without checkpoints (checkpoint_every 0, --checkpoint-every 0), "
+                             "so it cannot be resumed: start a new run")  # fmt: skip
+        pointer = run_dir / CHECKPOINTS / "latest"
+        if checkpoint is None and pointer.is_file():
+            named = pointer.parent / pointer.read_text().strip()
+            raise ValueError(f"{pointer} names {named}, which is missing or incomplete (deleted or damaged "
+                             "after it was written): this run cannot be resumed; start it again with `sb3-crptpro "
+                             "train`")  # fmt: skip
+        if checkpoint is None:
+            raise ValueError(
+                f"{run_dir} has no complete checkpoint (written every {config.checkpoint_every} agent steps); the run "
+                "stopped before the first one: start it again with `sb3-crptpro train`"
+            )
+        if "steps" in changes and config.steps <= checkpoint_step(checkpoint):
+            raise ValueError(f"steps {config.steps} is not beyond the latest checkpoint (agent step "
+                             f"{checkpoint_step(checkpoint)}); give more steps")  # fmt: skip
+        artifact = load_run_encoder(run_dir, saved, encoder)
+        before = yaml.safe_dump(saved, sort_keys=False)
         saved["train"]["steps"] = config.steps
-        (run_dir / "config.yml").write_text(yaml.safe_dump(saved, sort_keys=False))
-    with open(run_dir / "command.txt", "a") as fh:
-        fh.write(shlex.join(command if command is not None else sys.argv) + "\n")
-    _run(config, saved, run_dir, artifact, checkpoint=checkpoint)
+        if encoder is not None:  # the encoder's new place is the one to find next time
+            place = encoder_record(artifact, run_dir, saved["encoder"].get("copy"))
+            saved["encoder"].update({k: place[k] for k in ("path", "relative_path", "name") if k in place})
+        snapshot, proof = RunSnapshot(run_dir, saved["model"]), ResumeProofCallback()
+        try:
+            if yaml.safe_dump(saved, sort_keys=False) != before:
+                (run_dir / "config.yml").write_text(yaml.safe_dump(saved, sort_keys=False))
+            with open(run_dir / "command.txt", "a") as fh:
+                fh.write(shlex.join(command if command is not None else sys.argv) + "\n")
+            _run(config, saved, run_dir, artifact, checkpoint=checkpoint, extra_callbacks=[proof])
+        except BaseException:
+            if not proof.proven:  # the run could not continue: leave it as it was
+                snapshot.restore()
+            raise
     return run_dir
 
 
 def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: PretrainedArtifact,
-         checkpoint: Path | None) -> None:  # fmt: skip
+         checkpoint: Path | None, extra_callbacks: list[Any] | None = None) -> None:  # fmt: skip
     """Build envs, model and callbacks (fresh, or from ``checkpoint``) and train up to ``config.steps``."""
     import torch
     from stable_baselines3.common.callbacks import EvalCallback
@@ -305,9 +334,11 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
     from sb3_crptpro.app.train_checkpoint import (
         REWARD,
         CheckpointCallback,
+        continue_evaluations,
         load_env_states,
         restore_rng,
         restore_vec_env,
+        resumed_logger,
         trim_monitor_files,
     )
     from sb3_crptpro.envs import make_pixel_vec_env
@@ -358,15 +389,15 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
             pending = json.loads((checkpoint / "state.json").read_text()).get("pending_updates")
             if pending is not None:
                 model._overlap_pending = tuple(pending)
-        model.set_logger(_resumed_logger(run_dir, model.num_timesteps))
+        model.set_logger(resumed_logger(run_dir, model.num_timesteps))
         restore_rng(checkpoint)
-    callbacks: list[Any] = []
+    callbacks: list[Any] = list(extra_callbacks or [])
     if config.eval_freq:
         evaluation = EvalCallback(eval_env, n_eval_episodes=config.eval_episodes,
                                   eval_freq=max(config.eval_freq // config.n_envs, 1), log_path=str(run_dir),
                                   best_model_save_path=str(run_dir), deterministic=True, verbose=0)  # fmt: skip
         if checkpoint is not None:
-            _continue_evaluations(evaluation, run_dir / "evaluations.npz", model.num_timesteps)
+            continue_evaluations(evaluation, run_dir / "evaluations.npz", model.num_timesteps)
             evaluation.n_calls = model.num_timesteps // config.n_envs  # evaluations stay on the same agent steps
         callbacks.append(evaluation)
     if config.checkpoint_every:
@@ -393,37 +424,6 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
         eval_env.close()
 
 
-def _resumed_logger(run_dir: Path, step: int) -> Any:
-    """SB3's logger for a resumed run: its TensorBoard run continues, and what the interrupted run logged after
-    ``step`` is purged (``SummaryWriter(purge_step=)``: readers hide those events; the resumed run logs them again)."""
-    from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
-    from stable_baselines3.common.utils import get_latest_run_id
-    from torch.utils.tensorboard import SummaryWriter
-
-    class _Purging(TensorBoardOutputFormat):
-        def __init__(self, folder: str) -> None:  # not super().__init__: its SummaryWriter has no purge_step
-            self.writer = SummaryWriter(log_dir=folder, purge_step=step + 1)
-            self._is_closed = False
-
-    folder = str(run_dir / f"tb_{max(get_latest_run_id(str(run_dir), 'tb'), 1)}")
-    return Logger(folder=folder, output_formats=[_Purging(folder)])
-
-
-def _continue_evaluations(callback: Any, path: Path, step: int) -> None:
-    """Preload ``EvalCallback``'s history from ``evaluations.npz`` up to ``step`` (later ones are redone)."""
-    import numpy as np
-
-    if not path.is_file():
-        return
-    data = np.load(path)
-    keep = data["timesteps"] <= step
-    callback.evaluations_timesteps = [int(t) for t in data["timesteps"][keep]]
-    callback.evaluations_results = [list(r) for r in data["results"][keep]]
-    callback.evaluations_length = [list(r) for r in data["ep_lengths"][keep]]
-    if callback.evaluations_results:
-        callback.best_mean_reward = float(max(np.mean(r) for r in callback.evaluations_results))
-
-
 def encode_env(venv: VecEnv, mode: str, artifact: str | Path | PretrainedArtifact) -> VecEnv:
     """``venv`` itself in reference mode; wrapped in :class:`~sb3_crptpro.sb3.encode.VecEncodeObservation` in embedding
     mode."""
@@ -441,12 +441,6 @@ def _available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-
-
-def run_encoder_path(run_dir: str | Path, saved: dict[str, Any]) -> Path:
-    """The artifact a run's env must be encoded with: the run's own copy (embedding mode) or the original path."""
-    copy = saved["encoder"].get("copy")
-    return Path(run_dir) / copy if copy else Path(saved["encoder"]["path"])
 
 
 def run_is_complete(run_dir: str | Path) -> bool:

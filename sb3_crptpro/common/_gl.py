@@ -4,7 +4,9 @@ Two things must happen before the first OpenGL context of the process, so every 
 workers, SubprocVecEnv children, tests) passes through :func:`prepare_rendering` by importing the package:
 
 1. ``MUJOCO_GL``: MuJoCo picks its OpenGL backend the first time it is imported. EGL is the only headless backend on
-   the machines we target (osmesa is usually absent and GLFW needs a display). A value set by the user is kept.
+   the machines we target (osmesa is usually absent and GLFW needs a display). A value set by the user is kept. A
+   dm_control imported before us without ``MUJOCO_GL`` and without a display chose GLFW: it is pointed at EGL
+   (:func:`adopt_headless_dm_control_backend`).
 2. **Libraries that bundle their own LLVM are loaded before Mesa's** (issue 11). With EGL on a machine without a GPU,
    Mesa's software rasteriser (llvmpipe) is loaded with ``RTLD_GLOBAL`` and brings the system ``libLLVM`` into the
    process's global symbol scope. The default (CUDA) torch wheel ships triton, whose ``libtriton.so`` links its own,
@@ -27,6 +29,7 @@ import warnings
 __all__ = [
     "DEFAULT_MUJOCO_GL",
     "LLVM_BUNDLING_MODULES",
+    "adopt_headless_dm_control_backend",
     "forget_current_dm_control_context",
     "prepare_rendering",
     "set_default_mujoco_gl",
@@ -87,12 +90,50 @@ def preload_llvm_bundling_modules() -> list[str]:
     return loaded
 
 
+def _has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def adopt_headless_dm_control_backend(user_set: bool) -> str | None:
+    """Point dm_control at EGL when it was imported before :mod:`sb3_crptpro` and chose GLFW on a machine without a
+    display; return the backend dm_control renders with (``None`` when dm_control is not imported yet).
+
+    dm_control picks its renderer once, when ``dm_control._render`` is imported: with ``MUJOCO_GL`` unset it takes
+    the first of GLFW, EGL, OSMesa that imports, and GLFW imports without a display, then fails at the first render
+    (``mujoco.FatalError: an OpenGL platform library has not been loaded``, measured after ``from dm_control import
+    suite`` or ``import shimmy`` ahead of ``import sb3_crptpro``). dm_control looks its ``Renderer`` up when it
+    creates a context, so replacing it before the first render is enough. A ``MUJOCO_GL`` the user set is kept.
+
+    :param user_set: whether ``MUJOCO_GL`` was set before :func:`set_default_mujoco_gl` ran
+    :raises RuntimeError: EGL cannot be loaded here; one line saying what to set
+    """
+    render = sys.modules.get("dm_control._render")
+    if render is None:
+        return None
+    backend = getattr(render, "BACKEND", None)
+    if user_set or backend != "glfw" or _has_display():
+        return backend
+    try:
+        from dm_control._render.pyopengl.egl_renderer import EGLContext
+    except Exception as error:  # no libEGL, or PyOpenGL already bound to another platform
+        raise RuntimeError(
+            f"dm_control was imported before sb3_crptpro with MUJOCO_GL unset on a machine without a display, so it "
+            f"chose GLFW, which cannot render here, and EGL does not load ({error}): set MUJOCO_GL=egl (or osmesa) "
+            "before starting Python"
+        ) from None
+    render.Renderer, render.BACKEND, render.USING_GPU = EGLContext, "egl", True
+    return "egl"
+
+
 def prepare_rendering() -> str:
-    """Run the process set-up above (``MUJOCO_GL`` default, then the LLVM preload); return ``MUJOCO_GL``.
+    """Run the process set-up above (``MUJOCO_GL`` default, a dm_control imported earlier pointed at it, then the
+    LLVM preload); return ``MUJOCO_GL``.
 
     Idempotent and cheap after the first call.
     """
+    user_set = "MUJOCO_GL" in os.environ
     backend = set_default_mujoco_gl()
+    adopt_headless_dm_control_backend(user_set)
     preload_llvm_bundling_modules()
     return backend
 

@@ -53,11 +53,17 @@ def resolve_artifact_path(path_or_name: str | Path) -> Path:
     """The file an artifact argument refers to: an existing path as given, else a shipped encoder's file.
 
     :param path_or_name: a ``.safetensors`` path, or the name of a shipped encoder (:func:`pretrained_names`)
+    :raises IsADirectoryError: a folder; the message names the artifacts inside it, if any
     :raises FileNotFoundError: neither a file nor a shipped name; the message lists the shipped names
     """
     path = Path(path_or_name)
     if path.is_file():
         return path
+    if path.is_dir():
+        inside = sorted(str(p) for p in path.glob("*.safetensors"))
+        hint = f"pass one of the artifacts in it: {', '.join(inside)}" if inside else "it holds no .safetensors file"
+        raise IsADirectoryError(f"artifact {path} is a folder, not an artifact file: {hint} (or a shipped encoder's "
+                                f"name: {', '.join(pretrained_names()) or 'none'})")  # fmt: skip
     text = str(path_or_name)
     if path.suffix == "" and "/" not in text and "\\" not in text:
         shipped = PRETRAINED_DIR / f"{text}.safetensors"
@@ -198,6 +204,7 @@ def load_artifact(path: str | Path, device: str | torch.device = "cpu") -> Pretr
 
     :param path: the file, or the name of an encoder shipped with the package (e.g. ``"dmc-64px"``; see
         :func:`~sb3_crptpro.common.pretrained.list_pretrained`)
+    :raises IsADirectoryError: ``path`` is a folder (the message names the artifacts inside it)
     :raises FileNotFoundError: when it is neither a file nor a shipped name (the message lists the shipped names)
     :raises ArtifactError: when it is truncated, tampered with, or of an unknown format version
     """

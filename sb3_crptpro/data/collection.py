@@ -25,6 +25,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from sb3_crptpro._version import __version__
+from sb3_crptpro.common.folder_lock import exclusive_folder
 from sb3_crptpro.data.store import (
     FLAG_FIRST,
     FLAG_TERMINATED,
@@ -39,6 +40,7 @@ from sb3_crptpro.data.store import (
     write_shard,
 )
 from sb3_crptpro.envs import DMCConfig, PixelEnv, build_config, pixel_env
+from sb3_crptpro.envs.tasks import check_bounded_actions
 
 __all__ = ["DEFAULT_CHUNK_TRANSITIONS", "collect"]
 
@@ -170,6 +172,7 @@ def _probe(config: DMCConfig, seed: int) -> dict[str, Any]:
     the manifest records."""
     probe = pixel_env(replace(config, frame_stack=1))
     try:
+        check_bounded_actions(config.task, probe.action_space)
         probe.reset(seed=seed)
         return {
             "frame": [3, config.image_size, config.image_size],
@@ -328,37 +331,39 @@ def collect(
     manifests: dict[str, dict[str, Any]] = {}
     jobs: list[_Job] = []
     shapes = {config.task: _probe(config, seed) for config in configs}
-    for config in configs:
-        directory = out / _folder(config.task)
-        manifest = _prepare_domain(
-            directory, config, seed, transitions_per_domain, chunk_transitions, resume, shapes[config.task]
-        )
-        manifests[config.task] = manifest
-        have = {entry["index"] for entry in manifest["shards"]}
-        for chunk in range(n_chunks):
-            if chunk not in have:
-                size = min(chunk_transitions, transitions_per_domain - chunk * chunk_transitions)
-                jobs.append(_Job(directory, config, chunk, size, seed))
-    jobs.sort(key=lambda j: (j.chunk, [c.task for c in configs].index(j.config.task)))  # domains advance together
+    with contextlib.ExitStack() as locks:  # one writer per dataset folder, released however this process ends
+        for config in configs:
+            directory = out / _folder(config.task)
+            locks.enter_context(exclusive_folder(directory, "dataset"))
+            manifest = _prepare_domain(
+                directory, config, seed, transitions_per_domain, chunk_transitions, resume, shapes[config.task]
+            )
+            manifests[config.task] = manifest
+            have = {entry["index"] for entry in manifest["shards"]}
+            for chunk in range(n_chunks):
+                if chunk not in have:
+                    size = min(chunk_transitions, transitions_per_domain - chunk * chunk_transitions)
+                    jobs.append(_Job(directory, config, chunk, size, seed))
+        jobs.sort(key=lambda j: (j.chunk, [c.task for c in configs].index(j.config.task)))  # domains advance together
 
-    totals = {c.task: transitions_per_domain for c in configs}
-    done = {task: int(m["counts"]["transitions"]) for task, m in manifests.items()}
-    workers = min(n_workers or os.cpu_count() or 1, max(len(jobs), 1))
-    with _progress_bars(totals, done, progress) as bars:
+        totals = {c.task: transitions_per_domain for c in configs}
+        done = {task: int(m["counts"]["transitions"]) for task, m in manifests.items()}
+        workers = min(n_workers or os.cpu_count() or 1, max(len(jobs), 1))
+        with _progress_bars(totals, done, progress) as bars:
 
-        def finish(result: tuple[_Job, dict[str, Any]]) -> None:
-            job, entry = result
-            _record_shard(job.directory, manifests[job.config.task], entry, n_chunks)
+            def finish(result: tuple[_Job, dict[str, Any]]) -> None:
+                job, entry = result
+                _record_shard(job.directory, manifests[job.config.task], entry, n_chunks)
 
-        if workers <= 1:
-            try:
-                for job in jobs:
-                    finish(_run_job(job, lambda task, n: bars[task].update(n)))
-            finally:
-                _close_worker_envs()
-        else:
-            _run_pool(jobs, workers, bars, finish)
-    return [out / _folder(c.task) for c in configs]
+            if workers <= 1:
+                try:
+                    for job in jobs:
+                        finish(_run_job(job, lambda task, n: bars[task].update(n)))
+                finally:
+                    _close_worker_envs()
+            else:
+                _run_pool(jobs, workers, bars, finish)
+        return [out / _folder(c.task) for c in configs]
 
 
 def _folder(task: str) -> str:

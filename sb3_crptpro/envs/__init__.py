@@ -10,7 +10,14 @@ state is ``info["state"]``. Modules: :mod:`~sb3_crptpro.envs.tasks` (names, pres
 
 # mujoco / dm_control are imported by these modules: importing this package first ran sb3_crptpro/__init__.py,
 # whose prepare_rendering() chose the GL backend and loaded triton's LLVM before any GL context (common/_gl.py)
-from sb3_crptpro.envs.factory import make_dmc_env, make_dmc_vec_env, make_pixel_env, make_pixel_vec_env, pixel_env
+from sb3_crptpro.envs.factory import (
+    check_time_limit,
+    make_dmc_env,
+    make_dmc_vec_env,
+    make_pixel_env,
+    make_pixel_vec_env,
+    pixel_env,
+)
 from sb3_crptpro.envs.pixel_env import DMCPixelEnv, GymPixelEnv, MissingRenderDependency, PixelEnv
 from sb3_crptpro.envs.tasks import (
     EPISODE_ENV_STEPS,
@@ -32,6 +39,7 @@ __all__ = [
     "PixelEnv",
     "available_tasks",
     "build_config",
+    "check_time_limit",
     "make_dmc_env",
     "make_dmc_vec_env",
     "make_pixel_env",

@@ -14,7 +14,15 @@ from sb3_crptpro.envs.tasks import DMCConfig, build_config, resolve_env, resolve
 if TYPE_CHECKING:  # SB3 (and torch behind it) is imported only when a VecEnv is built: workers start faster
     from stable_baselines3.common.vec_env import VecEnv
 
-__all__ = ["make_dmc_env", "make_dmc_vec_env", "make_pixel_env", "make_pixel_vec_env", "pixel_env"]
+__all__ = [
+    "TimeLimitCheck",
+    "check_time_limit",
+    "make_dmc_env",
+    "make_dmc_vec_env",
+    "make_pixel_env",
+    "make_pixel_vec_env",
+    "pixel_env",
+]
 
 
 def pixel_env(
@@ -124,6 +132,8 @@ def make_pixel_vec_env(
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     resolve_env(task)  # fail fast, in this process, on a bad name
+    if wrapper_class is not None:
+        wrapper_class = _CheckedWrapper(wrapper_class)
     return make_vec_env(
         _EnvFactory(task, env_kwargs),
         n_envs=n_envs,
@@ -143,6 +153,62 @@ def make_dmc_vec_env(task: str, n_envs: int = 1, **kwargs: Any) -> VecEnv:
     """
     _dmc_only(task)
     return make_pixel_vec_env(task, n_envs, **kwargs)
+
+
+def check_time_limit(env: gym.Env) -> list[int]:
+    """Warn about each Gymnasium ``TimeLimit`` around a :class:`PixelEnv` that is longer than the episodes the env
+    itself allows (:attr:`PixelEnv.episode_limit`): such a limit is never reached, its episodes end earlier.
+
+    ``TimeLimit`` can only cut episodes short (Gymnasium's issue 291): ``max_episode_steps=400`` on
+    ``cartpole_swingup`` at action repeat 8 gives episodes of 125 agent steps, dm_control's own 1000 physics steps.
+    :func:`make_pixel_vec_env` runs this check on its ``wrapper_class``; call it on an env built with ``gym.make(id,
+    max_episode_steps=...)`` or wrapped by hand, where the env itself cannot see the wrapper.
+
+    :param env: a wrapped (or bare) pixel env
+    :return: the ``max_episode_steps`` found that exceed the env's limit (a :class:`UserWarning` each)
+    """
+    import warnings
+
+    limits, inner = [], env
+    while isinstance(inner, gym.Wrapper):
+        if isinstance(inner, gym.wrappers.TimeLimit):
+            limits.append(int(inner._max_episode_steps))
+        inner = inner.env
+    if not isinstance(inner, PixelEnv):
+        return []
+    too_long = [limit for limit in limits if limit > inner.episode_limit]
+    for limit in too_long:
+        warnings.warn(
+            f"TimeLimit max_episode_steps={limit} is more than {inner.config.task} allows: it ends every episode "
+            f"after {inner.episode_limit} agent steps at action repeat {inner.config.action_repeat}, and a TimeLimit "
+            "can only end episodes earlier; use max_episode_steps <= that, or a smaller action repeat",
+            UserWarning,
+            stacklevel=2,
+        )
+    return too_long
+
+
+class TimeLimitCheck(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """A pass-through wrapper that runs :func:`check_time_limit` on the env it wraps: the ``CRPTpro/<task>-v0`` ids
+    list it in their ``additional_wrappers``, which ``gym.make`` applies after its ``TimeLimit``, so that
+    ``gym.make(id, max_episode_steps=...)`` warns about a limit the task never reaches."""
+
+    def __init__(self, env: gym.Env) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.Wrapper.__init__(self, env)
+        check_time_limit(env)
+
+
+class _CheckedWrapper:
+    """``wrapper_class`` of :func:`make_pixel_vec_env`, followed by :func:`check_time_limit` (picklable)."""
+
+    def __init__(self, wrapper_class: Callable[[gym.Env], gym.Env]) -> None:
+        self.wrapper_class = wrapper_class
+
+    def __call__(self, env: gym.Env, **kwargs: Any) -> gym.Env:
+        wrapped = self.wrapper_class(env, **kwargs)
+        check_time_limit(wrapped)
+        return wrapped
 
 
 def _dmc_only(task: str) -> None:

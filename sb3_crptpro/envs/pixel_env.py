@@ -11,6 +11,7 @@ channel-first with one ``concatenate`` and keeps ``info["state"]``.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -105,6 +106,18 @@ class PixelEnv(gym.Env[np.ndarray, np.ndarray]):
     def state_dim(self) -> int:
         """Size of the flat state vector ``info["state"]``."""
         raise NotImplementedError
+
+    @property
+    def episode_limit(self) -> float:
+        """Agent steps after which the inner env ends every episode itself (dm_control's time limit, a Gymnasium
+        env's own ``TimeLimit``), at this env's action repeat; ``math.inf`` when it sets none. A ``TimeLimit``
+        wrapped around this env can end episodes earlier, never later (:func:`~sb3_crptpro.envs.check_time_limit`).
+        """
+        steps = self._inner_step_limit()
+        return math.ceil(steps / self.config.action_repeat) if math.isfinite(steps) else math.inf
+
+    def _inner_step_limit(self) -> float:
+        return math.inf
 
     @property
     def render_preset(self) -> str:
@@ -256,6 +269,10 @@ class DMCPixelEnv(PixelEnv):
     def state_dim(self) -> int:
         return sum(int(np.prod(space.shape)) for space in self._env.observation_space.values())
 
+    def _inner_step_limit(self) -> float:
+        # dm_control's Environment: time_limit / control_timestep (1000 for the suite's tasks, inf for lqr)
+        return float(getattr(getattr(self._env, "_env", None), "_step_limit", math.inf))
+
     def render_frame(self) -> np.ndarray:
         """Render the current physics state as a channel-first ``uint8`` frame ``(3, H, W)``."""
         if self._camera is None:
@@ -317,6 +334,10 @@ class GymPixelEnv(PixelEnv):
     @property
     def state_dim(self) -> int:
         return int(gym.spaces.flatdim(self._env.observation_space))
+
+    def _inner_step_limit(self) -> float:
+        limit = self._env.spec.max_episode_steps if self._env.spec is not None else None
+        return math.inf if limit is None else float(limit)
 
     def _renderer_state(self) -> Any:
         # Gymnasium's MuJoCo viewer aims its free camera at the geoms' median position at its first render

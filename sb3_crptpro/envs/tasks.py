@@ -17,8 +17,8 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=".*DISPLAY environment variable is missing")
     import shimmy  # noqa: F401  (registers the dm_control/* Gymnasium ids)
 
-__all__ = ["EPISODE_ENV_STEPS", "RENDER_PRESETS", "DMCConfig", "available_tasks", "build_config", "check_stack_fits",
-           "resolve_env", "resolve_task"]  # fmt: skip
+__all__ = ["EPISODE_ENV_STEPS", "RENDER_PRESETS", "UNBOUNDED_ACTION", "DMCConfig", "available_tasks", "build_config",
+           "check_bounded_actions", "check_stack_fits", "resolve_env", "resolve_task"]  # fmt: skip
 
 #: ``"paper"``: dm_control's default scene (shadows, reflections, 4x multisampling), as in the reference code.
 #: ``"fast"``: shadows, reflections and multisampling off; measured ~15x faster with software rendering at 84x84
@@ -190,3 +190,26 @@ def build_config(
         camera_id=int(camera_id),
         render=render,
     )
+
+
+#: action bounds this wide mean "no bounds" (MuJoCo's ``mjMAXVAL``, what dm_control declares for them)
+UNBOUNDED_ACTION = 1e10
+
+
+def check_bounded_actions(task: str, space: gym.spaces.Box) -> None:
+    """Refuse a task without real action bounds: a random policy (``collect``) draws actions uniformly between the
+    bounds.
+
+    dm_control gives an actuator without a control range the bounds +-``mjMAXVAL`` = 1e10 (MuJoCo's largest value,
+    ``dm_control.mujoco.engine.action_spec``), e.g. ``lqr_lqr_2_1``: uniform actions would then be of size ~1e10,
+    which no policy would apply and which throws the physics far off its states.
+
+    :param task: the task's name (for the message)
+    :param space: its action space
+    :raises ValueError: a bound that is infinite or at least 1e10
+    """
+    bound = float(np.max(np.abs(np.concatenate([space.low.ravel(), space.high.ravel()]))))
+    if not np.isfinite(bound) or bound >= UNBOUNDED_ACTION:
+        raise ValueError(f"{task} has unbounded actions (bounds {space.low.min():g} to {space.high.max():g}): a "
+                         f"uniform random policy would draw actions of size ~{bound:.0e}; collect from tasks whose "
+                         "actions have a range")  # fmt: skip

@@ -10,6 +10,7 @@ domain phase), gradients are averaged by DistributedDataParallel, only rank 0 lo
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import dataclasses
@@ -29,6 +30,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from sb3_crptpro.common.artifact import load_artifact, save_artifact
+from sb3_crptpro.common.folder_lock import exclusive_folder
 from sb3_crptpro.common.networks import Encoder, Predictor, Projector, Prototypes, ema_update
 from sb3_crptpro.data.sampler import CrossDomainDataset
 from sb3_crptpro.data.store import atomic_write_bytes, manifest_sha256
@@ -42,6 +44,9 @@ from sb3_crptpro.pretraining.diagnostics import (
     prototype_usage,
 )
 from sb3_crptpro.pretraining.losses import comparative_loss, prototype_spread_loss, total_loss
+
+#: the command lines that trained a work dir's run, one a line (the artifact's ``provenance.sessions``)
+SESSIONS_NAME = "sessions.txt"
 
 __all__ = ["PRETRAIN_PRESETS", "CollapseWarning", "PretrainConfig", "Pretrainer", "save_random_init"]
 
@@ -231,6 +236,8 @@ class Pretrainer:
         self.update = 0
         self.losses: list[float] = []
         self._seconds_before = 0.0  # wall time of earlier sessions up to the restored checkpoint
+        #: the command lines that trained the run in ``work_dir``, first to last (set by :meth:`fit`)
+        self.sessions: list[str] = []
         self._session_start: float | None = None
         self._logger: Any = None
         # remedies' state (issue 12): running centre of the target projections, FIFO queue of normalised ones
@@ -355,13 +362,24 @@ class Pretrainer:
             and any((self.work_dir / name).exists() for name in (CHECKPOINT_NAME, "metrics.csv"))
         )
 
-    def fit(self, resume: bool = False) -> dict[str, Any]:
-        """Train up to ``config.updates`` updates (continuing from the last checkpoint when ``resume``).
+    def fit(self, resume: bool = False, command: str | None = None) -> dict[str, Any]:
+        """Train up to ``config.updates`` updates (continuing from the last checkpoint when ``resume``), holding the
+        work dir's lock (:func:`~sb3_crptpro.common.folder_lock.exclusive_folder`) throughout.
 
+        :param command: the command line of this session; once the checks have passed and updates are about to
+            run, it is appended to ``<work_dir>/sessions.txt`` (:attr:`sessions`); a refused call records nothing
         :return: training stats: updates, final losses and coverage, ``wall_time_s`` (seconds, summed over every
             session of a resumed run up to the checkpoint each one resumed from), ``session_wall_time_s`` and
             ``updates_per_s`` (this call alone)
+        :raises FolderInUseError: another process is writing the work dir
+        :raises ValueError: an earlier run without ``resume``; a checkpoint of another config or past ``updates``
         """
+        with contextlib.ExitStack() as lock:
+            if self.work_dir is not None and not self.rank:
+                lock.enter_context(exclusive_folder(self.work_dir, "pretraining work dir"))
+            return self._fit(resume, command)
+
+    def _fit(self, resume: bool, command: str | None) -> dict[str, Any]:
         c = self.config
         if not resume and self.holds_earlier_run:
             raise ValueError(f"{self.work_dir} holds an earlier run (checkpoint or metrics.csv): resume it (--resume) "
@@ -369,6 +387,9 @@ class Pretrainer:
         if resume and self.load_checkpoint() and self.update > c.updates:
             raise ValueError(f"the checkpoint in {self.work_dir} is at update {self.update}, past updates={c.updates}: "
                              f"ask for at least {self.update} updates")  # fmt: skip
+        if command is not None and self.work_dir is not None and not self.rank:
+            # only a session that trains joins the record (a refused or a no-op resume trains nothing)
+            self.sessions = _record_session(self.work_dir, command if self.update < c.updates else None, resume)
         start, start_update, last_log = time.perf_counter(), self.update, time.perf_counter()
         self._session_start = start
         bar = tqdm(
@@ -567,6 +588,18 @@ class Pretrainer:
             frame_stack=self.dataset.frame_stack,
             provenance={"seed": self.config.seed, **(provenance or {})},
         )
+
+
+def _record_session(work_dir: Path, command: str | None, resume: bool) -> list[str]:
+    """Append ``command`` (unless ``None``) to ``<work_dir>/sessions.txt``, started afresh without ``resume``;
+    return every line."""
+    path = work_dir / SESSIONS_NAME
+    earlier = path.read_text().splitlines() if resume and path.is_file() else []
+    if command is None:
+        return earlier
+    work_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, "".join(f"{line}\n" for line in [*earlier, command]).encode())
+    return [*earlier, command]
 
 
 def save_random_init(encoder: str | Path, path: str | Path) -> Path:

@@ -104,6 +104,15 @@ class FrameStackReplayBuffer(ReplayBuffer):
         self.transitions_added = 0
         self._warned = False
 
+    #: attributes added after sb3-crptpro 0.2.0, with the value that gives a buffer pickled before them (a replay
+    #: buffer saved in a 0.2.0 checkpoint) its old behaviour: 1-step returns
+    ADDED_SINCE_0_2_0: dict[str, Any] = {"n_steps": 1, "gamma": 0.99}  # noqa: RUF012 (read-only)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle (SB3's ``load_replay_buffer``); a buffer pickled by an older version gets the defaults of the
+        attributes it lacks (:attr:`ADDED_SINCE_0_2_0`)."""
+        self.__dict__.update({**self.ADDED_SINCE_0_2_0, **state})
+
     @property
     def frames_per_transition(self) -> float:
         """Frames written per transition added so far (about ``1 + 1 / episode_length`` for frame stacks)."""

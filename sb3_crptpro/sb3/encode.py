@@ -26,7 +26,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv,
 
 from sb3_crptpro.common.artifact import PretrainedArtifact, env_settings, load_artifact
 from sb3_crptpro.envs import make_pixel_vec_env
-from sb3_crptpro.sb3.spaces import check_pixel_space
+from sb3_crptpro.sb3.spaces import check_pixel_batch, check_pixel_space
 
 __all__ = ["ENCODE_OUTPUTS", "EncodeObservation", "FrozenEncoding", "VecEncodeObservation", "make_encoded_vec_env"]
 
@@ -84,9 +84,17 @@ class FrozenEncoding:
 
     @torch.no_grad()
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
-        """``uint8 [B, C, H, W]`` -> ``float32 [B, dim]`` in one encoder pass."""
+        """``uint8 [B, C, H, W]`` -> ``float32 [B, dim]`` in one encoder pass; one ``[C, H, W]`` observation ->
+        ``float32 [dim]`` (as SB3's ``predict`` takes one observation or a batch).
+
+        :raises PixelSpaceError: not ``uint8`` (e.g. frames scaled to [0, 1]), channel-last, or another frame shape
+            than the artifact's ``obs_shape`` (:func:`~sb3_crptpro.sb3.spaces.check_pixel_batch`)
+        """
+        pixels = np.asarray(pixels)
+        if check_pixel_batch(pixels, type(self).__name__, self.obs_shape):
+            return self(pixels[None])[0]
         start = time.perf_counter()
-        x = torch.as_tensor(np.asarray(pixels), device=self.device).contiguous(memory_format=torch.channels_last)
+        x = torch.as_tensor(pixels, device=self.device).contiguous(memory_format=torch.channels_last)
         z = self.encoder(x)
         if self.output == "projection":
             z = self.projector(z)

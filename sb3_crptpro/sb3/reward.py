@@ -59,9 +59,11 @@ def _refuse_reward_dropping_wrappers(venv: VecEnv) -> None:
         if isinstance(inner, VecNormalize):
             raise ValueError(
                 "VecNormalize is below PrototypeIntrinsicReward: SB3's off-policy algorithms (SAC, TQC) store "
-                "VecNormalize.get_original_reward(), so the intrinsic reward would be lost without a trace (SB3 issue "
-                "693). Put VecNormalize outside: VecNormalize(PrototypeIntrinsicReward(venv, artifact), "
-                "norm_obs=False)."
+                "VecNormalize.get_original_reward(), so the intrinsic reward would be lost without a trace (SB3 "
+                "issue 693). Put VecNormalize outside, VecNormalize(PrototypeIntrinsicReward(venv, artifact), "
+                "norm_obs=False), and give an EvalCallback's env the same layers with coef=0 (see "
+                "PrototypeIntrinsicReward); with rl-zoo3, list sb3_crptpro.zoo.IntrinsicRewardSlot in vec_env_wrapper "
+                "(as hyperparams/*_embedding.yml do)."
             )
         if inner is not venv and isinstance(inner, VecEncodeObservation):
             raise ValueError(
@@ -95,6 +97,17 @@ class PrototypeIntrinsicReward(VecEnvWrapper):
 
     Wrap *outside* the per-env ``Monitor`` (as :func:`~sb3_crptpro.envs.make_dmc_vec_env` builds it) so that logged
     episode returns stay extrinsic.
+
+    With ``VecNormalize``, put it outside this wrapper (SAC and TQC store ``VecNormalize``'s original reward, which
+    must hold the intrinsic part), and build an ``EvalCallback``'s env with the same layers, this one with
+    ``coef=0``: SB3's ``sync_envs_normalization`` walks the training and evaluation stacks level by level and fails
+    on stacks of different depths::
+
+        train = VecNormalize(PrototypeIntrinsicReward(VecEncodeObservation(pixels, artifact)), norm_obs=False)
+        evaluation = VecNormalize(PrototypeIntrinsicReward(VecEncodeObservation(eval_pixels, artifact), coef=0.0),
+                                  training=False, norm_obs=False, norm_reward=False)
+
+    :class:`IntrinsicRewardCallback` finds such a ``coef=0`` wrapper in the training env and puts the reward there.
 
     :param venv: image VecEnv whose observations match the artifact's ``obs_shape`` (channel-first ``uint8``), or a
         :class:`~sb3_crptpro.sb3.encode.VecEncodeObservation` or envs wrapped in
@@ -245,12 +258,26 @@ class PrototypeIntrinsicReward(VecEnvWrapper):
         self.load_state_dict(torch.load(path, weights_only=True))
 
 
+def _find_slot(venv: VecEnv) -> tuple[VecEnvWrapper | None, PrototypeIntrinsicReward | None]:
+    """The outermost :class:`PrototypeIntrinsicReward` in the wrapper stack ``venv`` and the wrapper directly above
+    it (``None`` when it is ``venv`` itself); ``(None, None)`` when there is none."""
+    parent: VecEnvWrapper | None = None
+    inner: VecEnv = venv
+    while isinstance(inner, VecEnvWrapper):
+        if isinstance(inner, PrototypeIntrinsicReward):
+            return parent, inner
+        parent, inner = inner, inner.venv
+    return None, None
+
+
 class IntrinsicRewardCallback(BaseCallback):
     """Adds the intrinsic reward to the *training* env only: when training starts, the model's env is wrapped in
     :class:`PrototypeIntrinsicReward`. Evaluation envs are built separately (SB3's ``EvalCallback`` and
     ``evaluate_policy``, rl-zoo3's ``enjoy`` and ``record_video``), so they see, and report, the extrinsic task
     return; a ``vec_env_wrapper`` would be re-applied by rl-zoo3's ``enjoy``, which then prints returns that include
-    the intrinsic part.
+    the intrinsic part. A ``coef=0`` :class:`PrototypeIntrinsicReward` in the training env (below a
+    ``VecNormalize``, e.g. rl-zoo3's ``normalize: True`` with ``sb3_crptpro.zoo.IntrinsicRewardSlot``) is replaced by
+    the rewarding one at the same depth, so the evaluation env, built with the same layers, stays in step with it.
 
     :param artifact: as :class:`PrototypeIntrinsicReward` (``None`` on a
         :class:`~sb3_crptpro.sb3.encode.VecEncodeObservation` env: its artifact)
@@ -279,10 +306,22 @@ class IntrinsicRewardCallback(BaseCallback):
 
     def _on_training_start(self) -> None:
         venv = self.model.get_env()
-        if venv is None or venv is self.wrapper:  # a second learn() call on the same model
+        if venv is None:
             return
-        self.wrapper = PrototypeIntrinsicReward(venv, self._artifact_for(venv), **self.reward_kwargs)
-        self.model.env = self.wrapper
+        parent, slot = _find_slot(venv)
+        if slot is not None and slot is self.wrapper:  # a second learn() call on the same model
+            return
+        if slot is None:  # the outermost layer (SB3's VecNormalize below it is refused: the reward would be lost)
+            self.wrapper = PrototypeIntrinsicReward(venv, self._artifact_for(venv), **self.reward_kwargs)
+            self.model.env = self.wrapper
+            return
+        # a coef=0 PrototypeIntrinsicReward of the stack (below a VecNormalize, mirrored in the evaluation env): the
+        # reward takes its place, at the same depth, so that SB3's sync_envs_normalization still pairs the layers
+        self.wrapper = PrototypeIntrinsicReward(slot.venv, self._artifact_for(slot.venv), **self.reward_kwargs)
+        if parent is None:
+            self.model.env = self.wrapper
+        else:
+            parent.venv = self.wrapper
 
     def _on_step(self) -> bool:
         return True

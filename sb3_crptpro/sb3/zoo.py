@@ -7,7 +7,8 @@ that read the artifact path from an env variable, and a runner for rl-zoo3 scrip
 ``render="fast"`` by default). rl-zoo3's ``vec_env_wrapper`` hyperparameter takes :func:`EncodeObservation`
 (embedding mode, ``hyperparams/sac_embedding.yml``), re-applied in ``enjoy`` and ``record_video``; its ``callback``
 hyperparameter takes :class:`IntrinsicRewardCallback` (the prototype kNN reward, on the training env only, so that
-``enjoy`` prints the task return). ``record_video`` has no ``--gym-packages`` option:
+``enjoy`` prints the task return), placed where :func:`IntrinsicRewardSlot` stands when it is listed (below
+``VecNormalize`` with ``normalize: True``). ``record_video`` has no ``--gym-packages`` option:
 ``python -m sb3_crptpro.zoo record_video <its arguments>`` registers the ids and runs it (issue 15).
 """
 
@@ -18,6 +19,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
+from gymnasium.envs.registration import WrapperSpec
 
 from sb3_crptpro.envs import available_tasks
 from sb3_crptpro.sb3.reward import IntrinsicRewardCallback as _RewardCallback
@@ -30,6 +32,7 @@ __all__ = [
     "EncodeObservation",
     "IntrinsicReward",
     "IntrinsicRewardCallback",
+    "IntrinsicRewardSlot",
     "env_id",
     "policy_kwargs",
     "register_envs",
@@ -49,8 +52,10 @@ def register_envs(render: str = "fast") -> list[str]:
     ids = []
     for task in available_tasks():
         ident = env_id(task)
-        if ident not in gym.registry:
-            gym.register(ident, entry_point="sb3_crptpro.envs:make_dmc_env", kwargs={"task": task, "render": render})
+        if ident not in gym.registry:  # gym.make applies the check after its TimeLimit (max_episode_steps=...)
+            check = WrapperSpec("TimeLimitCheck", "sb3_crptpro.envs.factory:TimeLimitCheck", {})
+            gym.register(ident, entry_point="sb3_crptpro.envs:make_dmc_env", kwargs={"task": task, "render": render},
+                         additional_wrappers=(check,))  # fmt: skip
         ids.append(ident)
     return ids
 
@@ -96,6 +101,15 @@ class IntrinsicRewardCallback(_RewardCallback):
         from sb3_crptpro.sb3.encode import VecEncodeObservation
 
         return None if isinstance(venv, VecEncodeObservation) else _encoder_path()
+
+
+def IntrinsicRewardSlot(venv: VecEnv) -> VecEnv:
+    """rl-zoo3's ``vec_env_wrapper``, listed after :func:`EncodeObservation`: an :func:`IntrinsicReward` with
+    ``coef=0``, in the training and the evaluation env alike. :class:`IntrinsicRewardCallback` puts the reward in
+    its place in the training env, so that with ``normalize: True`` it sits below rl-zoo3's ``VecNormalize`` (SAC
+    and TQC store ``VecNormalize``'s original reward) and both envs keep the same layers (SB3's
+    ``sync_envs_normalization`` pairs them level by level); ``enjoy`` and the evaluations report the task return."""
+    return IntrinsicReward(venv, coef=0.0)
 
 
 def EncodeObservation(venv: VecEnv, **kwargs: Any) -> VecEnv:

@@ -91,6 +91,9 @@ def test_help_documents_every_option(command: list[str], capsys: pytest.CaptureF
         (["demo", "--seeds", "1", "1"], "seeds must be distinct"),
         (["demo", "--seeds", "-1"], "expected an integer >= 0, got -1"),
         (["demo", "--encoder", "nothing_here"], "neither a file nor a shipped encoder"),
+        # an existing folder is named as one, with what to pass instead
+        (["train", "--task", "cartpole_swingup", "--encoder", "."], "is a folder, not an artifact file: it holds no"),
+        (["demo", "--encoder", "."], "is a folder, not an artifact file"),
     ],
 )
 def test_bad_arguments_one_clear_line(argv: list[str], message: str, tmp_path: Path) -> None:

@@ -108,3 +108,49 @@ def test_rendering_before_importing_the_package_is_reported() -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip() == ("1" if HAS_TRITON else "0")
+
+
+def _headless(code: str, **env: str) -> subprocess.CompletedProcess:
+    """``code`` in a fresh process without a display and without ``MUJOCO_GL`` (a headless server's defaults)."""
+    import os
+
+    clean = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "MUJOCO_GL",
+                                                             "PYOPENGL_PLATFORM")}  # fmt: skip
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=600,
+                          env={**clean, **env})  # fmt: skip
+
+
+@pytest.mark.parametrize("first", ["from dm_control import suite", "import shimmy"])
+def test_dm_control_imported_first_on_a_headless_machine_still_renders(first: str) -> None:
+    """dm_control imported before sb3_crptpro chose GLFW (no MUJOCO_GL, no display), which failed at the first
+    render with mujoco.FatalError; sb3_crptpro now points it at EGL."""
+    proc = _headless(f"""
+        {first}
+        from dm_control import _render
+        print(_render.BACKEND)
+        from sb3_crptpro import make_dmc_env
+        print(_render.BACKEND)
+        frames = make_dmc_env("cartpole_swingup", image_size=16, render="fast").reset()[0]
+        print(frames.shape, int(frames.max()))
+    """)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    before, after, frame = proc.stdout.splitlines()
+    assert (before, after) == ("glfw", "egl")
+    assert frame.startswith("(9, 16, 16)") and int(frame.split()[-1]) > 0  # a rendered frame, not a blank one
+
+
+def test_a_backend_the_user_chose_is_kept_and_a_failed_switch_says_what_to_set() -> None:
+    proc = _headless("""
+        from dm_control import _render
+        import sb3_crptpro
+        print(_render.BACKEND)
+    """, MUJOCO_GL="glfw")  # fmt: skip
+    assert proc.returncode == 0 and proc.stdout.strip() == "glfw", proc.stderr[-2000:]
+    # PyOpenGL bound to another platform: EGL cannot load, and the import says what to set in one line
+    proc = _headless("""
+        from dm_control import suite
+        import sb3_crptpro
+    """, PYOPENGL_PLATFORM="osmesa")  # fmt: skip
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "chose GLFW, which cannot render here" in last and "set MUJOCO_GL=egl (or osmesa) before" in last

@@ -4,6 +4,7 @@ values against the extractor, SB3 SAC/TQC/PPO, intrinsic reward without a second
 from __future__ import annotations
 
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -146,3 +147,26 @@ def test_refuses_wrong_inputs_and_stacks(tiny_artifact: Path) -> None:
     PrototypeIntrinsicReward(encoded, other)  # same weights: accepted
     venv.close()
     pixels.close()
+
+
+def test_frozen_encoding_takes_one_observation_and_refuses_bad_pixels_in_one_line(tiny_artifact: Path) -> None:
+    """What users pass to FrozenEncoding directly: one unbatched stack (SB3's predict takes it), a channel-last
+    batch and frames scaled to [0, 1] (which used to give other vectors without an error)."""
+    venv = make_dmc_vec_env("cartpole_swingup", 2, seed=0, **ENV)
+    batch = venv.reset()  # uint8 [2, 9, 24, 24]
+    venv.close()
+    encode = FrozenEncoding(tiny_artifact)
+    vectors = encode(batch)
+    one = encode(batch[1])  # one observation, no batch axis -> one vector
+    assert one.shape == vectors.shape[1:] and np.allclose(one, vectors[1], atol=1e-5)
+    bad = {
+        "it is channel-last; pass np.transpose(pixels, (0, 3, 1, 2))": batch.transpose(0, 2, 3, 1),
+        "it is channel-last; pass np.transpose(pixels, (2, 0, 1))": batch[0].transpose(1, 2, 0),
+        "pass the raw 0-255 pixels as uint8": batch.astype(np.float32) / 255,
+        "build the frames with the artifact's image_size": batch[:, :, :20],
+    }
+    for message, pixels in bad.items():
+        with pytest.raises(PixelSpaceError, match=re.escape(message)) as error:
+            encode(pixels)
+        assert "\n" not in str(error.value) and "takes uint8 pixels [B, 9, 24, 24]" in str(error.value)
+    assert encode.frames == 3  # the refused inputs never reached the encoder

@@ -129,3 +129,46 @@ def test_callback_adds_the_reward_to_the_training_env_only(artifact: Path) -> No
     assert model.get_env() is callback.wrapper and callback.wrapper.steps == 60
     model.learn(20, callback=callback, reset_num_timesteps=False)  # a second learn() does not wrap twice
     assert model.get_env() is callback.wrapper and not isinstance(callback.wrapper.venv, PrototypeIntrinsicReward)
+
+
+def _normalized_embedding_envs(artifact: Path, coef: float) -> tuple:
+    """The documented VecNormalize route: VecNormalize outside, the reward inside, and an evaluation env with the
+    same layers (its reward at coef 0)."""
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from sb3_crptpro import VecEncodeObservation
+
+    def layers(seed: int, reward_coef: float) -> PrototypeIntrinsicReward:
+        encoded = VecEncodeObservation(make_dmc_vec_env("reacher_easy", seed=seed, **ENV), artifact)
+        return PrototypeIntrinsicReward(encoded, coef=reward_coef)
+
+    train = VecNormalize(layers(3, coef), norm_obs=False)
+    evaluation = VecNormalize(layers(100, 0.0), training=False, norm_obs=False, norm_reward=False)
+    return train, evaluation
+
+
+@pytest.mark.parametrize("route", ["wrapper", "callback"])
+def test_vec_normalize_with_the_intrinsic_reward_and_an_eval_callback(artifact: Path, route: str,
+                                                                      tmp_path: Path) -> None:  # fmt: skip
+    """SB3's EvalCallback syncs VecNormalize level by level (sync_envs_normalization); with the layers mirrored it
+    evaluates, SAC stores the reward with its intrinsic part, and the evaluation reports the task return."""
+    from stable_baselines3.common.callbacks import EvalCallback
+
+    from sb3_crptpro.sb3.reward import IntrinsicRewardCallback
+
+    train, evaluation = _normalized_embedding_envs(artifact, 0.2 if route == "wrapper" else 0.0)
+    evaluate = EvalCallback(evaluation, eval_freq=20, n_eval_episodes=1, log_path=str(tmp_path), verbose=0)
+    callbacks = [evaluate] if route == "wrapper" else [IntrinsicRewardCallback(coef=0.2), evaluate]
+    model = SAC("MlpPolicy", train, learning_starts=1000, buffer_size=200, seed=3, device="cpu")
+    model.learn(60, callback=callbacks)
+    assert evaluate.evaluations_timesteps == [20, 40, 60]
+    assert evaluation.ret_rms.count == train.ret_rms.count > 1  # synced from the training env at each evaluation
+    reward = train.venv
+    assert isinstance(reward, PrototypeIntrinsicReward) and reward.coef == 0.2 and reward.steps == 60
+    assert evaluation.venv.coef == 0.0  # the evaluation env stays extrinsic
+    stored = model.replay_buffer.rewards[:60, 0]  # what SAC stores: VecNormalize's original reward
+    plain = SAC("MlpPolicy", _normalized_embedding_envs(artifact, 0.0)[0], learning_starts=1000, buffer_size=200,
+                seed=3, device="cpu")  # fmt: skip
+    plain.learn(60)
+    bonus = stored - plain.replay_buffer.rewards[:60, 0]
+    assert (bonus >= 0).all() and (bonus > 0).mean() > 0.5  # the intrinsic part reached the replay buffer

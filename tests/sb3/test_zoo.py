@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -122,3 +123,25 @@ def test_embedding_hyperparams_are_the_embedding_train_preset(algo: str) -> None
     assert get_class_by_name(zoo["policy"]) is policy_class(algo, "embedding", preset["critic_layer_norm"])
     other = yaml.safe_load((HYPERPARAMS / f"{'tqc' if algo == 'sac' else 'sac'}_embedding.yml").read_text())
     assert {**other["default"], "policy": None} == {**zoo, "policy": None}  # the two files differ in the policy only
+
+
+def test_normalize_true_with_the_intrinsic_reward_and_evaluations(tiny_artifact: Path, tmp_path: Path) -> None:
+    """rl-zoo3's `-params normalize:True` on the shipped embedding file, evaluating during training: the reward goes
+    below VecNormalize (IntrinsicRewardSlot), SAC stores it with its intrinsic part, and the evaluations run."""
+    import pickle
+
+    params = [*TINY[:-2], "normalize:True", "--eval-freq", "40", "--eval-episodes", "1", "--save-replay-buffer"]
+    _run("rl_zoo3.train", ["--algo", "sac", "--env", ENV, "--gym-packages", "sb3_crptpro.zoo", "--conf-file",
+                           str(HYPERPARAMS / "sac_embedding.yml"), *ENV_KWARGS, *params, "-f", "logs"], tmp_path,
+         tiny_artifact)  # fmt: skip
+    run = tmp_path / "logs" / "sac" / "CRPTpro-reacher_easy-v0_1"
+    evaluations = np.load(run / "evaluations.npz")
+    assert list(evaluations["timesteps"]) == [40, 80]
+    with open(run / "CRPTpro-reacher_easy-v0" / "vecnormalize.pkl", "rb") as fh:
+        assert pickle.load(fh).ret_rms.count > 1  # the training env normalised its rewards
+    buffer = pickle.loads((run / "replay_buffer.pkl").read_bytes())
+    stored = float(buffer.rewards[:100, 0].sum())  # VecNormalize's original reward: task + 0.2 x intrinsic
+    with open(run / "0.monitor.csv", newline="") as fh:
+        fh.readline()
+        task = sum(float(row["r"]) for row in csv.DictReader(fh))  # five 20-step episodes of task reward
+    assert stored > task
