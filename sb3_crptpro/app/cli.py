@@ -447,11 +447,16 @@ _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
 
 def build_parser() -> argparse.ArgumentParser:
     """The full ``sb3-crptpro`` parser."""
-    parser = _Parser(prog="sb3-crptpro", description="CRPTpro pretrained encoders for Stable-Baselines3.")
+    from sb3_crptpro.common.threads import THREADS_HELP
+
+    parser = _Parser(prog="sb3-crptpro", description="CRPTpro pretrained encoders for Stable-Baselines3.",
+                     epilog=THREADS_HELP)  # fmt: skip
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for add in _SUBCOMMANDS:
         add(sub)
+    for command in sub.choices.values():
+        command.epilog = command.epilog or THREADS_HELP
     return parser
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sb3_crptpro.app.progress import episode_progress
+from sb3_crptpro.common.threads import frame_threads
 
 if TYPE_CHECKING:
     from sb3_crptpro.common.artifact import PretrainedArtifact
@@ -81,7 +82,7 @@ def evaluate_run(
             f"{task} has action bounds [{_bounds(theirs)}], the model was trained on {trained_task} with "
             f"[{_bounds(mine)}]; pick a task with the same action bounds"
         )
-    with episode_progress(episodes, f"evaluate {task}", progress) as bar:
+    with episode_progress(episodes, f"evaluate {task}", progress) as bar, frame_threads():
 
         def count_episodes(locals_: dict[str, Any], _globals: dict[str, Any]) -> None:
             bar.update(int(locals_["done"]))
@@ -110,7 +111,7 @@ def random_policy_returns(
     from sb3_crptpro.envs import make_pixel_env
 
     env = make_pixel_env(task, seed=seed, **env_kwargs)
-    returns = []
+    returns = []  # no torch here; rendering is per-frame work
     with episode_progress(episodes, f"random policy {task}", progress) as bar:
         for _ in range(episodes):
             env.reset()
@@ -151,7 +152,7 @@ def write_video(
     env = make_pixel_env(task, seed=seed, **env_kwargs)
     obs, _ = env.reset()
     frames, done = [obs[-3:].transpose(1, 2, 0)], False
-    while not done:
+    while not done:  # the policy's forward on one observation: one thread (extractor, FrozenEncoding)
         action, _ = model.predict(encode(obs[None])[0] if encode else obs, deterministic=deterministic)
         obs, _, terminated, truncated, _ = env.step(action)
         frames.append(obs[-3:].transpose(1, 2, 0))

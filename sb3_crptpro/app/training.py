@@ -11,10 +11,10 @@ went.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
-import os
 import re
 import shlex
 import shutil
@@ -298,7 +298,6 @@ def resume(run_dir: str | Path, command: list[str] | None = None, **changes: Any
 def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: PretrainedArtifact,
          checkpoint: Path | None) -> None:  # fmt: skip
     """Build envs, model and callbacks (fresh, or from ``checkpoint``) and train up to ``config.steps``."""
-    import torch
     from stable_baselines3.common.callbacks import EvalCallback
 
     from sb3_crptpro.app.progress import training_progress
@@ -310,10 +309,12 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
         restore_vec_env,
         trim_monitor_files,
     )
+    from sb3_crptpro.common.threads import batch_threads
     from sb3_crptpro.envs import make_pixel_vec_env
     from sb3_crptpro.sb3.encode import make_encoded_vec_env
     from sb3_crptpro.sb3.extractor import EncoderWeights, crptpro_kwargs
     from sb3_crptpro.sb3.reward import PrototypeIntrinsicReward
+    from sb3_crptpro.sb3.threads import UpdateThreadsCallback
 
     settings = {k: v for k, v in saved["env"].items() if k != "task"}
     hyper = dict(saved["hyperparameters"])
@@ -374,17 +375,17 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
     remaining = config.steps - model.num_timesteps
     progress_bar, progress_callbacks = training_progress(remaining, config.progress)
     callbacks += progress_callbacks
-    threads = torch.get_num_threads()
-    if config.overlap:  # one core per worker, the rest for the updates (more threads than free cores stall them)
-        torch.set_num_threads(max(1, _available_cores() - config.n_envs))
+    if config.overlap:  # one core per worker, the free rest for the updates (more threads than free cores stall them)
+        threads = batch_threads(reserved=config.n_envs)
+    else:  # one thread while the rollout steps, the free cores for the gradient steps
+        threads, callbacks = contextlib.nullcontext(), [*callbacks, UpdateThreadsCallback()]
     try:
-        with warnings.catch_warnings():  # evaluation deliberately runs without the intrinsic-reward wrapper
+        with warnings.catch_warnings(), threads:  # evaluation deliberately runs without the intrinsic-reward wrapper
             warnings.filterwarnings("ignore", message="Training and eval env are not of the same type")
             if remaining > 0:
                 model.learn(remaining, callback=callbacks, tb_log_name="tb", progress_bar=progress_bar,
                             reset_num_timesteps=checkpoint is None)  # fmt: skip
     finally:
-        torch.set_num_threads(threads)
         if model.num_timesteps > 0:  # a run that failed before its first step keeps no model
             model.save(run_dir / saved["model"])
         if reward is not None:
@@ -434,13 +435,6 @@ def encode_env(venv: VecEnv, mode: str, artifact: str | Path | PretrainedArtifac
     from sb3_crptpro.sb3.encode import VecEncodeObservation
 
     return VecEncodeObservation(venv, artifact)
-
-
-def _available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def run_encoder_path(run_dir: str | Path, saved: dict[str, Any]) -> Path:

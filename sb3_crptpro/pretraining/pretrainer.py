@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from sb3_crptpro.common.artifact import load_artifact, save_artifact
 from sb3_crptpro.common.networks import Encoder, Predictor, Projector, Prototypes, ema_update
+from sb3_crptpro.common.threads import batch_threads
 from sb3_crptpro.data.sampler import CrossDomainDataset
 from sb3_crptpro.data.store import atomic_write_bytes, manifest_sha256
 from sb3_crptpro.envs.tasks import check_stack_fits
@@ -377,7 +378,8 @@ class Pretrainer:
         metrics: dict[str, float] = self._last_logged_metrics() if self.update >= c.updates else {}
         try:
             while self.update < c.updates:
-                metrics = self.step()
+                with batch_threads():  # the free cores now, re-read every 2 s (common.threads)
+                    metrics = self.step()
                 self.losses.append(metrics["loss"])
                 bar.update(1)
                 if "n_used" in metrics:

@@ -16,6 +16,7 @@ from torch import nn
 
 from sb3_crptpro.common.artifact import PretrainedArtifact, load_artifact
 from sb3_crptpro.common.networks import Encoder, orthogonal_init
+from sb3_crptpro.common.threads import FRAME_BATCH, frame_threads
 from sb3_crptpro.sb3.spaces import check_pixel_space
 
 __all__ = ["CRPTproExtractor", "EncoderWeights", "crptpro_kwargs"]
@@ -157,6 +158,9 @@ class CRPTproExtractor(BaseFeaturesExtractor):
         :class:`~sb3_crptpro.sb3.sac.AugmentedSAC`: one frozen-trunk pass per batch serves actor, critic and target)."""
         if observations.dim() == 2 and observations.shape[1] == self.encoder.repr_dim:
             return self.trunk(observations)
+        if len(observations) <= FRAME_BATCH:  # a rollout step or an evaluation: one thread (common.threads)
+            with frame_threads():
+                return self.trunk(self.conv_features(observations))
         return self.trunk(self.conv_features(observations))
 
 
