@@ -6,6 +6,7 @@ import argparse
 import shlex
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -324,7 +325,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     video = Path(args.run) / f"{task}.mp4" if args.video else None
     result = evaluate_run(args.run, task=args.task, episodes=args.episodes, seed=args.seed, video=video,
                           progress=not args.no_progress)  # fmt: skip
-    seen = "seen" if result["seen_in_pretraining"] else "not seen"
+    seen = "domain seen" if result["seen_in_pretraining"] else "domain not seen"
     print(f"{result['task']} ({seen} in pretraining; trained on {result['trained_task']}): "
           f"{result['mean']:.2f} +- {result['std']:.2f} over {counted(result['episodes'], 'episode')}")  # fmt: skip
     print("returns: " + " ".join(f"{r:.1f}" for r in result["returns"]))
@@ -467,6 +468,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = argv
     from sb3_crptpro.envs.pixel_env import MissingRenderDependency
 
+    formatwarning, warnings.formatwarning = warnings.formatwarning, _one_line_warning
     try:
         return int(args.func(args))
     except (ValueError, OSError, MissingRenderDependency) as exc:
@@ -476,6 +478,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         hint = _resume_hint(args)
         print("interrupted" + (f"; {hint}" if hint else ""), file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = formatwarning
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      line: str | None = None) -> str:  # fmt: skip
+    """A warning as the command prints it: one line, its category and message (no source file, no source line)."""
+    return f"warning ({category.__name__}): {message}\n"
 
 
 def _resume_hint(args: argparse.Namespace) -> str | None:

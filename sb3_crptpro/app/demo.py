@@ -86,9 +86,9 @@ class _Stages:
 
 
 def _domain(task: str) -> str:
-    from sb3_crptpro.envs.tasks import build_config
+    from sb3_crptpro.envs.tasks import domain_of
 
-    return build_config(task).domain
+    return domain_of(task)
 
 
 def _check(config: DemoConfig) -> dict[str, Any]:

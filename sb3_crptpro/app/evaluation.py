@@ -46,13 +46,14 @@ def evaluate_run(
     :param seed: seed of the evaluation env (different from training seeds by default)
     :param video: write an mp4 of the first episode here (needs ``imageio-ffmpeg``: ``sb3-crptpro[video]``)
     :param progress: show a bar over episodes (tqdm, stderr)
-    :return: ``task``, ``episodes``, ``mean``, ``std``, ``returns``, ``seen_in_pretraining``
+    :return: ``task``, ``episodes``, ``mean``, ``std``, ``returns``, ``seen_in_pretraining`` (the task's domain is
+        one of the encoder's pretraining domains: :func:`~sb3_crptpro.envs.tasks.seen_in_pretraining`)
     """
     from stable_baselines3.common.evaluation import evaluate_policy
 
-    from sb3_crptpro.app.training import algo_class, encode_env, load_run_config, run_encoder_path
-    from sb3_crptpro.common.artifact import load_artifact
+    from sb3_crptpro.app.training import algo_class, encode_env, load_run_config, load_run_encoder
     from sb3_crptpro.envs import make_pixel_vec_env, resolve_env
+    from sb3_crptpro.envs.tasks import seen_in_pretraining
 
     if episodes < 1 or seed < 0:
         raise ValueError(f"need episodes >= 1 and seed >= 0, got {episodes} and {seed}")
@@ -66,7 +67,7 @@ def evaluate_run(
         raise FileNotFoundError(f"{model_path} not found: the run stopped before its first save; continue it with "
                                 f"`sb3-crptpro train --resume {run_dir}` if it has a checkpoint")  # fmt: skip
     mode = config["train"].get("mode", "reference")
-    encoder = load_artifact(run_encoder_path(run_dir, config)) if mode != "reference" else None  # read once
+    encoder = load_run_encoder(run_dir, config) if mode != "reference" else None  # read once
     env = encode_env(make_pixel_vec_env(task, 1, seed=seed, **env_kwargs), mode, encoder)  # type: ignore[arg-type]
     model = algo_class(config["train"]["algo"], mode).load(model_path, device=device, buffer_size=1)
     if env.action_space.shape != model.action_space.shape:
@@ -97,7 +98,7 @@ def evaluate_run(
         "trained_task": trained_task,
         "episodes": episodes,
         **_episode_stats(list(returns)),
-        "seen_in_pretraining": task in config["encoder"].get("tasks", []),
+        "seen_in_pretraining": seen_in_pretraining(task, config["encoder"].get("tasks", [])),
     }
 
 

@@ -5,8 +5,9 @@ directory.
 ``best_model.zip`` and ``evaluations.npz`` from SB3's ``EvalCallback``, ``monitor.csv`` files (extrinsic training
 returns), TensorBoard events, ``config.yml`` (everything needed to rebuild the env and reload the model),
 ``command.txt``, with an intrinsic reward the reward wrapper's queue state ``intrinsic_reward.pt`` and, in
-embedding mode, a copy of the artifact (``encoder.safetensors``) so the run evaluates on pixels wherever the original
-went.
+embedding mode with an encoder file of the user's, a copy of the artifact (``encoder.safetensors``) so the run
+evaluates on pixels wherever the original went; a shipped encoder (``--encoder dmc-64px``) is recorded by name and
+tensor checksum instead (10 MB less per run).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ __all__ = [
     "algo_class",
     "encode_env",
     "load_run_config",
+    "load_run_encoder",
     "next_run_dir",
     "policy_class",
     "resume",
@@ -202,9 +204,15 @@ def train(config: TrainConfig, command: list[str] | None = None) -> Path:
     settings = env_settings(artifact.metadata, config.action_repeat)
     hyper = {**TRAIN_PRESETS[config.preset], **config.overrides}
     net_arch = hyper.pop("net_arch")
+    if config.steps <= hyper["learning_starts"]:
+        warnings.warn(f"{config.steps} agent steps do not pass learning_starts ({hyper['learning_starts']}): the run "
+                      "makes no gradient update and its policy stays untrained; give more steps (--steps) or a smaller "
+                      "--learning-starts", UserWarning, stacklevel=2)  # fmt: skip
     run_dir = next_run_dir(config.log_dir, config.algo, config.task)
     run_dir.mkdir(parents=True)
-    if config.mode == "embedding":  # the run keeps its own copy: the policy alone cannot read pixels (evaluate, reload)
+    shipped = _shipped_name(artifact.path)  # named, not copied: the package holds it (checked by its sha256)
+    copy = config.mode == "embedding" and shipped is None
+    if copy:  # the run keeps its own copy: the policy alone cannot read pixels (evaluate, reload)
         shutil.copyfile(artifact.path, run_dir / RUN_ENCODER)
     saved = {
         "package_version": __version__,
@@ -215,7 +223,8 @@ def train(config: TrainConfig, command: list[str] | None = None) -> Path:
             "path": str(Path(artifact.path).resolve()),
             "tensor_sha256": artifact.metadata.get("tensor_sha256"),
             "tasks": artifact.metadata.get("tasks", []),
-            **({"copy": RUN_ENCODER} if config.mode == "embedding" else {}),
+            **({"shipped": shipped} if shipped else {}),
+            **({"copy": RUN_ENCODER} if copy else {}),
         },
         "model": f"{config.task}.zip",
     }
@@ -252,7 +261,6 @@ def resume(run_dir: str | Path, command: list[str] | None = None, **changes: Any
         recorded (its tensor checksum)
     """
     from sb3_crptpro.app.train_checkpoint import CHECKPOINTS, checkpoint_step, latest_checkpoint
-    from sb3_crptpro.common.artifact import load_artifact
 
     fixed = sorted(set(changes) - set(RESUME_CHANGES))
     if fixed:
@@ -280,12 +288,7 @@ def resume(run_dir: str | Path, command: list[str] | None = None, **changes: Any
     if "steps" in changes and config.steps <= checkpoint_step(checkpoint):
         raise ValueError(f"steps {config.steps} is not beyond the latest checkpoint (agent step "
                          f"{checkpoint_step(checkpoint)}); give more steps")  # fmt: skip
-    artifact = load_artifact(run_encoder_path(run_dir, saved))
-    recorded = saved["encoder"].get("tensor_sha256")
-    if recorded and artifact.metadata.get("tensor_sha256") != recorded:
-        raise ValueError(f"{artifact.path} is not the encoder the run started with (tensor sha256 "
-                         f"{str(artifact.metadata.get('tensor_sha256'))[:12]}, recorded {recorded[:12]}): resume "
-                         "needs the artifact it was trained with")  # fmt: skip
+    artifact = load_run_encoder(run_dir, saved)
     if config.steps != saved["train"]["steps"]:
         saved["train"]["steps"] = config.steps
         (run_dir / "config.yml").write_text(yaml.safe_dump(saved, sort_keys=False))
@@ -302,6 +305,7 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
 
     from sb3_crptpro.app.progress import training_progress
     from sb3_crptpro.app.train_checkpoint import (
+        BUFFER,
         REWARD,
         CheckpointCallback,
         load_env_states,
@@ -311,6 +315,7 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
     )
     from sb3_crptpro.common.threads import batch_threads
     from sb3_crptpro.envs import make_pixel_vec_env
+    from sb3_crptpro.sb3.buffer_files import load_filled_replay_buffer
     from sb3_crptpro.sb3.encode import make_encoded_vec_env
     from sb3_crptpro.sb3.extractor import EncoderWeights, crptpro_kwargs
     from sb3_crptpro.sb3.reward import PrototypeIntrinsicReward
@@ -349,7 +354,7 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
         # an older checkpoint (no envs.pkl) starts new episodes
         model = algo.load(checkpoint / "model.zip", env=venv, device=config.device, tensorboard_log=str(run_dir),
                           force_reset=envs_state is None)  # fmt: skip
-        model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
+        load_filled_replay_buffer(model, checkpoint / BUFFER)
         if reward is not None:
             reward.load(checkpoint / REWARD)
         if envs_state is not None:
@@ -437,10 +442,43 @@ def encode_env(venv: VecEnv, mode: str, artifact: str | Path | PretrainedArtifac
     return VecEncodeObservation(venv, artifact)
 
 
+def _shipped_name(path: str | Path) -> str | None:
+    """The name of a shipped encoder whose file ``path`` is (:data:`~sb3_crptpro.common.artifact.PRETRAINED_DIR`)."""
+    from sb3_crptpro.common.artifact import PRETRAINED_DIR
+
+    path = Path(path).resolve()
+    return path.stem if path.parent == PRETRAINED_DIR.resolve() else None
+
+
 def run_encoder_path(run_dir: str | Path, saved: dict[str, Any]) -> Path:
-    """The artifact a run's env must be encoded with: the run's own copy (embedding mode) or the original path."""
-    copy = saved["encoder"].get("copy")
-    return Path(run_dir) / copy if copy else Path(saved["encoder"]["path"])
+    """The artifact a run's env must be encoded with: the run's own copy (embedding mode with an encoder file of
+    the user's), the installed package's file of a shipped encoder (recorded by name), or the original path."""
+    from sb3_crptpro.common.artifact import resolve_artifact_path
+
+    encoder = saved["encoder"]
+    if encoder.get("copy"):
+        return Path(run_dir) / encoder["copy"]
+    if encoder.get("shipped"):
+        return resolve_artifact_path(encoder["shipped"])
+    return Path(encoder["path"])
+
+
+def load_run_encoder(run_dir: str | Path, saved: dict[str, Any]) -> PretrainedArtifact:
+    """The artifact of a run (:func:`run_encoder_path`), checked against the tensor checksum the run recorded.
+
+    :raises FileNotFoundError: the file is gone (or the shipped name is not in this package version)
+    :raises ValueError: another encoder than the run's (its ``tensor_sha256`` differs: e.g. the file was replaced,
+        or a later package version ships other weights under that name)
+    """
+    from sb3_crptpro.common.artifact import load_artifact
+
+    artifact = load_artifact(run_encoder_path(run_dir, saved))
+    recorded = saved["encoder"].get("tensor_sha256")
+    if recorded and artifact.metadata.get("tensor_sha256") != recorded:
+        raise ValueError(f"{artifact.path} is not the encoder the run started with (tensor sha256 "
+                         f"{str(artifact.metadata.get('tensor_sha256'))[:12]}, recorded {recorded[:12]}): the run "
+                         "needs the artifact it was trained with")  # fmt: skip
+    return artifact
 
 
 def run_is_complete(run_dir: str | Path) -> bool:
