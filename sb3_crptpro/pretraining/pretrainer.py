@@ -26,10 +26,10 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from sb3_crptpro.common.artifact import load_artifact, save_artifact
 from sb3_crptpro.common.networks import Encoder, Predictor, Projector, Prototypes, ema_update
+from sb3_crptpro.common.progress import progress_bar
 from sb3_crptpro.common.threads import batch_threads
 from sb3_crptpro.data.sampler import CrossDomainDataset
 from sb3_crptpro.data.store import atomic_write_bytes, manifest_sha256
@@ -372,9 +372,7 @@ class Pretrainer:
                              f"ask for at least {self.update} updates")  # fmt: skip
         start, start_update, last_log = time.perf_counter(), self.update, time.perf_counter()
         self._session_start = start
-        bar = tqdm(
-            total=c.updates, initial=self.update, desc="pretrain", unit="upd", disable=not c.progress or self.rank
-        )
+        bar = progress_bar(c.updates, "pretrain", "upd", bool(c.progress and not self.rank), initial=self.update)
         metrics: dict[str, float] = self._last_logged_metrics() if self.update >= c.updates else {}
         try:
             while self.update < c.updates:
