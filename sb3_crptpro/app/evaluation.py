@@ -92,7 +92,8 @@ def evaluate_run(
                                      return_episode_rewards=True, callback=count_episodes)  # fmt: skip
     env.close()
     if video is not None:
-        write_video(model, task, env_kwargs, Path(video), seed=seed, deterministic=deterministic, encoder=encoder)
+        with frame_threads():
+            write_video(model, task, env_kwargs, Path(video), seed=seed, deterministic=deterministic, encoder=encoder)
     return {
         "task": task,
         "trained_task": trained_task,
