@@ -37,6 +37,7 @@ def evaluate_run(
     deterministic: bool = True,
     device: str = "auto",
     progress: bool = False,
+    label: str | None = None,
 ) -> dict[str, Any]:
     """Mean/std extrinsic episode return of a run's final model.
 
@@ -46,6 +47,7 @@ def evaluate_run(
     :param seed: seed of the evaluation env (different from training seeds by default)
     :param video: write an mp4 of the first episode here (needs ``imageio-ffmpeg``: ``sb3-crptpro[video]``)
     :param progress: show a bar over episodes (tqdm, stderr)
+    :param label: the bar's label (default ``"evaluate <task>"``; the demo names the encoder and seed)
     :return: ``task``, ``episodes``, ``mean``, ``std``, ``returns``, ``seen_in_pretraining`` (the task's domain is
         one of the encoder's pretraining domains: :func:`~sb3_crptpro.envs.tasks.seen_in_pretraining`)
     """
@@ -83,7 +85,7 @@ def evaluate_run(
             f"{task} has action bounds [{_bounds(theirs)}], the model was trained on {trained_task} with "
             f"[{_bounds(mine)}]; pick a task with the same action bounds"
         )
-    with episode_progress(episodes, f"evaluate {task}", progress) as bar, frame_threads():
+    with episode_progress(episodes, label or f"evaluate {task}", progress) as bar, frame_threads():
 
         def count_episodes(locals_: dict[str, Any], _globals: dict[str, Any]) -> None:
             bar.update(int(locals_["done"]))

@@ -16,7 +16,7 @@ def test_lines_report_steps_rate_and_end_on_a_real_env() -> None:
     model = SAC("MlpPolicy", env, learning_starts=1000, buffer_size=100, seed=0)
     model.learn(40, callback=ProgressLineCallback(40, label="t", interval_s=0.0, stream=stream))
     lines = stream.getvalue().splitlines()
-    assert len(lines) == 41  # one per step (interval 0) and one at the end
+    assert len(lines) == 40  # one per step (interval 0); not again at the end, where step 40 was just printed
     assert lines[0].startswith("[t] step 1/40 (2%)") and "steps/s" in lines[0] and "ETA" in lines[0]
     assert lines[-1].startswith("[t] step 40/40 (100%)") and "ETA" not in lines[-1]
     env.close()
