@@ -45,3 +45,19 @@ def test_a_run_that_names_a_changed_shipped_encoder_refuses_it(tmp_path: Path) -
     (run / "config.yml").write_text(yaml.safe_dump(saved))
     with pytest.raises(ValueError, match="is not the encoder the run started with"):
         evaluate_run(run, episodes=1)
+
+
+def test_cli_warns_in_one_line_when_a_run_cannot_learn(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-m", "sb3_crptpro", "train", "--task", "walker_walk", "--encoder", "dmc-64px", "--mode",
+            "embedding", "--steps", "20", "--eval-freq", "0", "--log-dir", str(tmp_path), "--no-progress"]  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    warned = [line for line in proc.stderr.splitlines() if "learning_starts" in line]
+    assert warned == [
+        "warning (UserWarning): 20 agent steps do not pass learning_starts (1000): the run makes no gradient update "
+        "and its policy stays untrained; give more steps (--steps) or a smaller --learning-starts"
+    ]
+    assert "warnings.warn" not in proc.stderr and "settotalmass" not in proc.stderr
