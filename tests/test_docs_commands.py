@@ -1,10 +1,10 @@
 """The README, the quickstart and the pretrained-encoders pages are executable truth: every command and Python
 block runs as written.
 
-Each document's fenced ``bash`` and ``python`` blocks run in order in one fresh folder (a Python block may use the
-files a bash block before it wrote), with this interpreter's ``bin/`` first on ``PATH`` so that ``sb3-crptpro`` is the
-installed entry point. The repository scripts (``bash scripts/demo.sh``, ``bash scripts/test.sh``) are not re-run from
-inside pytest (``test.sh`` runs this very suite); instead the test checks that ``.ci/run`` runs each of them.
+Each fenced ``bash`` and ``python`` block runs on its own in a fresh folder (as a reader who copies one block
+runs it), with this interpreter's ``bin/`` first on ``PATH`` so that ``sb3-crptpro`` is the installed entry point.
+The repository scripts (``bash scripts/demo.sh``, ``bash scripts/test.sh``) are not re-run from inside pytest
+(``test.sh`` runs this very suite); instead the test checks that ``.ci/run`` runs each of them.
 """
 
 from __future__ import annotations
@@ -75,21 +75,26 @@ def test_repository_scripts_in_docs_are_run_by_ci() -> None:
         assert script in ci, f".ci/run does not run {script}, which the docs tell users to run"
 
 
+#: every runnable block: (document, index of the block in it)
+BLOCKS = [(document, index) for document in DOCUMENTS for index, (language, _) in enumerate(code_blocks(document))
+          if language in ("bash", "python")]  # fmt: skip
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("document", DOCUMENTS, ids=[p.name for p in DOCUMENTS])
-def test_document_runs_as_written(document: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("document", "index"), BLOCKS, ids=[f"{d.name}-{i}" for d, i in BLOCKS])
+def test_block_runs_as_written_in_a_fresh_folder(document: Path, index: int, tmp_path: Path) -> None:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    for index, (language, source) in enumerate(code_blocks(document)):
-        if language == "bash":
-            for command in shell_commands(source):
-                if _repo_script(command):
-                    continue  # run by .ci/run (test_repository_scripts_in_docs_are_run_by_ci)
-                proc = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True,
-                                      timeout=900)  # fmt: skip
-                assert proc.returncode == 0, f"{document.name}: `{command}` failed:\n{proc.stderr[-3000:]}"
-        elif language == "python":
-            script = tmp_path / f"block_{index}.py"
-            script.write_text(source)
-            proc = subprocess.run([sys.executable, script.name], cwd=tmp_path, env=env, capture_output=True, text=True,
+    language, source = code_blocks(document)[index]
+    if language == "bash":
+        for command in shell_commands(source):
+            if _repo_script(command):
+                continue  # run by .ci/run (test_repository_scripts_in_docs_are_run_by_ci)
+            proc = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True,
                                   timeout=900)  # fmt: skip
-            assert proc.returncode == 0, f"{document.name}: Python block {index} failed:\n{proc.stderr[-3000:]}"
+            assert proc.returncode == 0, f"{document.name}: `{command}` failed:\n{proc.stderr[-3000:]}"
+    elif language == "python":
+        script = tmp_path / f"block_{index}.py"
+        script.write_text(source)
+        proc = subprocess.run([sys.executable, script.name], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=900)  # fmt: skip
+        assert proc.returncode == 0, f"{document.name}: Python block {index} failed:\n{proc.stderr[-3000:]}"

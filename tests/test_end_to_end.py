@@ -54,11 +54,11 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     capsys.readouterr()
     assert main(["evaluate", "--run", str(run), "--episodes", "2", "--video"]) == 0
     out = capsys.readouterr().out
-    assert "reacher_easy (seen in pretraining; trained on reacher_easy)" in out and "over 2 episodes" in out
+    assert "reacher_easy (domain seen in pretraining; trained on reacher_easy)" in out and "over 2 episodes" in out
     video = run / "reacher_easy.mp4"  # as `evaluate --help` says: <run>/<task>.mp4
     assert video.is_file() and video.stat().st_size > 1000 and not (run / "video.mp4").exists()
     assert main(["evaluate", "--run", str(run), "--task", "point_mass_easy", "--episodes", "1"]) == 0
-    assert "point_mass_easy (not seen in pretraining" in capsys.readouterr().out
+    assert "point_mass_easy (domain not seen in pretraining" in capsys.readouterr().out
     assert main(["evaluate", "--run", str(run), "--task", "cheetah_run", "--episodes", "1"]) == 2
     assert "same action size" in capsys.readouterr().err
 
@@ -92,7 +92,7 @@ def test_embedding_mode_run_evaluates_on_pixels_after_the_artifact_moves(
     capsys.readouterr()
     assert main(["evaluate", "--run", str(run), "--episodes", "2", "--video", "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "reacher_easy (seen in pretraining; trained on reacher_easy)" in out and "over 2 episodes" in out
+    assert "reacher_easy (domain seen in pretraining; trained on reacher_easy)" in out and "over 2 episodes" in out
     assert (run / "reacher_easy.mp4").stat().st_size > 1000
 
 

@@ -6,6 +6,7 @@ import argparse
 import shlex
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -257,6 +258,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
     from sb3_crptpro.app.training import TRAIN_MODES, TRAIN_PRESETS
+    from sb3_crptpro.common.artifact import pretrained_names
 
     # no abbreviated options: --resume checks which options were given by their full names
     p = sub.add_parser("train", help="train SAC/TQC with a frozen pretrained encoder on a DMC task or Gymnasium env",
@@ -265,9 +267,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "--task", default=None, help="DMC task or Gymnasium id, e.g. cheetah_run, Hopper-v5 (required unless --resume)"
     )
     p.add_argument("--encoder", default=None,
-                   help="artifact (.safetensors) written by `pretrain`, or a shipped encoder's name (required "
-                   "unless --resume; with --resume: the run's own encoder where it moved, checked by its "
-                   "checksum)")  # fmt: skip
+                   help="artifact (.safetensors) written by `pretrain`, or the name of a shipped encoder ("
+                   f"{', '.join(pretrained_names())}; `sb3-crptpro inspect --list`) (required unless --resume; with "
+                   "--resume: the run's own encoder where it moved, checked by its checksum)")  # fmt: skip
     p.add_argument("--resume", default=None, metavar="RUN_DIR",
                    help="continue RUN_DIR from its latest checkpoint with its saved settings (after a crash, kill -9 "
                    "or Ctrl-C)")  # fmt: skip
@@ -282,25 +284,35 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overlap", action="store_true",
                    help="embedding mode: one worker process per env renders and encodes while this process runs the "
                    "updates (OverlappedSAC/TQC; needs a free core per env)")  # fmt: skip
-    p.add_argument("--intrinsic-coef", type=float, default=0.2, help="intrinsic reward coefficient, 0 = off (0.2)")
+    p.add_argument(
+        "--intrinsic-coef", type=float, default=0.2, help="intrinsic reward coefficient, 0 = off (default: %(default)s)"
+    )
     p.add_argument("--steps", type=_positive_int, default=10_000,
                    help="agent steps, summed over envs (SB3's total_timesteps; each repeats the action "
-                   "--action-repeat times) (default: %(default)s)")  # fmt: skip
+                   "--action-repeat times, so env steps = steps x action repeat; `demo --train-steps` counts env "
+                   "steps) (default: %(default)s)")  # fmt: skip
     preset_help = (
         "hyperparameters: quick (CPU-sized), paper (reference values) or embedding (the learner on frozen "
         "vectors) (default: embedding with --mode embedding, else quick)"
     )
     p.add_argument("--preset", choices=sorted(TRAIN_PRESETS), default=None, help=preset_help)
-    p.add_argument("--batch-size", type=_positive_int, default=None, help="override the preset's batch size")
-    p.add_argument("--buffer-size", type=_positive_int, default=None, help="override the preset's replay size")
-    p.add_argument("--learning-starts", type=int, default=None, help="override the preset's learning_starts")
+    starts = ", ".join(f"{name} {values['learning_starts']}" for name, values in sorted(TRAIN_PRESETS.items()))
+    p.add_argument("--batch-size", type=_positive_int, default=None,
+                   help="override the preset's batch size (default: the preset's)")  # fmt: skip
+    p.add_argument("--buffer-size", type=_positive_int, default=None,
+                   help="override the preset's replay size (default: the preset's)")  # fmt: skip
+    p.add_argument("--learning-starts", type=int, default=None,
+                   help=f"agent steps before the first gradient update; a run of fewer --steps warns that it learns "
+                   f"nothing (default: the preset's: {starts})")  # fmt: skip
     p.add_argument("--critic-layer-norm", action=argparse.BooleanOptionalAction, default=None,
                    help="LayerNorm in the critic's hidden layers (default: on in the embedding preset, off in the "
                    "others)")  # fmt: skip
     p.add_argument("--seed", type=_nonnegative_int, default=0, help="seed (default: %(default)s)")
     p.add_argument("--n-envs", type=_positive_int, default=1, help="parallel training envs (default: %(default)s)")
     p.add_argument("--action-repeat", type=_positive_int, default=2, help="action repeat (default: %(default)s)")
-    p.add_argument("--eval-freq", type=int, default=1000, help="evaluate every N agent steps, 0 = never (1000)")
+    p.add_argument(
+        "--eval-freq", type=int, default=1000, help="evaluate every N agent steps, 0 = never (default: %(default)s)"
+    )
     p.add_argument("--eval-episodes", type=_positive_int, default=2, help="episodes per evaluation (default: 2)")
     p.add_argument("--log-dir", default="logs", help="runs go to <log-dir>/<algo>/<task>_<id>/ (default: logs)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
@@ -317,7 +329,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     video = Path(args.run) / f"{task}.mp4" if args.video else None
     result = evaluate_run(args.run, task=args.task, episodes=args.episodes, seed=args.seed, video=video,
                           progress=not args.no_progress)  # fmt: skip
-    seen = "seen" if result["seen_in_pretraining"] else "not seen"
+    seen = "domain seen" if result["seen_in_pretraining"] else "domain not seen"
     print(f"{result['task']} ({seen} in pretraining; trained on {result['trained_task']}): "
           f"{result['mean']:.2f} +- {result['std']:.2f} over {counted(result['episodes'], 'episode')}")  # fmt: skip
     print("returns: " + " ".join(f"{r:.1f}" for r in result["returns"]))
@@ -412,7 +424,8 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--unseen-transitions", type=_positive_int, default=d.unseen_transitions,
                    help="unseen-domain frames for the coverage plots (default: %(default)s)")  # fmt: skip
     p.add_argument("--train-steps", type=_positive_int, default=d.train_steps,
-                   help="env steps per downstream run (default: %(default)s)")  # fmt: skip
+                   help="env steps per downstream run (agent steps x --action-repeat; `train --steps` counts agent "
+                   "steps) (default: %(default)s)")  # fmt: skip
     p.add_argument("--train-preset", choices=["quick", "embedding", "paper"], default=d.train_preset,
                    help="downstream SAC preset (default: %(default)s)")  # fmt: skip
     p.add_argument("--train-mode", choices=["embedding", "reference"], default=d.train_mode,
@@ -440,11 +453,16 @@ _SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
 
 def build_parser() -> argparse.ArgumentParser:
     """The full ``sb3-crptpro`` parser."""
-    parser = _Parser(prog="sb3-crptpro", description="CRPTpro pretrained encoders for Stable-Baselines3.")
+    from sb3_crptpro.common.threads import THREADS_HELP
+
+    parser = _Parser(prog="sb3-crptpro", description="CRPTpro pretrained encoders for Stable-Baselines3.",
+                     epilog=THREADS_HELP)  # fmt: skip
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for add in _SUBCOMMANDS:
         add(sub)
+    for command in sub.choices.values():
+        command.epilog = command.epilog or THREADS_HELP
     return parser
 
 
@@ -455,6 +473,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = argv
     from sb3_crptpro.envs.pixel_env import MissingRenderDependency
 
+    formatwarning, warnings.formatwarning = warnings.formatwarning, _one_line_warning
     try:
         return int(args.func(args))
     except (ValueError, OSError, MissingRenderDependency) as exc:
@@ -464,6 +483,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         hint = _resume_hint(args)
         print("interrupted" + (f"; {hint}" if hint else ""), file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = formatwarning
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      line: str | None = None) -> str:  # fmt: skip
+    """A warning as the command prints it: one line, its category and message (no source file, no source line)."""
+    return f"warning ({category.__name__}): {message}\n"
 
 
 def _resume_hint(args: argparse.Namespace) -> str | None:

@@ -86,9 +86,9 @@ class _Stages:
 
 
 def _domain(task: str) -> str:
-    from sb3_crptpro.envs.tasks import build_config
+    from sb3_crptpro.envs.tasks import domain_of
 
-    return build_config(task).domain
+    return domain_of(task)
 
 
 def _check(config: DemoConfig) -> dict[str, Any]:
@@ -251,7 +251,7 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         rows = []
         for task in tasks:
             agents = {label: [evaluate_run(run_dir, episodes=config.eval_episodes, seed=100 + seed,
-                                           progress=config.progress)
+                                           progress=config.progress, label=f"evaluate {task}, {label}, seed {seed}")
                               for seed, run_dir in zip(config.seeds, dirs, strict=True)]
                       for label, dirs in run_dirs[task].items()}  # fmt: skip
             rand = random_policy_returns(task, config.eval_episodes, seed=100, progress=config.progress,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sb3_crptpro.app.progress import episode_progress
+from sb3_crptpro.common.threads import frame_threads
 
 if TYPE_CHECKING:
     from sb3_crptpro.common.artifact import PretrainedArtifact
@@ -36,6 +37,7 @@ def evaluate_run(
     deterministic: bool = True,
     device: str = "auto",
     progress: bool = False,
+    label: str | None = None,
 ) -> dict[str, Any]:
     """Mean/std extrinsic episode return of a run's final model.
 
@@ -45,13 +47,15 @@ def evaluate_run(
     :param seed: seed of the evaluation env (different from training seeds by default)
     :param video: write an mp4 of the first episode here (needs ``imageio-ffmpeg``: ``sb3-crptpro[video]``)
     :param progress: show a bar over episodes (tqdm, stderr)
-    :return: ``task``, ``episodes``, ``mean``, ``std``, ``returns``, ``seen_in_pretraining``
+    :param label: the bar's label (default ``"evaluate <task>"``; the demo names the encoder and seed)
+    :return: ``task``, ``episodes``, ``mean``, ``std``, ``returns``, ``seen_in_pretraining`` (the task's domain is
+        one of the encoder's pretraining domains: :func:`~sb3_crptpro.envs.tasks.seen_in_pretraining`)
     """
     from stable_baselines3.common.evaluation import evaluate_policy
 
-    from sb3_crptpro.app.training import algo_class, encode_env, load_run_config, run_encoder_path
-    from sb3_crptpro.common.artifact import load_artifact
+    from sb3_crptpro.app.training import algo_class, encode_env, load_run_config, load_run_encoder
     from sb3_crptpro.envs import make_pixel_vec_env, resolve_env
+    from sb3_crptpro.envs.tasks import seen_in_pretraining
 
     if episodes < 1 or seed < 0:
         raise ValueError(f"need episodes >= 1 and seed >= 0, got {episodes} and {seed}")
@@ -65,7 +69,7 @@ def evaluate_run(
         raise FileNotFoundError(f"{model_path} not found: the run stopped before its first save; continue it with "
                                 f"`sb3-crptpro train --resume {run_dir}` if it has a checkpoint")  # fmt: skip
     mode = config["train"].get("mode", "reference")
-    encoder = load_artifact(run_encoder_path(run_dir, config)) if mode != "reference" else None  # read once
+    encoder = load_run_encoder(run_dir, config) if mode != "reference" else None  # read once
     env = encode_env(make_pixel_vec_env(task, 1, seed=seed, **env_kwargs), mode, encoder)  # type: ignore[arg-type]
     model = algo_class(config["train"]["algo"], mode).load(model_path, device=device, buffer_size=1)
     if env.action_space.shape != model.action_space.shape:
@@ -81,7 +85,7 @@ def evaluate_run(
             f"{task} has action bounds [{_bounds(theirs)}], the model was trained on {trained_task} with "
             f"[{_bounds(mine)}]; pick a task with the same action bounds"
         )
-    with episode_progress(episodes, f"evaluate {task}", progress) as bar:
+    with episode_progress(episodes, label or f"evaluate {task}", progress) as bar, frame_threads():
 
         def count_episodes(locals_: dict[str, Any], _globals: dict[str, Any]) -> None:
             bar.update(int(locals_["done"]))
@@ -90,13 +94,14 @@ def evaluate_run(
                                      return_episode_rewards=True, callback=count_episodes)  # fmt: skip
     env.close()
     if video is not None:
-        write_video(model, task, env_kwargs, Path(video), seed=seed, deterministic=deterministic, encoder=encoder)
+        with frame_threads():
+            write_video(model, task, env_kwargs, Path(video), seed=seed, deterministic=deterministic, encoder=encoder)
     return {
         "task": task,
         "trained_task": trained_task,
         "episodes": episodes,
         **_episode_stats(list(returns)),
-        "seen_in_pretraining": task in config["encoder"].get("tasks", []),
+        "seen_in_pretraining": seen_in_pretraining(task, config["encoder"].get("tasks", [])),
     }
 
 
@@ -110,7 +115,7 @@ def random_policy_returns(
     from sb3_crptpro.envs import make_pixel_env
 
     env = make_pixel_env(task, seed=seed, **env_kwargs)
-    returns = []
+    returns = []  # no torch here; rendering is per-frame work
     with episode_progress(episodes, f"random policy {task}", progress) as bar:
         for _ in range(episodes):
             env.reset()
@@ -151,7 +156,7 @@ def write_video(
     env = make_pixel_env(task, seed=seed, **env_kwargs)
     obs, _ = env.reset()
     frames, done = [obs[-3:].transpose(1, 2, 0)], False
-    while not done:
+    while not done:  # the policy's forward on one observation: one thread (extractor, FrozenEncoding)
         action, _ = model.predict(encode(obs[None])[0] if encode else obs, deterministic=deterministic)
         obs, _, terminated, truncated, _ = env.step(action)
         frames.append(obs[-3:].transpose(1, 2, 0))

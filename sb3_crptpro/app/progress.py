@@ -31,6 +31,7 @@ class ProgressLineCallback(BaseCallback):
         self.stream = stream
         self._start = self._last = 0.0
         self._first_step = 0
+        self._printed_at = -1
 
     def _line(self) -> str:
         elapsed = max(time.perf_counter() - self._start, 1e-9)
@@ -42,6 +43,7 @@ class ProgressLineCallback(BaseCallback):
                 f"{rate:.1f} steps/s{eta}")  # fmt: skip
 
     def _print(self) -> None:
+        self._printed_at = self.num_timesteps
         print(self._line(), file=self.stream or sys.stdout, flush=True)
 
     def _on_training_start(self) -> None:
@@ -56,7 +58,8 @@ class ProgressLineCallback(BaseCallback):
         return True
 
     def _on_training_end(self) -> None:
-        self._print()
+        if self._printed_at != self.num_timesteps:  # the last step's line may have just been printed
+            self._print()
 
 
 def training_progress(total: int, enabled: bool, label: str = "train") -> tuple[bool, list[BaseCallback]]:

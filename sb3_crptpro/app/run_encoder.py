@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sb3_crptpro.common.artifact import PretrainedArtifact
 
-__all__ = ["encoder_record", "load_run_encoder", "run_encoder_path"]
+__all__ = ["encoder_record", "load_run_encoder", "run_encoder_path", "shipped_name"]
 
 
-def _shipped_name(path: Path) -> str | None:
+def shipped_name(path: Path) -> str | None:
     """The name of a shipped encoder whose file ``path`` is (in this install, or in the package folder of another
     install or an older venv: ``.../sb3_crptpro/pretrained/<name>.safetensors``), else ``None``."""
     from sb3_crptpro.common.artifact import PRETRAINED_DIR, pretrained_names
@@ -36,7 +36,7 @@ def encoder_record(artifact: PretrainedArtifact, run_dir: Path, copy: str | None
     :param copy: file name of the run's own copy of the artifact (embedding mode), or ``None``
     """
     path = Path(artifact.path).resolve()  # type: ignore[arg-type]
-    name = _shipped_name(path)
+    name = shipped_name(path)
     return {
         "path": str(path),
         "relative_path": os.path.relpath(path, Path(run_dir).resolve()),
@@ -62,7 +62,7 @@ def run_encoder_path(run_dir: str | Path, saved: dict[str, Any]) -> Path:
     candidates = []
     if recorded.get("copy"):
         candidates.append(Path(run_dir) / recorded["copy"])
-    name = recorded.get("name") or _shipped_name(path)
+    name = recorded.get("name") or shipped_name(path)
     if name:
         candidates.append(PRETRAINED_DIR / f"{name}.safetensors")
     candidates.append(path)

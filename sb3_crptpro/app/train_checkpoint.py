@@ -3,12 +3,13 @@ interrupted.
 
 A checkpoint is a folder ``<run>/checkpoints/step_<n>/`` holding the model zip (SB3's own format: weights, optimiser
 states, ``num_timesteps``, entropy coefficient, the last observations), the replay buffer (SB3's
-``save_replay_buffer``), the intrinsic reward wrapper's queue (when there is one), the RNG states of ``random``,
-numpy and torch, and the state of every env, training and evaluation (``envs.pkl``: each episode as its reset's
-random state and the actions since, see :meth:`~sb3_crptpro.envs.pixel_env.PixelEnv.get_episode_state`, plus SB3's
-``Monitor`` counters). It is written in full first; only then does ``<run>/checkpoints/latest`` (a one-line text
-file, replaced atomically) name it, and older folders are removed. A ``kill -9`` at any moment therefore leaves the
-previous complete checkpoint in charge: at most one checkpoint interval of training is lost.
+``save_replay_buffer`` format, its arrays cut to the rows in use: :mod:`~sb3_crptpro.sb3.buffer_files`), the
+intrinsic reward wrapper's queue (when there is one), the RNG states of ``random``, numpy and torch, and the state
+of every env, training and evaluation (``envs.pkl``: each episode as its reset's random state and the actions since,
+see :meth:`~sb3_crptpro.envs.pixel_env.PixelEnv.get_episode_state`, plus SB3's ``Monitor`` counters). It is written
+in full first; only then does ``<run>/checkpoints/latest`` (a one-line text file, replaced atomically) name it, and
+older folders are removed. A ``kill -9`` at any moment therefore leaves the previous complete checkpoint in charge:
+at most one checkpoint interval of training is lost.
 
 Checkpoints are taken between rounds of SB3's ``learn`` loop (at the start of a rollout, after the gradient steps of
 the previous one) and when ``learn`` ends, so a resumed run picks up exactly there: the envs replay their current
@@ -30,6 +31,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_crptpro.data.store import atomic_write_bytes
+from sb3_crptpro.sb3.buffer_files import save_filled_replay_buffer
 
 __all__ = [
     "CheckpointCallback",
@@ -116,7 +118,7 @@ def save_checkpoint(run_dir: str | Path, model: Any, reward_wrapper: Any | None 
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     model.save(folder / MODEL)
-    model.save_replay_buffer(folder / BUFFER)
+    save_filled_replay_buffer(model.replay_buffer, folder / BUFFER)  # sized to what it holds
     if reward_wrapper is not None:
         reward_wrapper.save(folder / REWARD)
     torch.save(_rng_state(), folder / "rng.pt")

@@ -5,17 +5,17 @@ directory.
 ``best_model.zip`` and ``evaluations.npz`` from SB3's ``EvalCallback``, ``monitor.csv`` files (extrinsic training
 returns), TensorBoard events, ``config.yml`` (everything needed to rebuild the env and reload the model),
 ``command.txt``, with an intrinsic reward the reward wrapper's queue state ``intrinsic_reward.pt`` and, in
-embedding mode, a copy of the artifact (``encoder.safetensors``) so the run evaluates on pixels wherever the original
-went.
+embedding mode with an encoder file of the user's, a copy of the artifact (``encoder.safetensors``) so the run
+evaluates on pixels wherever the original went; a shipped encoder (``--encoder dmc-64px``) is recorded by name and
+tensor checksum instead (10 MB less per run).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
-import os
-import re
 import shlex
 import shutil
 import sys
@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from sb3_crptpro._version import __version__
-from sb3_crptpro.app.run_encoder import encoder_record, load_run_encoder, run_encoder_path
+from sb3_crptpro.app.run_encoder import encoder_record, load_run_encoder, run_encoder_path, shipped_name
+from sb3_crptpro.app.run_files import RUN_ENCODER, load_run_config, next_run_dir, run_is_complete
 from sb3_crptpro.common.folder_lock import exclusive_folder
 from sb3_crptpro.sb3.presets import TRAIN_PRESETS
 
@@ -44,6 +45,7 @@ __all__ = [
     "algo_class",
     "encode_env",
     "load_run_config",
+    "load_run_encoder",
     "next_run_dir",
     "policy_class",
     "resume",
@@ -54,9 +56,6 @@ __all__ = [
 
 #: ``sb3-crptpro train --mode``: see :attr:`TrainConfig.mode`
 TRAIN_MODES = ("reference", "embedding")
-
-#: file name of the run's copy of the artifact in embedding mode (the policy alone cannot read pixels)
-RUN_ENCODER = "encoder.safetensors"
 
 
 @dataclass
@@ -182,13 +181,6 @@ def policy_class(algo: str, mode: str, critic_layer_norm: bool) -> type | str:
     return LAYER_NORM_CRITIC_POLICIES[algo]
 
 
-def next_run_dir(log_dir: str | Path, algo: str, task: str) -> Path:
-    """``<log_dir>/<algo>/<task>_<n>`` with ``n`` one more than the largest existing id (rl-zoo3's layout)."""
-    root = Path(log_dir) / algo
-    ids = [int(m.group(1)) for p in root.glob(f"{task}_*") if (m := re.fullmatch(rf"{re.escape(task)}_(\d+)", p.name))]
-    return root / f"{task}_{max(ids, default=0) + 1}"
-
-
 def train(config: TrainConfig, command: list[str] | None = None) -> Path:
     """Train ``config.algo`` with the frozen pretrained encoder (and optional intrinsic reward); return the run dir.
 
@@ -204,16 +196,22 @@ def train(config: TrainConfig, command: list[str] | None = None) -> Path:
     settings = env_settings(artifact.metadata, config.action_repeat)
     hyper = {**TRAIN_PRESETS[config.preset], **config.overrides}
     net_arch = hyper.pop("net_arch")
+    if config.steps <= hyper["learning_starts"]:
+        warnings.warn(f"{config.steps} agent steps do not pass learning_starts ({hyper['learning_starts']}): the run "
+                      "makes no gradient update and its policy stays untrained; give more steps (--steps) or a smaller "
+                      "--learning-starts", UserWarning, stacklevel=2)  # fmt: skip
     run_dir = _new_run_dir(config.log_dir, config.algo, config.task)
     with exclusive_folder(run_dir, "run"):
-        if config.mode == "embedding":  # the run keeps its own copy: the policy alone cannot read pixels (evaluate)
+        # a shipped encoder is recorded by name and checksum, not copied: the package holds it
+        copy = config.mode == "embedding" and shipped_name(Path(artifact.path).resolve()) is None
+        if copy:  # the run keeps its own copy: the policy alone cannot read pixels (evaluate, reload)
             shutil.copyfile(artifact.path, run_dir / RUN_ENCODER)
         saved = {
             "package_version": __version__,
             "train": dataclasses.asdict(config),
             "hyperparameters": {**hyper, "net_arch": net_arch},
             "env": {"task": config.task, **settings},
-            "encoder": encoder_record(artifact, run_dir, RUN_ENCODER if config.mode == "embedding" else None),
+            "encoder": encoder_record(artifact, run_dir, RUN_ENCODER if copy else None),
             "model": f"{config.task}.zip",
         }
         (run_dir / "config.yml").write_text(yaml.safe_dump(saved, sort_keys=False))
@@ -327,11 +325,11 @@ def resume(run_dir: str | Path, command: list[str] | None = None, encoder: str |
 def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: PretrainedArtifact,
          checkpoint: Path | None, extra_callbacks: list[Any] | None = None) -> None:  # fmt: skip
     """Build envs, model and callbacks (fresh, or from ``checkpoint``) and train up to ``config.steps``."""
-    import torch
     from stable_baselines3.common.callbacks import EvalCallback
 
     from sb3_crptpro.app.progress import training_progress
     from sb3_crptpro.app.train_checkpoint import (
+        BUFFER,
         REWARD,
         CheckpointCallback,
         continue_evaluations,
@@ -341,10 +339,13 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
         resumed_logger,
         trim_monitor_files,
     )
+    from sb3_crptpro.common.threads import batch_threads
     from sb3_crptpro.envs import make_pixel_vec_env
+    from sb3_crptpro.sb3.buffer_files import load_filled_replay_buffer
     from sb3_crptpro.sb3.encode import make_encoded_vec_env
     from sb3_crptpro.sb3.extractor import EncoderWeights, crptpro_kwargs
     from sb3_crptpro.sb3.reward import PrototypeIntrinsicReward
+    from sb3_crptpro.sb3.threads import UpdateThreadsCallback
 
     settings = {k: v for k, v in saved["env"].items() if k != "task"}
     hyper = dict(saved["hyperparameters"])
@@ -379,7 +380,7 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
         # an older checkpoint (no envs.pkl) starts new episodes
         model = algo.load(checkpoint / "model.zip", env=venv, device=config.device, tensorboard_log=str(run_dir),
                           force_reset=envs_state is None)  # fmt: skip
-        model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
+        load_filled_replay_buffer(model, checkpoint / BUFFER)
         if reward is not None:
             reward.load(checkpoint / REWARD)
         if envs_state is not None:
@@ -405,17 +406,17 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
     remaining = config.steps - model.num_timesteps
     progress_bar, progress_callbacks = training_progress(remaining, config.progress)
     callbacks += progress_callbacks
-    threads = torch.get_num_threads()
-    if config.overlap:  # one core per worker, the rest for the updates (more threads than free cores stall them)
-        torch.set_num_threads(max(1, _available_cores() - config.n_envs))
+    if config.overlap:  # one core per worker, the free rest for the updates (more threads than free cores stall them)
+        threads = batch_threads(reserved=config.n_envs)
+    else:  # one thread while the rollout steps, the free cores for the gradient steps
+        threads, callbacks = contextlib.nullcontext(), [*callbacks, UpdateThreadsCallback()]
     try:
-        with warnings.catch_warnings():  # evaluation deliberately runs without the intrinsic-reward wrapper
+        with warnings.catch_warnings(), threads:  # evaluation deliberately runs without the intrinsic-reward wrapper
             warnings.filterwarnings("ignore", message="Training and eval env are not of the same type")
             if remaining > 0:
                 model.learn(remaining, callback=callbacks, tb_log_name="tb", progress_bar=progress_bar,
                             reset_num_timesteps=checkpoint is None)  # fmt: skip
     finally:
-        torch.set_num_threads(threads)
         if model.num_timesteps > 0:  # a run that failed before its first step keeps no model
             model.save(run_dir / saved["model"])
         if reward is not None:
@@ -434,44 +435,3 @@ def encode_env(venv: VecEnv, mode: str, artifact: str | Path | PretrainedArtifac
     from sb3_crptpro.sb3.encode import VecEncodeObservation
 
     return VecEncodeObservation(venv, artifact)
-
-
-def _available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def run_is_complete(run_dir: str | Path) -> bool:
-    """Whether the run's final model holds all of its ``steps`` (``resume`` then has nothing to do)."""
-    saved = load_run_config(run_dir)
-    model_file = Path(run_dir) / saved["model"]
-    return model_file.is_file() and _saved_timesteps(model_file) >= int(saved["train"]["steps"])
-
-
-def _saved_timesteps(model_zip: Path) -> int:
-    """``num_timesteps`` recorded in an SB3 model zip (its ``data`` JSON), without loading the model."""
-    import zipfile
-
-    with zipfile.ZipFile(model_zip) as archive:
-        return int(json.loads(archive.read("data")).get("num_timesteps", 0))
-
-
-def load_run_config(run_dir: str | Path) -> dict[str, Any]:
-    """The ``config.yml`` of a run directory written by :func:`train`.
-
-    :raises FileNotFoundError: no ``config.yml``
-    :raises ValueError: a ``config.yml`` that is not a run's (unreadable YAML, missing sections)
-    """
-    path = Path(run_dir) / "config.yml"
-    if not path.is_file():
-        raise FileNotFoundError(f"{run_dir} is not a training run (no config.yml); runs are made by `train`")
-    try:
-        saved = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path} is not readable YAML ({str(exc).splitlines()[0]}): was it edited?") from None
-    missing = {"train", "env", "encoder", "model"} - set(saved if isinstance(saved, dict) else {})
-    if missing:
-        raise ValueError(f"{path} lacks {', '.join(sorted(missing))}: not a run written by `sb3-crptpro train`")
-    return saved

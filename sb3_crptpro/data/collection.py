@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from sb3_crptpro._version import __version__
 from sb3_crptpro.common.folder_lock import exclusive_folder
+from sb3_crptpro.common.progress import progress_bar
 from sb3_crptpro.data.store import (
     FLAG_FIRST,
     FLAG_TERMINATED,
@@ -252,15 +253,7 @@ def _record_shard(directory: Path, manifest: dict[str, Any], entry: dict[str, An
 @contextlib.contextmanager
 def _progress_bars(totals: dict[str, int], done: dict[str, int], enabled: bool) -> Iterator[dict[str, tqdm]]:
     bars = {
-        task: tqdm(
-            total=total,
-            initial=done[task],
-            desc=f"{task:<16}",
-            unit="frame",
-            position=i,
-            disable=not enabled,
-            leave=True,
-        )
+        task: progress_bar(total, f"{task:<16}", "frame", enabled, initial=done[task], position=i)
         for i, (task, total) in enumerate(totals.items())
     }
     try:

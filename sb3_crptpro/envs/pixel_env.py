@@ -11,6 +11,7 @@ channel-first with one ``concatenate`` and keeps ``info["state"]``.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import deque
 from collections.abc import Callable
@@ -23,6 +24,18 @@ from sb3_crptpro.common._gl import forget_current_dm_control_context
 from sb3_crptpro.envs.tasks import RENDER_PRESETS, DMCConfig, _validate, resolve_task
 
 __all__ = ["DMCPixelEnv", "GymPixelEnv", "MissingRenderDependency", "PixelEnv"]
+
+
+class _DropSetTotalMass(logging.Filter):
+    """Drops MuJoCo's ``compiler attribute 'settotalmass' is deprecated`` (logged through absl when dm_control
+    compiles cheetah's model: twice per cheetah env, measured): it concerns dm_control's own XML, and nothing a user
+    does makes it go away."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "'settotalmass' is deprecated" not in record.getMessage()
+
+
+logging.getLogger("absl").addFilter(_DropSetTotalMass())
 
 
 class MissingRenderDependency(ImportError):

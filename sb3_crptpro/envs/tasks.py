@@ -18,7 +18,8 @@ with warnings.catch_warnings():
     import shimmy  # noqa: F401  (registers the dm_control/* Gymnasium ids)
 
 __all__ = ["EPISODE_ENV_STEPS", "RENDER_PRESETS", "UNBOUNDED_ACTION", "DMCConfig", "available_tasks", "build_config",
-           "check_bounded_actions", "check_stack_fits", "resolve_env", "resolve_task"]  # fmt: skip
+           "check_bounded_actions", "check_stack_fits", "domain_of", "resolve_env", "resolve_task",
+           "seen_in_pretraining"]  # fmt: skip
 
 #: ``"paper"``: dm_control's default scene (shadows, reflections, 4x multisampling), as in the reference code.
 #: ``"fast"``: shadows, reflections and multisampling off; measured ~15x faster with software rendering at 84x84
@@ -213,3 +214,18 @@ def check_bounded_actions(task: str, space: gym.spaces.Box) -> None:
         raise ValueError(f"{task} has unbounded actions (bounds {space.low.min():g} to {space.high.max():g}): a "
                          f"uniform random policy would draw actions of size ~{bound:.0e}; collect from tasks whose "
                          "actions have a range")  # fmt: skip
+
+
+def domain_of(task: str) -> str:
+    """The domain of a task: the dm_control domain (``"walker"`` for ``"walker_walk"``), a Gymnasium env's id."""
+    return resolve_task(task)[0] if resolve_env(task)[0] == "dmc" else task
+
+
+def seen_in_pretraining(task: str, pretraining_tasks: list[str] | tuple[str, ...]) -> bool:
+    """Whether ``task``'s domain is one the encoder was pretrained on (the one meaning of "seen" in the package:
+    ``walker_walk`` is seen by an encoder pretrained on ``walker_run`` frames, the same bodies and scene).
+
+    :param task: DMC task or Gymnasium id
+    :param pretraining_tasks: the artifact's ``tasks`` metadata
+    """
+    return domain_of(task) in {domain_of(t) for t in pretraining_tasks}

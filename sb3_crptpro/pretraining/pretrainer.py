@@ -27,11 +27,12 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from sb3_crptpro.common.artifact import load_artifact, save_artifact
 from sb3_crptpro.common.folder_lock import exclusive_folder
 from sb3_crptpro.common.networks import Encoder, Predictor, Projector, Prototypes, ema_update
+from sb3_crptpro.common.progress import progress_bar
+from sb3_crptpro.common.threads import batch_threads
 from sb3_crptpro.data.sampler import CrossDomainDataset
 from sb3_crptpro.data.store import atomic_write_bytes, manifest_sha256
 from sb3_crptpro.envs.tasks import check_stack_fits
@@ -392,13 +393,12 @@ class Pretrainer:
             self.sessions = _record_session(self.work_dir, command if self.update < c.updates else None, resume)
         start, start_update, last_log = time.perf_counter(), self.update, time.perf_counter()
         self._session_start = start
-        bar = tqdm(
-            total=c.updates, initial=self.update, desc="pretrain", unit="upd", disable=not c.progress or self.rank
-        )
+        bar = progress_bar(c.updates, "pretrain", "upd", bool(c.progress and not self.rank), initial=self.update)
         metrics: dict[str, float] = self._last_logged_metrics() if self.update >= c.updates else {}
         try:
             while self.update < c.updates:
-                metrics = self.step()
+                with batch_threads():  # the free cores now, re-read every 2 s (common.threads)
+                    metrics = self.step()
                 self.losses.append(metrics["loss"])
                 bar.update(1)
                 if "n_used" in metrics:

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecEnvWrapper
 
 from sb3_crptpro.common.artifact import PretrainedArtifact, env_settings, load_artifact
+from sb3_crptpro.common.threads import frame_threads, worker_threads
 from sb3_crptpro.envs import make_pixel_vec_env
 from sb3_crptpro.sb3.spaces import check_pixel_batch, check_pixel_space
 
@@ -95,11 +96,12 @@ class FrozenEncoding:
             return self(pixels[None])[0]
         start = time.perf_counter()
         x = torch.as_tensor(pixels, device=self.device).contiguous(memory_format=torch.channels_last)
-        z = self.encoder(x)
-        if self.output == "projection":
-            z = self.projector(z)
-            if self.normalize:
-                z = F.normalize(z, dim=1) * math.sqrt(z.shape[1])
+        with frame_threads():  # per-frame work: one torch thread (common.threads)
+            z = self.encoder(x)
+            if self.output == "projection":
+                z = self.projector(z)
+                if self.normalize:
+                    z = F.normalize(z, dim=1) * math.sqrt(z.shape[1])
         self.calls += 1
         self.frames += len(x)
         self.seconds += time.perf_counter() - start
@@ -180,8 +182,9 @@ class EncodeObservation(gym.ObservationWrapper):
     :param artifact: path, loaded artifact or :class:`FrozenEncoding`
     :param output: ``"projection"`` (default) or ``"features"``
     :param normalize: see :class:`FrozenEncoding`
-    :param torch_threads: if set, ``torch.set_num_threads`` for this process (1 in ``SubprocVecEnv`` workers, so that
-        a worker takes one core and leaves the rest to the gradient step)
+    :param torch_threads: if set, torch's thread count for this whole process (1 in ``SubprocVecEnv`` workers, so
+        that a worker takes one core and leaves the rest to the gradient step), unless the user set
+        ``OMP_NUM_THREADS`` (:func:`~sb3_crptpro.common.threads.worker_threads`)
     :raises PixelSpaceError: the observations are not the artifact's raw pixels
     """
 
@@ -195,7 +198,7 @@ class EncodeObservation(gym.ObservationWrapper):
     ) -> None:
         super().__init__(env)
         if torch_threads is not None:
-            torch.set_num_threads(torch_threads)
+            worker_threads(torch_threads)
         encoding = artifact if isinstance(artifact, FrozenEncoding) else FrozenEncoding(artifact, output, normalize)
         meta = encoding.artifact.metadata
         check_pixel_space(env.observation_space, type(self).__name__, encoding.obs_shape, meta.get("frame_stack"))

@@ -16,6 +16,7 @@ from torch import nn
 
 from sb3_crptpro.common.artifact import PretrainedArtifact, load_artifact
 from sb3_crptpro.common.networks import Encoder, orthogonal_init
+from sb3_crptpro.common.threads import FRAME_BATCH, batch_threads, frame_threads
 from sb3_crptpro.sb3.spaces import check_pixel_space
 
 __all__ = ["CRPTproExtractor", "EncoderWeights", "crptpro_kwargs"]
@@ -177,7 +178,11 @@ class CRPTproExtractor(BaseFeaturesExtractor):
         :class:`~sb3_crptpro.sb3.sac.AugmentedSAC`: one frozen-trunk pass per batch serves actor, critic and target)."""
         if observations.dim() == 2 and observations.shape[1] == self.encoder.repr_dim:
             return self.trunk(observations)
-        return self.trunk(self.conv_features(observations))
+        # a rollout or evaluation step on one thread, a sampled batch on the free cores (common.threads); stock SB3
+        # runs the rest of its update (trainable trunk, heads, backward) at torch's thread count
+        threads = frame_threads() if len(observations) <= FRAME_BATCH else batch_threads()
+        with threads:
+            return self.trunk(self.conv_features(observations))
 
 
 def crptpro_kwargs(artifact: str | Path | PretrainedArtifact | EncoderWeights, **overrides: Any) -> dict[str, Any]:

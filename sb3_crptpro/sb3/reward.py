@@ -21,6 +21,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecNormalize
 
 from sb3_crptpro.common.artifact import PretrainedArtifact, load_artifact
+from sb3_crptpro.common.threads import frame_threads
 from sb3_crptpro.sb3.encode import EncodeObservation, FrozenEncoding, VecEncodeObservation
 from sb3_crptpro.sb3.spaces import check_pixel_space
 
@@ -187,9 +188,10 @@ class PrototypeIntrinsicReward(VecEnvWrapper):
         """Normalised projector embeddings ``[n, D]`` of a batch of observations (pixels, or the vectors of a
         :class:`~sb3_crptpro.sb3.encode.VecEncodeObservation` below: then no encoder pass)."""
         x = torch.as_tensor(np.asarray(obs), device=self.device)
-        if self.encoding is not None:
-            return self.encoding.unit_projection(x.float()).to(self.device)
-        return F.normalize(self.projector(self.encoder(x)), dim=1)
+        with frame_threads():  # per-frame work: one torch thread (common.threads)
+            if self.encoding is not None:
+                return self.encoding.unit_projection(x.float()).to(self.device)
+            return F.normalize(self.projector(self.encoder(x)), dim=1)
 
     def _remember(self, z: torch.Tensor) -> None:
         self.recent_ptr = _ring_write(self.recent, self.recent_ptr, z)

@@ -20,6 +20,7 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 
+from sb3_crptpro.common.threads import batch_threads
 from sb3_crptpro.pretraining.augment import random_shift
 from sb3_crptpro.sb3.buffers import FrameStackReplayBuffer
 from sb3_crptpro.sb3.extractor import CRPTproExtractor
@@ -143,6 +144,12 @@ class _ComputeOnceMixin:
                 f"'{pretrained}' frames; features may shift (use the same `render=` for both)",
                 stacklevel=3,
             )
+
+    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+        """The base class's gradient steps, on the free cores (:func:`~sb3_crptpro.common.threads.batch_threads`;
+        the rollout's per-frame forward passes run on one thread, see the extractor)."""
+        with batch_threads():
+            super().train(gradient_steps, batch_size)  # type: ignore[misc]
 
     def load_replay_buffer(self, *args: Any, **kwargs: Any) -> None:
         super().load_replay_buffer(*args, **kwargs)  # type: ignore[misc]

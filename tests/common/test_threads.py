@@ -1,0 +1,113 @@
+"""Torch thread counts per kind of work (sb3_crptpro.common.threads): one thread for per-frame work, the free cores
+for batched updates, and a user's choice left alone, checked on real DMC envs and a real SB3 SAC."""
+
+import pytest
+import torch
+from stable_baselines3 import SAC
+
+from sb3_crptpro.common.threads import (
+    batch_threads,
+    frame_threads,
+    free_cores,
+    torch_default_threads,
+    torch_threads,
+    user_chose_threads,
+)
+
+
+@pytest.fixture
+def default_threads(monkeypatch):
+    """torch at its default thread count, no OMP_NUM_THREADS: the state a new user's process starts in."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(torch_default_threads())
+    yield torch_default_threads()
+    torch.set_num_threads(before)
+
+
+def test_torch_default_is_what_torch_picks():
+    # the test process sets no thread count before this (pytest-xdist is not used here)
+    assert torch_default_threads() >= 1
+    assert torch.get_num_threads() == torch_default_threads() or user_chose_threads()
+
+
+def test_frame_threads_sets_one_and_restores(default_threads):
+    with frame_threads() as inside:
+        assert inside == torch.get_num_threads() == 1
+        with batch_threads() as batched:  # nested: the inner count, then the outer one again
+            assert torch.get_num_threads() == batched == max(1, free_cores())
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == default_threads
+
+
+def test_free_cores_is_within_the_machine(default_threads):
+    assert 1 <= free_cores() <= default_threads
+    with batch_threads(reserved=default_threads) as count:
+        assert count == 1
+
+
+def test_explicit_set_num_threads_is_respected(default_threads):
+    mine = default_threads + 1
+    torch.set_num_threads(mine)
+    assert user_chose_threads()
+    with frame_threads() as inside, batch_threads() as batched:
+        assert inside == batched == torch.get_num_threads() == mine
+    assert torch.get_num_threads() == mine
+
+
+def test_omp_num_threads_is_respected(default_threads, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", str(default_threads))
+    with frame_threads() as inside:
+        assert inside == torch.get_num_threads() == default_threads
+
+
+def test_rejects_zero_threads():
+    with pytest.raises(ValueError, match="count must be >= 1"), torch_threads(0):
+        pass
+
+
+def _record_threads(module, seen):
+    module.register_forward_hook(lambda mod, args, out: seen.append((len(args[0]), torch.get_num_threads())))
+
+
+def test_env_encoder_runs_on_one_thread(default_threads):
+    from sb3_crptpro import (
+        PrototypeIntrinsicReward,
+        VecEncodeObservation,
+        env_settings,
+        load_artifact,
+        make_dmc_vec_env,
+    )
+
+    artifact = load_artifact("dmc-64px")
+    pixels = make_dmc_vec_env("cartpole_swingup", 2, seed=0, **env_settings(artifact.metadata, action_repeat=8))
+    venv = PrototypeIntrinsicReward(VecEncodeObservation(pixels, artifact))
+    seen: list[tuple[int, int]] = []
+    _record_threads(venv.venv.encoding.encoder, seen)
+    venv.reset()
+    venv.step(torch.zeros(2, 1).numpy())
+    venv.close()
+    assert [threads for _, threads in seen] == [1, 1]
+    assert torch.get_num_threads() == default_threads
+
+
+def test_sac_rollout_on_one_thread_updates_on_free_cores(default_threads):
+    """UpdateThreadsCallback in a real SAC learn: the actor's forward on one observation (rollout) on 1 thread, the
+    critic's forward on a batch (gradient step) on the free cores; the count is restored after learn."""
+    from sb3_crptpro import VecEncodeObservation, env_settings, load_artifact, make_dmc_vec_env
+    from sb3_crptpro.sb3.threads import UpdateThreadsCallback
+
+    artifact = load_artifact("dmc-64px")
+    pixels = make_dmc_vec_env("cartpole_swingup", 1, seed=0, **env_settings(artifact.metadata, action_repeat=8))
+    model = SAC("MlpPolicy", VecEncodeObservation(pixels, artifact), batch_size=32, learning_starts=20,
+                buffer_size=200, policy_kwargs={"net_arch": [32, 32]}, seed=0)  # fmt: skip
+    actor, critic = [], []
+    _record_threads(model.actor, actor)
+    _record_threads(model.critic, critic)
+    model.learn(40, callback=UpdateThreadsCallback())
+    model.get_env().close()
+    rollout = {threads for batch, threads in actor if batch == 1}
+    assert rollout == {1}
+    assert {threads for _, threads in critic} <= set(range(1, default_threads + 1)) and critic
+    assert torch.get_num_threads() == default_threads
