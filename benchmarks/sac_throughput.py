@@ -2,11 +2,14 @@
 
 (a) AugmentedSAC + frozen CRPTproExtractor (features computed once per batch), also with a bf16 frozen trunk;
 (b) stock SB3 SAC with the same ``crptpro_kwargs`` (frozen trunk run by actor, critic and target separately);
-(c) stock SB3 ``SAC("CnnPolicy")`` (NatureCNN trained end to end).
+(c) stock SB3 ``SAC("CnnPolicy")`` (NatureCNN trained end to end);
+(d) AugmentedSAC with the CRPTpro trunk trainable (SB3's separate actor and critic extractors: two trunks, both
+    trained);
+(e) :class:`~sb3_crptpro.sb3.drq.DrQSAC` (DrQ's one trunk, trained by the critic; actor every 2nd update as in DrQ).
 Encoder weights are random (speed does not depend on them). Also prints replay-buffer bytes per transition of
 SB3's ReplayBuffer and our FrameStackReplayBuffer on the same transitions.
 
-Usage: ``python benchmarks/sac_throughput.py [--batch-size 128] [--steps 5]``.
+Usage: ``python benchmarks/sac_throughput.py [--batch-size 128] [--steps 5] [--image-size 84]``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,16 @@ import torch
 from stable_baselines3 import SAC
 from stable_baselines3.common.buffers import ReplayBuffer
 
-from sb3_crptpro import AugmentedSAC, FrameStackReplayBuffer, crptpro_kwargs, make_dmc_env, save_artifact
+from sb3_crptpro import (
+    AugmentedSAC,
+    DrQSAC,
+    FrameStackReplayBuffer,
+    SharedEncoderSACPolicy,
+    crptpro_kwargs,
+    drq_kwargs,
+    make_dmc_env,
+    save_artifact,
+)
 from sb3_crptpro.common.networks import Encoder, Projector, Prototypes
 
 
@@ -37,30 +49,40 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--image-size", type=int, default=84)
     args = parser.parse_args()
+    size = args.image_size
     common = {"learning_starts": args.batch_size + 10, "batch_size": args.batch_size, "buffer_size": 2000, "seed": 0}
     with tempfile.TemporaryDirectory() as tmp:
-        encoder = Encoder((9, 84, 84))
+        encoder = Encoder((9, size, size))
         path = save_artifact(Path(tmp) / "random.safetensors", encoder, Projector(encoder.repr_dim), Prototypes(),
                              config={}, stats={}, render="fast")  # fmt: skip
+        trainable = {"freeze": False}
         runs = {
-            "(a) AugmentedSAC + frozen CRPTpro": (AugmentedSAC, crptpro_kwargs(path)),
+            "(a) AugmentedSAC + frozen CRPTpro": (AugmentedSAC, "CnnPolicy", crptpro_kwargs(path)),
             "(a') same, bf16 frozen trunk": (
                 AugmentedSAC,
+                "CnnPolicy",
                 crptpro_kwargs(path, features_extractor_kwargs={"encoder_dtype": torch.bfloat16}),
             ),
-            "(b) SAC + crptpro_kwargs": (SAC, crptpro_kwargs(path)),
-            "(c) SAC CnnPolicy (NatureCNN)": (SAC, None),
+            "(b) SAC + crptpro_kwargs": (SAC, "CnnPolicy", crptpro_kwargs(path)),
+            "(c) SAC CnnPolicy (NatureCNN)": (SAC, "CnnPolicy", None),
+            "(d) AugmentedSAC, trainable trunks": (
+                AugmentedSAC,
+                "CnnPolicy",
+                crptpro_kwargs(path, features_extractor_kwargs=trainable),
+            ),
+            "(e) DrQSAC, one critic-trained trunk": (DrQSAC, SharedEncoderSACPolicy, drq_kwargs(path)),
         }
         results = {}
-        print(f"batch {args.batch_size}, torch threads {torch.get_num_threads()}")
-        for name, (algo, policy_kwargs) in runs.items():
-            env = make_dmc_env("cheetah_run", render="fast", seed=0)
-            model = algo("CnnPolicy", env, policy_kwargs=policy_kwargs, **common)
+        print(f"batch {args.batch_size}, {size} px, torch threads {torch.get_num_threads()}")
+        for name, (algo, policy, policy_kwargs) in runs.items():
+            env = make_dmc_env("cheetah_run", render="fast", seed=0, image_size=size)
+            model = algo(policy, env, policy_kwargs=policy_kwargs, **common)
             results[name] = steps_per_second(model, args.batch_size, args.steps)
             print(f"{name:<36} {results[name]:6.2f} steps/s")
-        a, a16, b, c = results.values()
-        print(f"(a)/(b) = {a / b:.2f}   (a)/(c) = {a / c:.2f}   (a')/(c) = {a16 / c:.2f}")
+        a, a16, b, c, d, e = results.values()
+        print(f"(a)/(b) = {a / b:.2f}   (a)/(c) = {a / c:.2f}   (a')/(c) = {a16 / c:.2f}   (e)/(d) = {e / d:.2f}")
         print_buffer_bytes()
 
 

@@ -193,6 +193,34 @@ def report(rows: list[dict[str, Any]], out: Path, command: str) -> None:
     (out / "report.md").write_text("\n".join(lines) + "\n")
 
 
+def figure(rows: list[dict[str, Any]], path: Path) -> None:
+    """One heat map per task and source: feature sets x state variables, the better of the two probes' held-out
+    R^2 (clipped to [0, 1]; the number printed in each cell is unclipped)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [fs.label for fs in FEATURE_SETS]
+    widths = [max(4, len(r["names"])) for r in rows]
+    fig, axes = plt.subplots(1, len(rows), figsize=(sum(widths) * 0.75 + 4 * len(rows), 5.2), squeeze=False,
+                             gridspec_kw={"width_ratios": widths})  # fmt: skip
+    for ax, row in zip(axes[0], rows, strict=True):
+        present = [lb for lb in labels if lb in row["results"]]
+        best = np.array([np.fmax(row["results"][lb]["linear"], row["results"][lb]["mlp"]) for lb in present])
+        image = ax.imshow(np.clip(best, 0, 1), vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        for (i, j), value in np.ndenumerate(best):
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color="w" if value < 0.6 else "k")
+        ax.set_xticks(range(len(row["names"])), row["names"], rotation=40, ha="right", fontsize=7)
+        ax.set_yticks(range(len(present)), present if ax is axes[0][0] else [""] * len(present), fontsize=7)
+        returns = np.mean(row["episode_returns"])
+        ax.set_title(f"{row['task']}: frames of the {row['source']}\n(mean return {returns:.0f})", fontsize=9)
+    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="held-out R^2 (better of ridge and MLP probe)")
+    fig.suptitle("Which state variables can be read from the features? (1 = fully, 0 = not at all)", fontsize=10)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="outputs/state_probes")
@@ -225,7 +253,8 @@ def main(argv: list[str]) -> None:
     order = {t: i for i, t in enumerate(TASKS)}
     rows.sort(key=lambda r: (order[r["task"]], SOURCES.index(r["source"])))
     report(rows, out, command)
-    print(f"report: {out / 'report.md'}")
+    figure(rows, out / "state_probes.png")
+    print(f"report: {out / 'report.md'}, figure: {out / 'state_probes.png'}")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 """Shared test setup: headless rendering and small, fast env settings."""
 
 import os
+import tarfile
+from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 import pytest
+import yaml
 
 #: tasks the issue asks us to check; quadruped uses camera 2
 CORE_TASKS = ["cheetah_run", "walker_run", "quadruped_run", "cartpole_swingup", "reacher_easy"]
@@ -37,3 +40,22 @@ def tiny_artifact(tiny_data, tmp_path_factory):
     trainer = Pretrainer(config, CrossDomainDataset(tiny_data))
     trainer.fit()
     return trainer.save(tmp_path_factory.mktemp("artifact") / "encoder.safetensors")
+
+
+#: a training run written by sb3-crptpro 0.2.0 (see tests/app/fixtures/README.md)
+RUN_0_2_0 = Path(__file__).parent / "app" / "fixtures" / "run_0.2.0_reference.tar.xz"
+
+
+@pytest.fixture
+def run_0_2_0(tmp_path: Path) -> tuple[Path, Path]:
+    """The 0.2.0 reference-mode run (stopped at its checkpoint of agent step 40, checkpoints every 20) unpacked in
+    ``tmp_path``, and its encoder beside it, which moved: the run records it at a path of the machine that made the
+    fixture."""
+    with tarfile.open(RUN_0_2_0) as archive:
+        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # Python < 3.10.12 has no filters
+        archive.extractall(tmp_path, **safe)
+    run = tmp_path / "sac" / "cartpole_swingup_1"
+    saved = yaml.safe_load((run / "config.yml").read_text())
+    assert saved["package_version"] == "0.2.0" and saved["train"]["mode"] == "reference"
+    assert not Path(saved["encoder"]["path"]).exists()
+    return run, tmp_path / "encoder.safetensors"

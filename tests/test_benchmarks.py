@@ -381,3 +381,43 @@ def test_pretrain_scale_probes_each_encoder_once_and_reads_its_downstream_runs(t
     never = [*argv, "--encoder", f"never probed={tmp_path / 'never.safetensors'}"]
     refused = subprocess.run(never, capture_output=True, text=True, timeout=300)
     assert refused.returncode != 0 and "no probe row cached" in refused.stderr
+
+
+def test_pixel_anchor_resumes_inside_a_run_and_writes_a_six_task_row(tmp_path: Path) -> None:
+    out = tmp_path / "anchor"
+    base = [sys.executable, str(BENCHMARKS / "pixel_anchor.py"), "--out", str(out), "--tasks", "cartpole_swingup",
+            "--eval-every", "160", "--eval-episodes", "1", "--learning-starts", "10", "--batch-size", "8",
+            "--checkpoint-every", "20"]  # fmt: skip
+    first = subprocess.run([*base, "--env-steps", "160"], capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    row_file = next((out / "runs").glob("*.json"))
+    row_file.unlink()  # the run is extended below from its checkpoint at agent step 20
+    second = subprocess.run([*base, "--env-steps", "320"], capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "resuming at 20 agent steps" in second.stdout
+    row = json.loads(row_file.read_text())
+    assert row["config"] == "DrQ, 64 px fast" and row["action_repeat"] == 8
+    assert row["gradient_steps"] == 30  # 40 agent steps, updates from step 11 on, across both processes
+    assert [p["env_steps"] for p in row["curve"]] == [160, 320]
+    assert 12_288 <= row["bytes_per_transition"] < 1.2 * 12_288  # about one 3x64x64 frame per transition
+
+
+def test_state_probes_report_every_variable_for_each_feature_set(tmp_path: Path) -> None:
+    out = tmp_path / "probes"
+    argv = [sys.executable, str(BENCHMARKS / "state_probes.py"), "--out", str(out), "--tasks", "cartpole_swingup",
+            "--records", "250", "--max-train", "120", "--max-test", "60", "--policy-env-steps", "400"]  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]
+    assert [r["source"] for r in rows] == ["random policy", "state SAC policy"]
+    labels = [fs.label for fs in _benchmark("state_probes").FEATURE_SETS]
+    for row in rows:
+        assert row["names"][4] == "pole angular velocity" and row["record_every"] == 4
+        assert list(row["results"]) == labels  # cartpole: the pretraining gap (4) differs from the downstream (8)
+        assert all(len(r["linear"]) == len(r["mlp"]) == 5 for r in row["results"].values())
+        assert row["results"]["pretrained projection"]["dims"] == 128
+        assert row["results"]["pretrained conv, 84 px paper"]["dims"] == 32 * 35 * 35  # the conv map at 84 px
+        assert row["results"]["raw pixels"]["dims"] == 9 * 64 * 64
+    report = (out / "report.md").read_text()
+    assert "| pole angular velocity |" in report and "## cartpole_swingup, state SAC policy" in report
+    assert (out / "state_probes.png").stat().st_size > 10_000

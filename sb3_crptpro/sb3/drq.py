@@ -161,6 +161,9 @@ class DrQSAC(_ComputeOnceMixin, SAC):
             head.features_extractor.encoder.to(memory_format=torch.channels_last)
         self._target_pairs = self._split_target_parameters()
 
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_target_pairs"]  # parameters: the policy's state dict holds them
+
     def _split_target_parameters(self) -> list[tuple[list[torch.Tensor], list[torch.Tensor], float]]:
         """(online, target, tau) groups: the conv trunk at ``encoder_tau``, everything else of the critic at ``tau``."""
         online = dict(self.critic.named_parameters())

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import zipfile
+
 import numpy as np
 import pytest
 import torch
@@ -69,6 +72,8 @@ def test_targets_follow_with_their_own_rates(model) -> None:
 def test_save_load_keeps_the_tie_and_the_actions(model, tmp_path) -> None:
     model.learn(10, reset_num_timesteps=False)  # a few updates
     model.save(tmp_path / "drq.zip")
+    data = json.loads(zipfile.ZipFile(tmp_path / "drq.zip").read("data"))
+    assert "_target_pairs" not in data and data["encoder_tau"] == 0.05 and data["actor_update_interval"] == 2
     loaded = DrQSAC.load(tmp_path / "drq.zip", device="cpu")
     assert loaded.actor.features_extractor.encoder is loaded.critic.features_extractor.encoder
     obs = model.replay_buffer.sample(4).observations.numpy()
