@@ -202,22 +202,28 @@ def figure(rows: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     labels = [fs.label for fs in FEATURE_SETS]
-    widths = [max(4, len(r["names"])) for r in rows]
-    fig, axes = plt.subplots(1, len(rows), figsize=(sum(widths) * 0.75 + 4 * len(rows), 5.2), squeeze=False,
-                             gridspec_kw={"width_ratios": widths})  # fmt: skip
-    for ax, row in zip(axes[0], rows, strict=True):
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    most = max(len(r["names"]) for r in rows)
+    fig, axes = plt.subplots(len(tasks), len(SOURCES), figsize=(2 * (0.5 * most + 3) + 3, 4.8 * len(tasks)),
+                             squeeze=False, gridspec_kw={"hspace": 0.65})  # fmt: skip
+    placed = {(r["task"], r["source"]): r for r in rows}
+    for ax, (task, source) in zip(axes.flat, [(t, src) for t in tasks for src in SOURCES], strict=True):
+        row = placed.get((task, source))
+        if row is None:
+            ax.set_axis_off()
+            continue
         present = [lb for lb in labels if lb in row["results"]]
         best = np.array([np.fmax(row["results"][lb]["linear"], row["results"][lb]["mlp"]) for lb in present])
         image = ax.imshow(np.clip(best, 0, 1), vmin=0, vmax=1, cmap="viridis", aspect="auto")
         for (i, j), value in np.ndenumerate(best):
             ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color="w" if value < 0.6 else "k")
         ax.set_xticks(range(len(row["names"])), row["names"], rotation=40, ha="right", fontsize=7)
-        ax.set_yticks(range(len(present)), present if ax is axes[0][0] else [""] * len(present), fontsize=7)
+        ax.set_yticks(range(len(present)), present if source == SOURCES[0] else [""] * len(present), fontsize=7)
         returns = np.mean(row["episode_returns"])
         ax.set_title(f"{row['task']}: frames of the {row['source']}\n(mean return {returns:.0f})", fontsize=9)
-    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="held-out R^2 (better of ridge and MLP probe)")
-    fig.suptitle("Which state variables can be read from the features? (1 = fully, 0 = not at all)", fontsize=10)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6, label="held-out R^2 (better of ridge and MLP probe)")
+    fig.suptitle("Which state variables can be read from the features? (1 = fully, 0 = not at all)", fontsize=11)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
 
 
