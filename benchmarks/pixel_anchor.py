@@ -98,14 +98,23 @@ def run(name: str, task: str, seed: int, args: argparse.Namespace) -> dict[str, 
             print(f"[{name} {task} seed {seed}] resuming at {model.num_timesteps:,} agent steps", flush=True)
         else:
             kwargs = drq_kwargs("dmc-64px" if fine_tune else None, obs_shape=env.observation_space.shape, seed=seed)
-            model = DrQSAC(env=env, policy_kwargs=kwargs, buffer_size=total, learning_starts=args.learning_starts,
+            buffer_size = args.buffer_size or total
+            model = DrQSAC(env=env, policy_kwargs=kwargs, buffer_size=buffer_size, learning_starts=args.learning_starts,
                            batch_size=args.batch_size, seed=seed, device="cpu", verbose=0)  # fmt: skip
         start = time.perf_counter()
 
         class Hook(BaseCallback):
-            def _on_step(self) -> bool:
-                if self.num_timesteps % args.checkpoint_every == 0:
+            saved_at = model.num_timesteps
+
+            def _on_rollout_start(self) -> None:
+                # SB3 stores a step's transition after _on_step and trains after the rollout: here, at the start of
+                # the next rollout, buffer, updates and step count agree (a checkpoint in _on_step misses one of each)
+                steps = self.model.num_timesteps
+                if steps % args.checkpoint_every == 0 and steps != self.saved_at:
                     checkpoint.save(self.model, curve, previous + time.perf_counter() - start)
+                    self.saved_at = steps
+
+            def _on_step(self) -> bool:
                 if self.num_timesteps % 500 == 0:
                     print(f"[{name} {task} seed {seed}] {self.num_timesteps * action_repeat:,} env steps, "
                           f"{(time.perf_counter() - start) / 60:.1f} min", flush=True)  # fmt: skip
@@ -114,6 +123,7 @@ def run(name: str, task: str, seed: int, args: argparse.Namespace) -> dict[str, 
         curve.start = start  # EvalCurve's seconds count this session's time only
         model.learn(total - model.num_timesteps, callback=[curve, Hook()], reset_num_timesteps=False)
         total_s = previous + time.perf_counter() - start
+        checkpoint.save(model, curve, total_s)  # a finished run can be extended (a larger --env-steps)
         updates = int(model._n_updates)
         buffer = model.replay_buffer
         bytes_per = buffer.nbytes() / (buffer.buffer_size * buffer.n_envs)
@@ -142,6 +152,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--learning-starts", type=int, default=1000, help="agent steps (default: 1000, DrQ's)")
+    parser.add_argument("--buffer-size", type=int, default=0,
+                        help="replay transitions (default: 0, the whole run, as DrQ's 100k)")  # fmt: skip
     parser.add_argument("--checkpoint-every", type=int, default=2500, help="agent steps (default: 2500)")
     args = parser.parse_args(argv)
     runs = Path(args.out) / "runs"
