@@ -22,20 +22,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shlex
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from six_task import TASKS, EvalCurve
-
-from sb3_crptpro._compat import platform_description
+from six_task import TASKS, EvalCurve, curve_row
 
 #: anchor name -> (image size, render preset, start from the shipped encoder)
 ANCHORS: dict[str, tuple[int, str, bool]] = {
@@ -130,15 +124,9 @@ def run(name: str, task: str, seed: int, args: argparse.Namespace) -> dict[str, 
     finally:
         env.close()
         eval_env.close()
-    last = curve.points[-1] if curve.points else {"return": math.nan, "std": math.nan}
-    return {"config": name, "task": task, "seed": seed, "action_repeat": action_repeat, "env_steps": args.env_steps,
-            "final_return": last["return"], "final_std": last["std"],
-            "auc_return": float(np.mean([p["return"] for p in curve.points])) if curve.points else math.nan,
-            "total_s": total_s, "eval_s": curve.eval_seconds, "train_s": total_s - curve.eval_seconds,
-            "gradient_steps": updates, "bytes_per_transition": bytes_per, "encoder": "dmc-64px" if fine_tune else None,
-            "spec": {"image_size": size, "render": render, "fine_tune": fine_tune, "batch_size": args.batch_size},
-            "curve": curve.points, "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "platform": platform_description("cpu")}  # fmt: skip
+    spec = {"image_size": size, "render": render, "fine_tune": fine_tune, "batch_size": args.batch_size}
+    return curve_row(name, task, seed, action_repeat, args.env_steps, curve, total_s, updates, bytes_per,
+                     "dmc-64px" if fine_tune else None, spec)  # fmt: skip
 
 
 def main(argv: list[str]) -> None:

@@ -305,14 +305,22 @@ def run(name: str, config: Config, task: str, seed: int, encoder: Path | None, a
         torch.set_num_threads(threads)
         train_env.close()
         eval_env.close()
+    return curve_row(name, task, seed, action_repeat, args.env_steps, curve, total_s, int(model._n_updates),
+                     bytes_per, str(encoder) if encoder else None, dataclasses.asdict(config))  # fmt: skip
+
+
+def curve_row(name: str, task: str, seed: int, action_repeat: int, env_steps: int, curve: EvalCurve, total_s: float,
+              gradient_steps: int, bytes_per_transition: float, encoder: str | None,
+              spec: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """One finished run's row (the JSON of ``<out>/runs/``): final and mean evaluation return, times, updates."""
     last = curve.points[-1] if curve.points else {"return": math.nan, "std": math.nan}
-    return {"config": name, "task": task, "seed": seed, "action_repeat": action_repeat, "env_steps": args.env_steps,
+    return {"config": name, "task": task, "seed": seed, "action_repeat": action_repeat, "env_steps": env_steps,
             "final_return": last["return"], "final_std": last["std"],
             "auc_return": float(np.mean([p["return"] for p in curve.points])) if curve.points else math.nan,
             "total_s": total_s, "eval_s": curve.eval_seconds, "train_s": total_s - curve.eval_seconds,
-            "gradient_steps": int(model._n_updates), "bytes_per_transition": bytes_per,
-            "encoder": str(encoder) if encoder else None, "spec": dataclasses.asdict(config), "curve": curve.points,
-            "torch": torch.__version__, "platform": platform_description("cpu")}  # fmt: skip
+            "gradient_steps": gradient_steps, "bytes_per_transition": bytes_per_transition, "encoder": encoder,
+            "spec": spec, "curve": curve.points, "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "platform": platform_description("cpu")}  # fmt: skip
 
 
 def random_init_artifact(encoder: str | Path, out: Path) -> Path:
