@@ -247,6 +247,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         eval_episodes=args.eval_episodes,
         log_dir=args.log_dir,
         device=args.device,
+        threads=args.threads,
         progress=not args.no_progress,
         checkpoint_every=args.checkpoint_every,
     )
@@ -316,6 +317,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-episodes", type=_positive_int, default=2, help="episodes per evaluation (default: 2)")
     p.add_argument("--log-dir", default="logs", help="runs go to <log-dir>/<algo>/<task>_<id>/ (default: logs)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
+    p.add_argument("--threads", type=_positive_int, default=None,
+                   help="torch threads of the gradient steps; the count changes the float results, so it is recorded "
+                   "in config.yml and a resume uses it (default: the cores no other process uses when the run "
+                   "starts)")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_cmd_train)
 

@@ -100,6 +100,10 @@ class TrainConfig:
     log_dir: str = "logs"
     #: ``auto``, ``cpu`` or ``cuda``
     device: str = "auto"
+    #: torch threads of the gradient steps; ``None``: the free cores when the run starts
+    #: (:func:`~sb3_crptpro.common.threads.pinned_batch_threads`). Recorded in ``config.yml`` and reused on resume:
+    #: the count changes the float results of an update, so a resume on another count would not be the same run
+    threads: int | None = None
     #: show progress: SB3's bar on a terminal, one line every 30 s when stdout is piped (a log file, CI)
     progress: bool = True
     #: write a full checkpoint (model, replay buffer, reward queue, RNG, env states) every N agent steps (all envs)
@@ -189,6 +193,7 @@ def train(config: TrainConfig, command: list[str] | None = None) -> Path:
     from which :func:`resume` continues after a crash or ``kill -9``.
     """
     from sb3_crptpro.common.artifact import env_settings, load_artifact
+    from sb3_crptpro.common.threads import pinned_batch_threads
     from sb3_crptpro.envs import resolve_env
 
     resolve_env(config.task)
@@ -201,7 +206,8 @@ def train(config: TrainConfig, command: list[str] | None = None) -> Path:
                       "makes no gradient update and its policy stays untrained; give more steps (--steps) or a smaller "
                       "--learning-starts", UserWarning, stacklevel=2)  # fmt: skip
     run_dir = _new_run_dir(config.log_dir, config.algo, config.task)
-    with exclusive_folder(run_dir, "run"):
+    with exclusive_folder(run_dir, "run"), pinned_batch_threads(config.threads) as threads:
+        config = dataclasses.replace(config, threads=threads)
         # a shipped encoder is recorded by name and checksum, not copied: the package holds it
         copy = config.mode == "embedding" and shipped_name(Path(artifact.path).resolve()) is None
         if copy:  # the run keeps its own copy: the policy alone cannot read pixels (evaluate, reload)
@@ -273,6 +279,7 @@ def resume(run_dir: str | Path, command: list[str] | None = None, encoder: str |
         checkpoint_step,
         latest_checkpoint,
     )
+    from sb3_crptpro.common.threads import pinned_batch_threads
 
     fixed = sorted(set(changes) - set(RESUME_CHANGES))
     if fixed:
@@ -283,7 +290,8 @@ def resume(run_dir: str | Path, command: list[str] | None = None, encoder: str |
     config = TrainConfig(**{**saved["train"], **changes})
     if "steps" not in changes and run_is_complete(run_dir):
         return run_dir  # nothing to do: no file is touched
-    with exclusive_folder(run_dir, "run"):
+    with exclusive_folder(run_dir, "run"), pinned_batch_threads(config.threads) as threads:
+        config = dataclasses.replace(config, threads=threads)
         checkpoint = latest_checkpoint(run_dir)
         if checkpoint is None and not config.checkpoint_every:
             raise ValueError(f"{run_dir} was trained without checkpoints (checkpoint_every 0, --checkpoint-every 0), "
@@ -305,6 +313,7 @@ def resume(run_dir: str | Path, command: list[str] | None = None, encoder: str |
         artifact = load_run_encoder(run_dir, saved, encoder)
         before = yaml.safe_dump(saved, sort_keys=False)
         saved["train"]["steps"] = config.steps
+        saved["train"]["threads"] = config.threads  # runs before 0.3 recorded none: decided now, then recorded
         if encoder is not None:  # the encoder's new place is the one to find next time
             place = encoder_record(artifact, run_dir, saved["encoder"].get("copy"))
             saved["encoder"].update({k: place[k] for k in ("path", "relative_path", "name") if k in place})

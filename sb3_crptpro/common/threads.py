@@ -10,7 +10,13 @@ and a batch of 256 frames 266 ms with 2 threads, 169 ms with 1 (101 ms with 2 th
 
 So every stage of the package runs per-frame work (rendering workers, env encoders, evaluation, the policy's
 forward on a rollout step) under :func:`frame_threads` (1 thread) and batched updates (pretraining, the gradient
-steps of ``train``) under :func:`batch_threads`: the cores not taken by other running processes at that moment.
+steps of ``train``) under :func:`batch_threads`: the cores not taken by other running processes when the run starts.
+
+That count is decided once and kept: the thread count changes the floating-point results of a batched update (a
+reduction split over 1 or 2 threads sums in another order), so a count that followed the load from update to update
+would make two runs with the same seed differ. :func:`pinned_batch_threads` fixes it for a run (``train`` and
+``pretrain`` record it, and a resumed run reuses the recorded count); elsewhere (the Python API) the first batched
+work of a process decides it for the rest of the process (:func:`batch_thread_count`).
 
 A user's choice always wins: with ``OMP_NUM_THREADS`` (or ``MKL_NUM_THREADS``) set, or after an explicit
 ``torch.set_num_threads(n)`` to anything but torch's default, these helpers leave torch's thread count alone.
@@ -31,9 +37,11 @@ import torch
 __all__ = [
     "FRAME_BATCH",
     "THREADS_HELP",
+    "batch_thread_count",
     "batch_threads",
     "frame_threads",
     "free_cores",
+    "pinned_batch_threads",
     "torch_default_threads",
     "torch_threads",
     "user_chose_threads",
@@ -43,8 +51,9 @@ __all__ = [
 #: what ``sb3-crptpro <command> --help`` says about threads
 THREADS_HELP = (
     "threads: per-frame work (env encoders, rollout and evaluation steps) runs on 1 torch thread, batched updates "
-    "(pretraining, gradient steps) on the cores no other process is using at the time; to choose yourself, set "
-    "OMP_NUM_THREADS, e.g. `OMP_NUM_THREADS=2 sb3-crptpro train ...` (then it is used for everything)"
+    "(pretraining, gradient steps) on the cores no other process is using when the run starts (recorded with the run "
+    "and reused when it resumes: the count changes the float results); to choose yourself, set OMP_NUM_THREADS, e.g. "
+    "`OMP_NUM_THREADS=2 sb3-crptpro train ...` (then it is used for everything)"
 )
 
 #: environment variables that set torch's (OpenMP's, MKL's) thread count
@@ -57,6 +66,8 @@ FRAME_BATCH = 8
 _FREE_CORES_TTL_S = 2.0
 
 _set_by_us: list[int] = []  # thread counts set by the contexts open now, innermost last
+_pinned: list[int] = []  # batched-work thread counts fixed by the pinned_batch_threads contexts open now
+_process_batch_count: int | None = None  # decided at this process's first unpinned batched work
 _free_cache: tuple[float, int] = (-1e9, 0)
 
 
@@ -158,14 +169,45 @@ def frame_threads() -> contextlib.AbstractContextManager[int]:
     return torch_threads(1)
 
 
+def batch_thread_count() -> int:
+    """Threads for batched work now: the innermost :func:`pinned_batch_threads` count, else the free cores
+    (:func:`free_cores`) read at this process's first call and kept for the rest of the process."""
+    global _process_batch_count
+    if _pinned:
+        return _pinned[-1]
+    if _process_batch_count is None:
+        _process_batch_count = free_cores()
+    return _process_batch_count
+
+
+@contextlib.contextmanager
+def pinned_batch_threads(count: int | None = None) -> Iterator[int]:
+    """Fix the thread count of every :func:`batch_threads` in the body (a run: its updates sum in one order).
+
+    :param count: the count (a resumed run passes the one its run recorded); ``None``: the free cores now, or the
+        user's thread count when the user chose one (:func:`user_chose_threads`)
+    :return: (as the context value) the count, to record with the run
+    :raises ValueError: ``count`` < 1
+    """
+    if count is None:
+        count = torch.get_num_threads() if user_chose_threads() else free_cores()
+    if count < 1:
+        raise ValueError(f"count must be >= 1, got {count}")
+    _pinned.append(count)
+    try:
+        yield count
+    finally:
+        _pinned.pop()
+
+
 def batch_threads(reserved: int = 0) -> contextlib.AbstractContextManager[int]:
-    """The free cores (:func:`free_cores`), at most the cores this process may use minus ``reserved`` (at least 1),
+    """:func:`batch_thread_count` threads, at most the cores this process may use minus ``reserved`` (at least 1),
     for batched updates.
 
     :param reserved: cores kept for this process's own workers (e.g. one per ``SubprocVecEnv`` worker, which
         :func:`free_cores` counts as busy only while they run)
     """
-    return torch_threads(max(1, min(free_cores(), _available_cores() - reserved)))
+    return torch_threads(max(1, min(batch_thread_count(), _available_cores() - reserved)))
 
 
 def worker_threads(count: int = 1) -> None:

@@ -32,7 +32,7 @@ from sb3_crptpro.common.artifact import load_artifact, save_artifact
 from sb3_crptpro.common.folder_lock import exclusive_folder
 from sb3_crptpro.common.networks import Encoder, Predictor, Projector, Prototypes, ema_update
 from sb3_crptpro.common.progress import progress_bar
-from sb3_crptpro.common.threads import batch_threads
+from sb3_crptpro.common.threads import batch_threads, pinned_batch_threads
 from sb3_crptpro.data.sampler import CrossDomainDataset
 from sb3_crptpro.data.store import atomic_write_bytes, manifest_sha256
 from sb3_crptpro.envs.tasks import check_stack_fits
@@ -237,6 +237,9 @@ class Pretrainer:
         self.update = 0
         self.losses: list[float] = []
         self._seconds_before = 0.0  # wall time of earlier sessions up to the restored checkpoint
+        #: torch threads of the updates, fixed for the run (the count changes the float results): recorded in the
+        #: checkpoint and reused on resume; ``None`` until :meth:`fit` decides it (common.threads)
+        self.batch_thread_count: int | None = None
         #: the command lines that trained the run in ``work_dir``, first to last (set by :meth:`fit`)
         self.sessions: list[str] = []
         self._session_start: float | None = None
@@ -395,27 +398,31 @@ class Pretrainer:
         self._session_start = start
         bar = progress_bar(c.updates, "pretrain", "upd", bool(c.progress and not self.rank), initial=self.update)
         metrics: dict[str, float] = self._last_logged_metrics() if self.update >= c.updates else {}
-        try:
-            while self.update < c.updates:
-                with batch_threads():  # the free cores now, re-read every 2 s (common.threads)
-                    metrics = self.step()
-                self.losses.append(metrics["loss"])
-                bar.update(1)
-                if "n_used" in metrics:
-                    now = time.perf_counter()
-                    metrics["updates_per_s"] = c.log_every / max(now - last_log, 1e-9)
-                    last_log = now
-                    bar.set_postfix(loss=f"{metrics['loss']:.3f}", used=int(metrics["n_used"]))
-                    self._log(metrics)
-                if c.checkpoint_every and self.update % c.checkpoint_every == 0:
-                    self.save_checkpoint()
-        finally:
-            bar.close()
-        if self.work_dir is not None and (not c.checkpoint_every or self.update % c.checkpoint_every):
-            self.save_checkpoint()
-        elapsed = time.perf_counter() - start
-        if c.probe_frames and not self.diagnostics:
-            self.diagnostics = self.probe_diagnostics()
+        # the thread count of the updates is fixed for the run (it changes the float results): the one a resumed
+        # checkpoint recorded, else the free cores now (common.threads)
+        with pinned_batch_threads(self.batch_thread_count) as self.batch_thread_count:
+            try:
+                while self.update < c.updates:
+                    with batch_threads():
+                        metrics = self.step()
+                    self.losses.append(metrics["loss"])
+                    bar.update(1)
+                    if "n_used" in metrics:
+                        now = time.perf_counter()
+                        metrics["updates_per_s"] = c.log_every / max(now - last_log, 1e-9)
+                        last_log = now
+                        bar.set_postfix(loss=f"{metrics['loss']:.3f}", used=int(metrics["n_used"]))
+                        self._log(metrics)
+                    if c.checkpoint_every and self.update % c.checkpoint_every == 0:
+                        self.save_checkpoint()
+            finally:
+                bar.close()
+            if self.work_dir is not None and (not c.checkpoint_every or self.update % c.checkpoint_every):
+                self.save_checkpoint()
+            elapsed = time.perf_counter() - start
+            if c.probe_frames and not self.diagnostics:
+                with batch_threads():
+                    self.diagnostics = self.probe_diagnostics()
         warning = collapse_warning(self.diagnostics, c.num_protos, c.preset, self.update) if self.diagnostics else None
         if warning and not self.rank:
             warnings.warn(warning, CollapseWarning, stacklevel=2)
@@ -504,6 +511,7 @@ class Pretrainer:
             "center": self.center,
             "queue": self.queue,
             "queue_filled": self.queue_filled,
+            "batch_thread_count": self.batch_thread_count,
             "inputs": self._inputs(),
             "wall_time_s": self._seconds_before + (time.perf_counter() - (self._session_start or time.perf_counter())),
         }
@@ -547,6 +555,7 @@ class Pretrainer:
         self.update = int(state["update"])
         self.losses = list(state["losses"])
         self._seconds_before = float(state.get("wall_time_s", 0.0))  # checkpoints before 0.3 record no time
+        self.batch_thread_count = state.get("batch_thread_count")  # nor the updates' thread count
         self._drop_metrics_after(self.update)
         if "center" in state:  # checkpoints of 0.x before issue 12 have no remedies' state
             self.center = state["center"].to(self.device)

@@ -28,13 +28,14 @@ def _monitor_rows(run: Path, env: int = 0) -> list[str]:
 
 def _train_argv(encoder: Path, mode: str, logs: Path, steps: int = STEPS, n_envs: int = 1) -> list[str]:
     """A run whose checkpoints (every 100 agent steps) fall mid-episode (34-step episodes at action repeat 30) and
-    whose evaluations (every 60) do not fall on checkpoints."""
+    whose evaluations (every 60) do not fall on checkpoints. Its updates run on 2 threads whatever the load: the
+    count changes the float results, and the runs compared here start in different processes at different loads."""
     overlap = ["--overlap"] if mode == "overlap" else []  # embedding mode, env workers encode (OverlappedSAC)
     return ["train", "--task", "reacher_easy", "--encoder", str(encoder), "--mode",
             "embedding" if overlap else mode, *overlap, "--steps", str(steps), "--checkpoint-every", str(EVERY),
             "--eval-freq", "60", "--eval-episodes", "1", "--batch-size", "8", "--buffer-size", "1000",
             "--learning-starts", "20", "--action-repeat", "30", "--n-envs", str(n_envs), "--log-dir", str(logs),
-            "--no-progress"]  # fmt: skip
+            "--threads", "2", "--no-progress"]  # fmt: skip
 
 
 def _scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
@@ -100,6 +101,7 @@ def test_kill_9_then_resume_is_the_uninterrupted_run(tiny_artifact: Path, tmp_pa
     assert saved_step % EVERY == 0 and saved_step >= 2 * EVERY
 
     assert main(["train", "--resume", str(run), "--no-progress"]) == 0
+    assert "threads: 2" in (run / "config.yml").read_text()
 
     final = json.loads((run / "checkpoints" / "step_400" / "state.json").read_text())
     assert final["num_timesteps"] == STEPS and final["buffer_size"] == STEPS  # pre-crash transitions kept
@@ -107,6 +109,45 @@ def test_kill_9_then_resume_is_the_uninterrupted_run(tiny_artifact: Path, tmp_pa
     assert [p.name for p in run.glob("tb_*")] == ["tb_1"]  # the TensorBoard run continues
     assert "--resume" in (run / "command.txt").read_text().splitlines()[-1]
     _assert_same_run(tmp_path / "uninterrupted" / "sac" / "reacher_easy_1", run, mode)
+
+
+def test_the_update_thread_count_is_recorded_and_reused(tiny_artifact: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """A run's gradient steps run on the free cores at its start, recorded in config.yml; a resume uses that count
+    whatever the load then (the count changes the float results), and a run that recorded none records its own."""
+    import yaml
+
+    from sb3_crptpro.common import threads
+
+    if threads._available_cores() < 2:
+        pytest.skip("needs 2 cores")
+    for name in threads.THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(threads, "free_cores", lambda: 2)
+    argv = ["train", "--task", "reacher_easy", "--encoder", str(tiny_artifact), "--mode", "embedding", "--steps", "40",
+            "--checkpoint-every", "20", "--eval-freq", "0", "--batch-size", "8", "--learning-starts", "10",
+            "--action-repeat", "50", "--log-dir", str(tmp_path), "--no-progress"]  # fmt: skip
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads.torch_default_threads())  # torch's own count: the user chose none
+        assert main(argv) == 0
+        run = tmp_path / "sac" / "reacher_easy_1"
+        config = run / "config.yml"
+        assert yaml.safe_load(config.read_text())["train"]["threads"] == 2
+        monkeypatch.setattr(threads, "free_cores", lambda: 1)  # busier now
+        seen: list[int] = []
+        real = threads.torch_threads
+        monkeypatch.setattr(threads, "torch_threads", lambda count: (seen.append(count), real(count))[1])
+        assert main(["train", "--resume", str(run), "--steps", "60", "--no-progress"]) == 0
+        assert 2 in seen  # the gradient steps, on the recorded count
+        saved = yaml.safe_load(config.read_text())
+        del saved["train"]["threads"]  # as sb3-crptpro 0.2.0 wrote it
+        config.write_text(yaml.safe_dump(saved, sort_keys=False))
+        seen.clear()
+        assert main(["train", "--resume", str(run), "--steps", "80", "--no-progress"]) == 0
+        assert 2 not in seen and yaml.safe_load(config.read_text())["train"]["threads"] == 1
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_a_longer_steps_on_resume_is_the_longer_run(tiny_artifact: Path, tmp_path: Path) -> None:

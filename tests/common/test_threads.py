@@ -5,10 +5,13 @@ import pytest
 import torch
 from stable_baselines3 import SAC
 
+from sb3_crptpro.common import threads
 from sb3_crptpro.common.threads import (
+    batch_thread_count,
     batch_threads,
     frame_threads,
     free_cores,
+    pinned_batch_threads,
     torch_default_threads,
     torch_threads,
     user_chose_threads,
@@ -36,7 +39,7 @@ def test_frame_threads_sets_one_and_restores(default_threads):
     with frame_threads() as inside:
         assert inside == torch.get_num_threads() == 1
         with batch_threads() as batched:  # nested: the inner count, then the outer one again
-            assert torch.get_num_threads() == batched == max(1, free_cores())
+            assert torch.get_num_threads() == batched == batch_thread_count()
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == default_threads
 
@@ -62,8 +65,34 @@ def test_omp_num_threads_is_respected(default_threads, monkeypatch):
         assert inside == torch.get_num_threads() == default_threads
 
 
+def test_the_batched_count_does_not_follow_the_load(default_threads, monkeypatch):
+    """The count changes the float results of an update, so it is decided once: at a process's first batched work,
+    or pinned for a run."""
+    monkeypatch.setattr(threads, "_process_batch_count", None)
+    monkeypatch.setattr(threads, "free_cores", lambda: 1)
+    assert batch_thread_count() == 1
+    monkeypatch.setattr(threads, "free_cores", lambda: default_threads)  # the load changes: the count does not
+    with batch_threads() as batched:
+        assert batched == 1
+    with pinned_batch_threads() as pinned:  # a run starting now: the free cores now
+        assert pinned == batch_thread_count() == default_threads
+        with pinned_batch_threads(1), batch_threads() as inner:  # a resumed run's recorded count
+            assert inner == torch.get_num_threads() == 1
+        assert batch_thread_count() == default_threads
+    assert batch_thread_count() == 1
+
+
+def test_pinned_count_is_the_users_when_the_user_chose(default_threads, monkeypatch):
+    monkeypatch.setattr(threads, "free_cores", lambda: 1)
+    torch.set_num_threads(default_threads + 1)
+    with pinned_batch_threads() as pinned:
+        assert pinned == default_threads + 1
+
+
 def test_rejects_zero_threads():
     with pytest.raises(ValueError, match="count must be >= 1"), torch_threads(0):
+        pass
+    with pytest.raises(ValueError, match="count must be >= 1"), pinned_batch_threads(0):
         pass
 
 

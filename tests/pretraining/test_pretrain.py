@@ -351,8 +351,11 @@ def test_kill_9_then_resume_writes_what_an_uninterrupted_run_writes(tiny_data: P
                 str(tmp_path / f"{name}.safetensors"), "--updates", "60", "--batch-size", "16", "--num-protos", "32",
                 "--checkpoint-every", "10", "--log-every", "5", "--probe-frames", "8", "--no-progress"]  # fmt: skip
 
-    subprocess.run(command("whole"), check=True, capture_output=True, timeout=600)
-    proc = subprocess.Popen(command("killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # both fresh runs on 2 threads, whatever the load when each starts (the count changes the float results); the
+    # resumed session is not told: it takes the count its checkpoint recorded
+    pinned = {**os.environ, "OMP_NUM_THREADS": "2"}
+    subprocess.run(command("whole"), check=True, capture_output=True, timeout=600, env=pinned)
+    proc = subprocess.Popen(command("killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=pinned)
     metrics = tmp_path / "killed_pretrain" / "metrics.csv"
     deadline = time.monotonic() + 300
     while not (metrics.is_file() and metrics.read_text().count("\n") > 5):  # rows past the checkpoint at update 20
@@ -361,7 +364,8 @@ def test_kill_9_then_resume_writes_what_an_uninterrupted_run_writes(tiny_data: P
         time.sleep(0.01)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    subprocess.run([*command("killed"), "--resume"], check=True, capture_output=True, timeout=600)
+    unpinned = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    subprocess.run([*command("killed"), "--resume"], check=True, capture_output=True, timeout=600, env=unpinned)
 
     def rows(name: str) -> list[dict[str, str]]:
         with open(tmp_path / f"{name}_pretrain" / "metrics.csv", newline="") as fh:
