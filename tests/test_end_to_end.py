@@ -113,8 +113,15 @@ def test_demo_writes_report(tmp_path: Path) -> None:
     assert "seeds 0, 1: 8 runs" in summary
     assert "| pretrained encoder | random-init encoder | random policy |" in summary
     assert "- **walker_walk:** " in summary and "- **finger_spin:** " in summary  # the computed verdicts
-    assert "effective rank" in (report / "inspect.txt").read_text()
     results = json.loads((report / "summary.json").read_text())
+    from sb3_crptpro.pretraining.diagnostics import collapse_verdict
+
+    # one verdict and one sign convention in the summary, the pretraining figure's title and inspect
+    verdict = collapse_verdict(results["pretrain"]["diagnostics"], results["pretrain"]["num_protos"])
+    assert f"{verdict[0].upper()}{verdict[1:]}. On the probe frames (64 per domain" in summary
+    assert "nats below log M" in summary and "from log M" not in summary
+    inspection = (report / "inspect.txt").read_text()
+    assert "effective rank" in inspection and verdict in inspection
     assert [r["task"] for r in results["evaluation"]] == ["walker_walk", "finger_spin"]
     assert set(results["coverage"]) == {"cheetah_run", "walker_run", "finger_spin"}
     assert set(results["seconds"]) >= {"collect", "pretrain", "inspect", "train", "evaluate", "report"}

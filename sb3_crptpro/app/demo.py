@@ -293,7 +293,11 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     results = {
         "config": dataclasses.asdict(config),
         "seconds": stages.seconds,
-        "pretrain": pretrain_stats,
+        "pretrain": {
+            **pretrain_stats,
+            "num_protos": pretrain_config.num_protos,
+            "probe_frames": pretrain_config.probe_frames,
+        },
         "coverage": coverage,
         "small_encoder": str(small_encoder),
         "encoder": str(encoder),
@@ -308,15 +312,19 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
     return results
 
 
-def _collapse_sentence(diagnostics: dict[str, Any], collapsed: bool | None) -> str:
-    if not diagnostics:
+def _collapse_sentence(pretrain: dict[str, Any]) -> str:
+    """The collapse verdict and the diagnostics behind it, each count naming its sample (the probe frames)."""
+    from sb3_crptpro.pretraining.diagnostics import collapse_verdict
+
+    d = pretrain.get("diagnostics") or {}
+    if not d:
         return "No collapse diagnostics were logged."
-    verdict = "**Collapsed** to the trivial solution" if collapsed else "Not collapsed"
-    return (f"{verdict} (probe frames): effective rank of the normalised target projections "
-            f"{diagnostics['eff_rank']:.1f} (worst domain {diagnostics['eff_rank_min']:.1f}; collapsed < 5, random "
-            f"init ~15-80), {diagnostics['n_used']:.0f} prototypes nearest to some probe frame, the largest share "
-            f"{100 * diagnostics['max_share']:.0f}%, comparative loss {-diagnostics.get('margin', float('nan')):+.3f} "
-            "nats from log M.")  # fmt: skip
+    verdict = collapse_verdict(d, pretrain["num_protos"])
+    return (f"{verdict[0].upper()}{verdict[1:]}. On the probe frames ({pretrain['probe_frames']} per domain, fixed "
+            f"for the run): effective rank of the normalised target projections {d['eff_rank']:.1f} (worst domain "
+            f"{d['eff_rank_min']:.1f}; collapsed < 5, random init ~15-80), {d['n_used']:.0f} prototypes nearest to "
+            f"some probe frame, the largest share of the probe frames {100 * d['max_share']:.0f}%, comparative loss "
+            f"{d.get('margin', float('nan')):.3f} nats below log M (0 at the trivial solution).")  # fmt: skip
 
 
 _MODE_TEXT = {
@@ -394,14 +402,16 @@ def _summary_markdown(results: dict[str, Any]) -> str:
         "",
         f"preset `{c['pretrain_preset']}`; loss {final.get('loss', float('nan')):.4f} (comparative "
         f"{final.get('loss_comp', float('nan')):.4f}, intrinsic {final.get('loss_intr', float('nan')):.4f}); "
-        f"prototypes used by the last batch: {final.get('n_used', float('nan')):.0f} by its Sinkhorn targets "
+        f"prototypes used by the last training batch ({c['pretrain_batch_size']} frames): "
+        f"{final.get('n_used', float('nan')):.0f} by its Sinkhorn targets "
         f"(balanced by construction), {final.get('n_used_raw', float('nan')):.0f} as nearest prototype; "
         f"mean/max prototype cosine {final.get('cos_mean', float('nan')):.3f}"
         f" / {final.get('cos_max', float('nan')):.3f}; {results['pretrain']['updates_per_s']:.2f} updates/s.",
         "",
-        _collapse_sentence(results["pretrain"].get("diagnostics") or {}, results["pretrain"].get("collapsed")),
+        _collapse_sentence(results["pretrain"]),
         "",
-        "Prototype coverage (nearest prototype of up to 500 sampled frames per domain, no Sinkhorn balancing):",
+        "Prototype coverage (`coverage.png`; nearest prototype of up to 500 sampled frames per domain, another "
+        "sample than the probe frames, no Sinkhorn balancing):",
         "",
         "| domain | in pretraining | prototypes used | usage entropy (nats) | max possible |",
         "| --- | --- | ---: | ---: | ---: |",

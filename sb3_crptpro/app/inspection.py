@@ -79,17 +79,16 @@ def describe_pretrained() -> str:
 
 
 def _collapse_lines(diagnostics: dict[str, Any], num_protos: int) -> list[tuple[str, Any]]:
-    """Final collapse diagnostics (issue 12), or a line saying the artifact has none."""
-    from sb3_crptpro.pretraining.diagnostics import collapse_warning
+    """Final collapse diagnostics on the probe frames, or a line saying the artifact has none."""
+    from sb3_crptpro.pretraining.diagnostics import collapse_verdict
 
     if not diagnostics:
         return [("collapse check", "no diagnostics stored (artifact written before 0.x or with probe_frames=0)")]
-    collapsed = collapse_warning(diagnostics, num_protos) is not None
     d = diagnostics
     rank = f"{d['eff_rank']:.1f} (worst domain {d['eff_rank_min']:.1f}; collapsed < 5, random init ~15-80)"
     used = f"{d['n_used']:.0f} used on the probe frames, largest share {100 * d['max_share']:.0f}%"
     return [
-        ("collapse check", "COLLAPSED (trivial solution)" if collapsed else "not collapsed"),
+        ("collapse check", collapse_verdict(d, num_protos)),
         ("effective rank", rank),
         ("nearest prototypes", used),
         ("margin below log M", f"{d.get('margin', float('nan')):.4f} nats"),

@@ -158,7 +158,7 @@ def plot_pretraining(metrics_csv: str | Path, out: str | Path, num_protos: int |
     """
     import math
 
-    from sb3_crptpro.pretraining.diagnostics import COLLAPSE_THRESHOLDS, collapse_warning
+    from sb3_crptpro.pretraining.diagnostics import COLLAPSE_THRESHOLDS, collapse_verdict
 
     plt = _pyplot()
     m = _read_metrics(metrics_csv)
@@ -180,8 +180,9 @@ def plot_pretraining(metrics_csv: str | Path, out: str | Path, num_protos: int |
     if "probe/eff_rank" in m:
         ax.plot(x, m["probe/eff_rank"], color="tab:green", label="all probe frames")
         ax.plot(x, m["probe/eff_rank_min"], color="tab:olive", label="worst domain")
-        ax.axhline(COLLAPSE_THRESHOLDS["eff_rank_min"], color="grey", ls=":", label="target >= 20")
-        ax.axhspan(0, 5, color="tab:red", alpha=0.1, label="collapsed (< 5)")
+        target = COLLAPSE_THRESHOLDS["eff_rank_min"]
+        ax.axhline(target, color="grey", ls=":", label=f"healthy-run target, each domain >= {target:.0f}")
+        ax.axhspan(0, 5, color="tab:red", alpha=0.1, label="collapsed, worst domain < 5")
         ax.legend(fontsize=7)
     ax.set_title("effective rank of normalised target projections")
     ax.set_ylabel("effective rank (of 128 dims)")
@@ -207,10 +208,9 @@ def plot_pretraining(metrics_csv: str | Path, out: str | Path, num_protos: int |
     last = {k[len("probe/") :]: float(v[-1]) for k, v in m.items() if k.startswith("probe/")}
     verdict = "no collapse diagnostics logged"
     if "eff_rank_min" in last:
-        collapsed = collapse_warning(last, num_protos or 1) is not None
-        verdict = (f"{'COLLAPSED to the trivial solution' if collapsed else 'not collapsed'}: effective rank "
-                   f"{last['eff_rank_min']:.1f} (worst domain), {last['n_used']:.0f} prototypes used, "
-                   f"comparative loss {-last.get('margin', float('nan')):+.3f} nats from log M")  # fmt: skip
+        verdict = (f"{collapse_verdict(last, num_protos or 1)}\non the probe frames: effective rank "
+                   f"{last['eff_rank_min']:.1f} in the worst domain, {last['n_used']:.0f} prototypes nearest to some "
+                   f"frame, comparative loss {last.get('margin', float('nan')):.3f} nats below log M")  # fmt: skip
     fig.suptitle(f"pretraining ({Path(metrics_csv).parent.name}): {verdict}", fontsize=10)
     fig.tight_layout()
     return _save(fig, out)
@@ -239,8 +239,12 @@ def prototype_scores_by_domain(
 
 
 def plot_coverage(scores_by_domain: dict[str, torch.Tensor], prototypes: torch.Tensor, out: str | Path) -> Path:
-    """Prototype usage histogram (stacked by domain, sorted by use), per-domain assignment entropy and the
-    distribution of pairwise prototype cosines."""
+    """Left: per domain, the share of its sampled frames covered by its k most used prototypes (nearest prototype,
+    no Sinkhorn balancing), one curve per domain; right: the distribution of pairwise prototype cosines.
+
+    A steep curve means few prototypes hold most of a domain's frames; the legend gives each domain's prototypes
+    used and usage entropy; the title counts the prototypes used by the whole sample and the largest share of it.
+    """
     from sb3_crptpro.pretraining.diagnostics import pairwise_cosines, per_domain_assignment, prototype_usage
 
     plt = _pyplot()
@@ -248,34 +252,35 @@ def plot_coverage(scores_by_domain: dict[str, torch.Tensor], prototypes: torch.T
     shares = per_domain_assignment(scores_by_domain, m)
     counts = {d: shares[d].numpy() * len(s) for d, s in scores_by_domain.items()}
     total = sum(counts.values())
-    order = np.argsort(-total)
-    used = order[: max(int((total > 0).sum()), 1)]
+    n_frames = sum(len(s) for s in scores_by_domain.values())
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    bottom = np.zeros(len(used))
-    ranks = np.arange(1, len(used) + 1)
+    most = 1
     for i, (domain, c) in enumerate(counts.items()):
         usage = prototype_usage(scores_by_domain[domain], m)
-        label = f"{domain} ({int(usage['n_used'])} used, entropy {usage['usage_entropy']:.2f})"
-        axes[0].bar(ranks, c[used], bottom=bottom, color=DOMAIN_COLOURS[i % 8], width=1.0, label=label)
-        bottom += c[used]
-    from matplotlib.ticker import MaxNLocator
-
-    axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[0].yaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[0].set_xlim(0.5, len(used) + 0.5)
-    axes[0].set_xlabel(f"prototype rank by use (1 = most used; {len(used)} of {m} prototypes have a sample)")
-    axes[0].set_ylabel("sampled frames whose nearest prototype it is")
-    axes[0].set_title("prototype usage by domain (stacked)", fontsize=10)
-    axes[0].legend(fontsize=7, title="domain (prototypes used, usage entropy in nats)", title_fontsize=7)
+        ranked = np.sort(c[c > 0])[::-1]
+        most = max(most, len(ranked))
+        covered = np.concatenate([[0.0], np.cumsum(ranked) / max(ranked.sum(), 1)])
+        label = (f"{domain}: {int(usage['n_used'])} used, entropy {usage['usage_entropy']:.2f} "
+                 f"({len(scores_by_domain[domain])} frames)")  # fmt: skip
+        axes[0].step(np.arange(len(covered)), 100 * covered, where="post", color=DOMAIN_COLOURS[i % 8], label=label)
+    axes[0].set_xlim(0, most)
+    axes[0].set_ylim(0, 101)
+    axes[0].set_xlabel("prototypes, most used first (within the domain)")
+    axes[0].set_ylabel("share of the domain's sampled frames (%)")
+    axes[0].set_title("how many prototypes cover each domain", fontsize=10)
+    axes[0].legend(fontsize=7, loc="lower right", title="domain: prototypes used, usage entropy (nats)",
+                   title_fontsize=7)  # fmt: skip
     cosines = pairwise_cosines(prototypes).numpy()
     axes[1].hist(cosines, bins=50, color="grey")
     axes[1].set_title("pairwise cosine similarity of the prototypes", fontsize=10)
     axes[1].set_xlabel("cosine similarity")
     axes[1].set_ylabel("prototype pairs")
-    top_share = float(total[order[0]] / max(total.sum(), 1))
-    fig.suptitle(f"{len(used)} of {m} prototypes are the nearest of some sampled frame; the most used one takes "
-                 f"{100 * top_share:.0f}% of the frames ({'collapsed' if top_share > 0.5 else 'spread'}); prototypes "
-                 f"are {'near-orthogonal' if abs(np.mean(cosines)) < 0.1 else 'aligned'} (mean cosine "
+    used = int((total > 0).sum())
+    top_share = float(total.max() / max(total.sum(), 1))
+    fig.suptitle(f"{used} of {m} prototypes are the nearest of some of the {n_frames} sampled frames "
+                 f"({len(counts)} domains); the most used one takes {100 * top_share:.0f}% of them "
+                 f"({'collapsed' if top_share > 0.5 else 'spread'}); prototypes are "
+                 f"{'near-orthogonal' if abs(np.mean(cosines)) < 0.1 else 'aligned'} (mean cosine "
                  f"{np.mean(cosines):+.2f})", fontsize=10)  # fmt: skip
     fig.tight_layout()
     return _save(fig, out)

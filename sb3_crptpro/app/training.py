@@ -30,6 +30,7 @@ from sb3_crptpro._version import __version__
 from sb3_crptpro.app.run_encoder import encoder_record, load_run_encoder, run_encoder_path, shipped_name
 from sb3_crptpro.app.run_files import RUN_ENCODER, load_run_config, next_run_dir, run_is_complete
 from sb3_crptpro.common.folder_lock import exclusive_folder
+from sb3_crptpro.common.user_warning import warn_user
 from sb3_crptpro.sb3.presets import TRAIN_PRESETS
 
 if TYPE_CHECKING:
@@ -202,9 +203,9 @@ def train(config: TrainConfig, command: list[str] | None = None) -> Path:
     hyper = {**TRAIN_PRESETS[config.preset], **config.overrides}
     net_arch = hyper.pop("net_arch")
     if config.steps <= hyper["learning_starts"]:
-        warnings.warn(f"{config.steps} agent steps do not pass learning_starts ({hyper['learning_starts']}): the run "
+        warn_user(f"{config.steps} agent steps do not pass learning_starts ({hyper['learning_starts']}): the run "
                       "makes no gradient update and its policy stays untrained; give more steps (--steps) or a smaller "
-                      "--learning-starts", UserWarning, stacklevel=2)  # fmt: skip
+                      "--learning-starts")  # fmt: skip
     run_dir = _new_run_dir(config.log_dir, config.algo, config.task)
     with exclusive_folder(run_dir, "run"), pinned_batch_threads(config.threads) as threads:
         config = dataclasses.replace(config, threads=threads)

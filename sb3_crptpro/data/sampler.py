@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sb3_crptpro.common.user_warning import warn_user
 from sb3_crptpro.data.domain import DomainDataset
 from sb3_crptpro.data.store import MANIFEST_NAME, DatasetError
 
@@ -83,7 +83,7 @@ class CrossDomainDataset:
             raise DatasetError(f"domains have different frame shapes {sorted(shapes)}; collect them at one image size")
         presets = {d.env_config["render"] for d in self.domains}
         if len(presets) > 1:
-            warnings.warn(f"datasets mix render presets {sorted(presets)}", stacklevel=2)
+            warn_user(f"datasets mix render presets {sorted(presets)}")
         self._cursor = 0
 
     @property

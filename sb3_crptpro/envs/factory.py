@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 
+from sb3_crptpro.common.user_warning import warn_user
 from sb3_crptpro.envs.pixel_env import DMCPixelEnv, GymPixelEnv, PixelEnv
 from sb3_crptpro.envs.tasks import DMCConfig, build_config, resolve_env, resolve_task
 
@@ -167,7 +168,6 @@ def check_time_limit(env: gym.Env) -> list[int]:
     :param env: a wrapped (or bare) pixel env
     :return: the ``max_episode_steps`` found that exceed the env's limit (a :class:`UserWarning` each)
     """
-    import warnings
 
     limits, inner = [], env
     while isinstance(inner, gym.Wrapper):
@@ -178,12 +178,11 @@ def check_time_limit(env: gym.Env) -> list[int]:
         return []
     too_long = [limit for limit in limits if limit > inner.episode_limit]
     for limit in too_long:
-        warnings.warn(
+        warn_user(
             f"TimeLimit max_episode_steps={limit} is more than {inner.config.task} allows: it ends every episode "
             f"after {inner.episode_limit} agent steps at action repeat {inner.config.action_repeat}, and a TimeLimit "
             "can only end episodes earlier; use max_episode_steps <= that, or a smaller action repeat",
             UserWarning,
-            stacklevel=2,
         )
     return too_long
 

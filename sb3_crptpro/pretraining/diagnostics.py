@@ -3,7 +3,7 @@
 Everything here works on plain tensors: ``scores [N, M]`` are similarities of N embeddings to M prototypes (e.g. from
 :func:`prototype_scores`), ``prototypes [M, D]`` are prototype rows, ``z [N, D]`` are projections.
 
-Collapse (issue 12): a prototype loss can sit at its trivial solution, ``L_comp = log(M)`` with every frame on one
+Collapse: a prototype loss can sit at its trivial solution, ``L_comp = log(M)`` with every frame on one
 prototype, while its curve looks like a smooth decrease. :func:`collapse_diagnostics` measures it on a fixed probe
 batch: the effective rank of the L2-normalised, *uncentred* projections (``~1.5-3`` when collapsed, ``~15-80`` for a
 random-init encoder; the rank of batch-centred projections stays high in a collapsed run, because the tiny residual
@@ -23,6 +23,7 @@ __all__ = [
     "COLLAPSE_THRESHOLDS",
     "assignment_entropy",
     "collapse_diagnostics",
+    "collapse_verdict",
     "collapse_warning",
     "effective_rank",
     "mean_pairwise_cosine",
@@ -131,8 +132,10 @@ def mean_pairwise_cosine(z: torch.Tensor) -> float:
     return float(total / (n * (n - 1)))
 
 
-#: no-collapse targets of issue 12: effective rank >= 20 per domain, >= 64 distinct nearest prototypes over the probe
-#: frames, no prototype nearest to more than 20% of them
+#: the targets of a healthy run, above the collapse line (:func:`collapse_warning`): effective rank >= 20 in every
+#: domain, >= 64 distinct nearest prototypes over the probe frames, no prototype nearest to more than 20% of them.
+#: Set from the runs behind :func:`collapse_warning` (collapsed runs: rank 1.5-3.3; the default preset at 600
+#: updates of batch 64, 64 px: worst domain 19.9-26.9, largest share <= 14%; docs page "Does it help?")
 COLLAPSE_THRESHOLDS = {"eff_rank_min": 20.0, "n_used_min": 64, "max_share_max": 0.2}
 
 
@@ -184,14 +187,33 @@ def collapse_diagnostics(
     return out
 
 
+def collapse_verdict(diagnostics: dict[str, float], num_protos: int) -> str:
+    """One phrase for the probe-frame diagnostics, the same wherever a run is summarised (report figures, the demo's
+    summary, ``inspect``): ``"COLLAPSED to the trivial solution"`` (:func:`collapse_warning`), ``"not collapsed,
+    below the targets (...)"`` naming each missed :data:`COLLAPSE_THRESHOLDS` entry, or ``"not collapsed, targets
+    met"``.
+    """
+    if collapse_warning(diagnostics, num_protos) is not None:
+        return "COLLAPSED to the trivial solution"
+    missed, target = [], COLLAPSE_THRESHOLDS
+    if diagnostics.get("eff_rank_min", math.inf) < target["eff_rank_min"]:
+        missed.append(f"worst-domain rank {diagnostics['eff_rank_min']:.1f} < {target['eff_rank_min']:.0f}")
+    if diagnostics.get("n_used", math.inf) < COLLAPSE_THRESHOLDS["n_used_min"]:
+        missed.append(f"{diagnostics['n_used']:.0f} prototypes used < {COLLAPSE_THRESHOLDS['n_used_min']}")
+    if diagnostics.get("max_share", 0.0) > COLLAPSE_THRESHOLDS["max_share_max"]:
+        missed.append(f"largest share {100 * diagnostics['max_share']:.0f}% > "
+                      f"{100 * COLLAPSE_THRESHOLDS['max_share_max']:.0f}%")  # fmt: skip
+    return f"not collapsed, below the targets ({'; '.join(missed)})" if missed else "not collapsed, targets met"
+
+
 def collapse_warning(
     diagnostics: dict[str, float], num_protos: int, preset: str | None = None, updates: int | None = None
 ) -> str | None:
     """A one-paragraph warning when ``diagnostics`` (from :func:`collapse_diagnostics`) show a collapse, else ``None``.
 
     Collapsed means: the effective rank of the normalised projections of some domain below 5 (collapsed runs measure
-    1.5-3.3, random-init encoders 15-80, issue 12), or one prototype nearest to more than 90% of the probe frames.
-    The advice names the run's ``preset`` and ``updates`` when given.
+    1.5-3.3, random-init encoders 15-80, measured on the runs of the docs page "Does it help?"), or one prototype
+    nearest to more than 90% of the probe frames. The advice names the run's ``preset`` and ``updates`` when given.
     """
     rank, share = diagnostics.get("eff_rank_min", float("nan")), diagnostics.get("max_share", float("nan"))
     if not (rank < 5 or share > 0.9):
@@ -200,7 +222,7 @@ def collapse_warning(
     run = f"{updates} updates" if updates is not None else "this run"
     if preset == "default":
         advice = (f"This run used the default preset, which measured without collapse at 600 updates of batch 64 "
-                  f"(64 px, issue 12); {run} may be too short: raise --updates.")  # fmt: skip
+                  f"(64 px); {run} may be too short: raise --updates.")  # fmt: skip
     else:
         advice = (f"{f'This run used the {preset!r} preset. ' if preset else ''}Try the default preset (centring of "
                   "the target projections, Sinkhorn temperature 0.05), which measured without collapse at 600 updates "

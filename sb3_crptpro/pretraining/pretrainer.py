@@ -18,7 +18,6 @@ import io
 import math
 import os
 import time
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from sb3_crptpro.common.folder_lock import exclusive_folder
 from sb3_crptpro.common.networks import Encoder, Predictor, Projector, Prototypes, ema_update
 from sb3_crptpro.common.progress import progress_bar
 from sb3_crptpro.common.threads import batch_threads, pinned_batch_threads
+from sb3_crptpro.common.user_warning import warn_user
 from sb3_crptpro.data.sampler import CrossDomainDataset
 from sb3_crptpro.data.store import atomic_write_bytes, manifest_sha256
 from sb3_crptpro.envs.tasks import check_stack_fits
@@ -425,7 +425,7 @@ class Pretrainer:
                     self.diagnostics = self.probe_diagnostics()
         warning = collapse_warning(self.diagnostics, c.num_protos, c.preset, self.update) if self.diagnostics else None
         if warning and not self.rank:
-            warnings.warn(warning, CollapseWarning, stacklevel=2)
+            warn_user(warning, CollapseWarning)
         return {
             "updates": self.update,
             "world_size": self.world,

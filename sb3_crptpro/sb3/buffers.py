@@ -12,7 +12,6 @@ exactly; inputs that are not frame stacks still round-trip, they just cost more 
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -22,6 +21,7 @@ from stable_baselines3.common.buffers import BaseBuffer, ReplayBuffer
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 
+from sb3_crptpro.common.user_warning import warn_user
 from sb3_crptpro.sb3.spaces import check_pixel_space
 
 __all__ = ["FrameStackReplayBuffer"]
@@ -183,11 +183,10 @@ class FrameStackReplayBuffer(ReplayBuffer):
         if self._warned or self.transitions_added < _WARN_AFTER or self.frames_per_transition <= _WARN_RATIO:
             return
         self._warned = True
-        warnings.warn(
+        warn_user(
             f"FrameStackReplayBuffer stored {self.frames_per_transition:.2f} frames per transition: the observations "
             "do not look like frame stacks (newest frame last), so older transitions get evicted early; "
-            "use SB3's ReplayBuffer for such data",
-            stacklevel=3,
+            "use SB3's ReplayBuffer for such data"
         )
 
     def _valid(self, pos: np.ndarray, env: np.ndarray) -> np.ndarray:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from torch import nn
 from sb3_crptpro.common.artifact import PretrainedArtifact, load_artifact
 from sb3_crptpro.common.networks import Encoder, orthogonal_init
 from sb3_crptpro.common.threads import FRAME_BATCH, batch_threads, frame_threads
+from sb3_crptpro.common.user_warning import warn_user
 from sb3_crptpro.sb3.spaces import check_pixel_space
 
 __all__ = ["CRPTproExtractor", "EncoderWeights", "crptpro_kwargs"]
@@ -204,7 +204,5 @@ def crptpro_kwargs(artifact: str | Path | PretrainedArtifact | EncoderWeights, *
     }
     kwargs.update(overrides)
     if kwargs["normalize_images"]:
-        warnings.warn(
-            "normalize_images=True divides pixels by 255 before the encoder, which does it again", stacklevel=2
-        )
+        warn_user("normalize_images=True divides pixels by 255 before the encoder, which does it again")
     return kwargs

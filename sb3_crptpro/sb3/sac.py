@@ -21,6 +21,7 @@ from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_crptpro.common.threads import batch_threads
+from sb3_crptpro.common.user_warning import warn_user
 from sb3_crptpro.pretraining.augment import random_shift
 from sb3_crptpro.sb3.buffers import FrameStackReplayBuffer
 from sb3_crptpro.sb3.extractor import CRPTproExtractor
@@ -139,10 +140,9 @@ class _ComputeOnceMixin:
         except AttributeError:
             return
         if presets != {pretrained}:
-            warnings.warn(
+            warn_user(
                 f"the env renders with preset(s) {sorted(presets)} but the encoder was pretrained on "
-                f"'{pretrained}' frames; features may shift (use the same `render=` for both)",
-                stacklevel=3,
+                f"'{pretrained}' frames; features may shift (use the same `render=` for both)"
             )
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:

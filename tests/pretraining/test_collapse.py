@@ -16,6 +16,7 @@ from sb3_crptpro.common.networks import Encoder, Projector, Prototypes
 from sb3_crptpro.data import CrossDomainDataset
 from sb3_crptpro.pretraining.diagnostics import (
     collapse_diagnostics,
+    collapse_verdict,
     collapse_warning,
     effective_rank,
     mean_pairwise_cosine,
@@ -69,6 +70,15 @@ def test_diagnostics_separate_a_collapsed_encoder_from_a_random_one() -> None:
     assert "used the default preset" in short_default and "40 updates may be too short" in short_default
     paper = collapse_warning(out["collapsed"], 64, preset="paper", updates=600)
     assert "used the 'paper' preset" in paper and "Try the default preset" in paper
+
+
+def test_one_verdict_names_each_missed_target() -> None:
+    healthy = {"eff_rank_min": 25.0, "n_used": 100.0, "max_share": 0.1}
+    assert collapse_verdict(healthy, 512) == "not collapsed, targets met"
+    below = {**healthy, "eff_rank_min": 11.4, "n_used": 40.0, "max_share": 0.3}
+    assert collapse_verdict(below, 512) == ("not collapsed, below the targets (worst-domain rank 11.4 < 20; 40 "
+                                            "prototypes used < 64; largest share 30% > 20%)")  # fmt: skip
+    assert collapse_verdict({**healthy, "eff_rank_min": 3.0}, 512) == "COLLAPSED to the trivial solution"
 
 
 def test_diagnostics_refuse_mismatched_inputs() -> None:
