@@ -68,6 +68,7 @@ if TYPE_CHECKING:
         AugmentedSAC,
         AugmentedTQC,
     )
+    from sb3_crptpro.sb3.threads import UpdateThreadsCallback
     from sb3_crptpro.sb3.spaces import PixelSpaceError, check_pixel_space
 
 __all__ = [
@@ -109,6 +110,7 @@ __all__ = [
     "PrototypeIntrinsicReward",
     "SharedEncoderSACPolicy",
     "TrainConfig",
+    "UpdateThreadsCallback",
     "VecEncodeObservation",
     "__version__",
     "available_tasks",
@@ -156,6 +158,7 @@ _MODULE_OF = {
     "pretraining.pipeline": ["pretrain_encoder"],
     "sb3.extractor": ["CRPTproExtractor", "EncoderWeights", "crptpro_kwargs"],
     "sb3.reward": ["IntrinsicRewardCallback", "PrototypeIntrinsicReward"],
+    "sb3.threads": ["UpdateThreadsCallback"],
     "sb3.encode": ["EncodeObservation", "FrozenEncoding", "VecEncodeObservation", "make_encoded_vec_env"],
     "sb3.overlap": ["OverlapTrainingMixin", "OverlappedSAC", "OverlappedTQC", "with_fused_adam"],
     "sb3.policies": ["LayerNormCriticSACPolicy", "LayerNormCriticTQCPolicy", "embedding_preset_kwargs"],
