@@ -421,3 +421,22 @@ def test_state_probes_report_every_variable_for_each_feature_set(tmp_path: Path)
     report = (out / "report.md").read_text()
     assert "| pole angular velocity |" in report and "## cartpole_swingup, state SAC policy" in report
     assert (out / "state_probes.png").stat().st_size > 10_000
+
+
+def test_decoded_state_feeds_the_learner_the_decoded_state_and_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "decoded"
+    argv = [sys.executable, str(BENCHMARKS / "decoded_state.py"), "--out", str(out), "--features", "pretrained conv",
+            "--episodes", "4", "--env-steps", "2400", "--eval-every", "1200", "--eval-episodes", "1",
+            "--policy-dir", str(tmp_path / "policies"), "--policy-env-steps", "400"]  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (row,) = [json.loads(p.read_text()) for p in (out / "runs").glob("*.json")]
+    assert row["names"] == ["cart position", "pole cos", "pole sin", "cart velocity", "pole angular velocity"]
+    assert list(row["held_out_r2"]) == ["random policy", "state SAC policy"]
+    assert all(len(r) == 5 and all(v <= 1 for v in r) for r in row["held_out_r2"].values())
+    assert row["eval_env_steps"] == [1200, 2400] and len(row["curve"]) == 2
+    assert 0 <= row["final_mean"] <= 1000
+    report = (out / "report.md").read_text()
+    assert "| pretrained conv | 0 |" in report and "R^2 pole angular velocity (random / state SAC)" in report
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=300)  # every run on disk: nothing reruns
+    assert again.returncode == 0 and "seed 0" not in again.stdout

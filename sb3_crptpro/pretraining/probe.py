@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -13,7 +14,9 @@ from sb3_crptpro.data.domain import DomainDataset
 __all__ = [
     "ANGLE_DIMS",
     "EPISODE_DIMS",
+    "RidgeDecoder",
     "encode_frames",
+    "fit_ridge_decoder",
     "linear_probe",
     "mlp_probe",
     "probe_domain",
@@ -94,26 +97,65 @@ def r2_per_dim(pred: torch.Tensor, target: torch.Tensor) -> np.ndarray:
     return torch.where(sst > 1e-12, r2, torch.full_like(r2, float("nan"))).numpy().astype(np.float64)
 
 
+def _ridge_alpha(kernel: torch.Tensor, y: torch.Tensor, lam: float) -> torch.Tensor:
+    """Dual ridge coefficients ``(K + lam * mean(diag K) * I)^-1 y``."""
+    scale = kernel.diagonal().mean().clamp_min(1e-12)
+    return torch.linalg.solve(kernel + lam * scale * torch.eye(len(kernel), dtype=kernel.dtype), y)
+
+
+def _best_ridge(kernel: torch.Tensor, ytr: torch.Tensor, lambdas: Sequence[float]) -> float:
+    """The ridge whose fit on the first 80% of the training rows scores best (variance-weighted R^2) on the rest."""
+    split = int(0.8 * len(kernel))
+    fit, val = slice(0, split), slice(split, None)
+
+    def validation_r2(lam: float) -> float:
+        return _weighted_r2(kernel[val, fit] @ _ridge_alpha(kernel[fit, fit], ytr[fit], lam), ytr[val])
+
+    return max(lambdas, key=validation_r2)
+
+
 def _ridge_fit_predict(
     xtr: torch.Tensor, ytr: torch.Tensor, xte: torch.Tensor, lambdas: Sequence[float]
 ) -> torch.Tensor:
     """Dual-form ridge on centred features and standardised targets; the last 20% of the training rows choose the
     ridge (variance-weighted R^2), then the model is refitted on all training rows."""
+    kernel = xtr @ xtr.T  # computed once; every fit uses blocks of it
+    return (xte @ xtr.T) @ _ridge_alpha(kernel, ytr, _best_ridge(kernel, ytr, lambdas))
 
-    def fit_predict(kernel: torch.Tensor, ya: torch.Tensor, cross: torch.Tensor, lam: float) -> torch.Tensor:
-        scale = kernel.diagonal().mean().clamp_min(1e-12)
-        alpha = torch.linalg.solve(kernel + lam * scale * torch.eye(len(kernel), dtype=kernel.dtype), ya)
-        return cross @ alpha
 
-    kernel = xtr @ xtr.T  # computed once; every fit below uses blocks of it
-    split = int(0.8 * len(xtr))
-    fit, val = slice(0, split), slice(split, None)
+@dataclass
+class RidgeDecoder:
+    """A fitted ridge map from features to state variables: ``decoder(x)`` is ``float32 [N, S]`` for ``x [N, D]``.
 
-    def validation_r2(lam: float) -> float:
-        return _weighted_r2(fit_predict(kernel[fit, fit], ytr[fit], kernel[val, fit], lam), ytr[val])
+    :ivar mean_x: ``float64 [D]`` training-feature mean; ``weight`` ``float64 [D, S]`` (primal, on standardised
+        targets); ``mean_y``, ``std_y`` ``float64 [S]`` the training targets' statistics; ``ridge`` the chosen
+        strength (relative to the mean kernel diagonal)
+    """
 
-    best = max(lambdas, key=validation_r2)
-    return fit_predict(kernel, ytr, xte @ xtr.T, best)
+    mean_x: torch.Tensor
+    weight: torch.Tensor
+    mean_y: torch.Tensor
+    std_y: torch.Tensor
+    ridge: float
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return (((x.double() - self.mean_x) @ self.weight) * self.std_y + self.mean_y).float()
+
+
+def fit_ridge_decoder(
+    x_train: torch.Tensor, y_train: torch.Tensor, lambdas: Sequence[float] = RIDGE_LAMBDAS
+) -> RidgeDecoder:
+    """The ridge probe of :func:`linear_probe`, kept as a map to apply to new features (e.g. to feed an agent the
+    state as the probe reads it from frozen features). Same centring, target standardisation and ridge choice.
+
+    :param x_train: features ``[N, D]``, rows in time order (the last 20% choose the ridge); ``y_train`` ``[N, S]``
+    """
+    x, y = x_train.double(), y_train.double()
+    mean_x, mean_y, std_y = x.mean(0), y.mean(0), y.std(0).clamp_min(1e-8)
+    xc, ys = x - mean_x, (y - mean_y) / std_y
+    kernel = xc @ xc.T
+    ridge = _best_ridge(kernel, ys, lambdas)
+    return RidgeDecoder(mean_x, xc.T @ _ridge_alpha(kernel, ys, ridge), mean_y, std_y, float(ridge))
 
 
 def _weighted_r2(pred: torch.Tensor, target: torch.Tensor) -> float:

@@ -90,3 +90,17 @@ def test_probe_target_names_follow_probe_targets() -> None:
     names = ["a0", "a1", "t0", "t1", "v0", "v1"]
     assert probe_target_names(names, "reacher_easy") == ["v0", "v1", "sin a0", "sin a1", "cos a0", "cos a1"]
     assert probe_target_names(names, "cheetah_run") == names
+
+
+def test_ridge_decoder_predicts_what_the_linear_probe_scores() -> None:
+    from sb3_crptpro.pretraining.probe import fit_ridge_decoder, linear_probe, r2_per_dim
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 30, generator=g)
+    y = x @ torch.randn(30, 2, generator=g) + 3.0 + 0.1 * torch.randn(200, 2, generator=g)
+    decoder = fit_ridge_decoder(x[:150], y[:150])
+    pred = decoder(x[150:])
+    assert pred.dtype == torch.float32 and pred.shape == (50, 2)
+    r2 = r2_per_dim(pred.double(), y[150:].double())
+    assert np.allclose(r2, linear_probe(x[:150], y[:150], x[150:], y[150:]), atol=1e-6) and r2.min() > 0.95
+    assert torch.allclose(pred.mean(0), y[150:].mean(0), atol=0.1)  # in the targets' units, not standardised

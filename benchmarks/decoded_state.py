@@ -1,0 +1,201 @@
+"""State SAC fed the state as a linear probe reads it from frozen features: is the information there, precisely enough?
+
+Probes (``state_probes.py``) read cartpole's state from the frozen conv map at R^2 0.97-0.99 on a good policy's
+frames, and state SAC with noise of that size still swings up (``state_noise.py``), yet every frozen-encoder agent
+ends at 170-280. This script closes the loop: a ridge decoder (:func:`~sb3_crptpro.pretraining.probe.fit_ridge_decoder`)
+is fitted from a feature set to the state variables on recorded episodes (the random policy's and a trained
+state-SAC policy's, at the downstream action repeat, frames stacked as the env stacks them), then the state learner
+(``six_task.STATE_LEARNER``, the learner of the state-SAC row) trains on the pixel env with each observation replaced
+by the decoded state: render, encode, decode, act. The decoder uses the true states only to be fitted, before
+training: it is a diagnostic, not an agent a user could build without state labels.
+
+If the decoded-state agent swings up, the frozen features hold the state precisely enough along the states a
+learner visits, and what fails is learning from the raw features; if it does not, the features' precision (or their
+coverage of the states a learner visits) is the limit. Evaluation: deterministic policy, 10 episodes, every
+``--eval-every`` env steps, on a separately seeded env.
+
+Resumable per run: one JSON per feature set and seed in ``<out>/runs/``; ``<out>/report.md`` is rebuilt from all.
+
+Usage::
+
+    python benchmarks/decoded_state.py --out benchmarks/results/decoded_state --features "pretrained conv" --seeds 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from six_task import STATE_LEARNER, TASKS
+from state_probes import FEATURE_SETS, _features, _state_policy
+
+SOURCES = ("random policy", "state SAC policy")
+LABELS = {fs.label: fs for fs in FEATURE_SETS if fs.frames == "64 px fast" and fs.stack == "downstream"}
+
+
+def _recorded(task: str, args: argparse.Namespace, artifacts: dict[str, Any], fs: Any) -> dict[str, Any]:
+    """Features and probe targets of each source's episodes (record every agent step, stacks as the env's)."""
+    from sb3_crptpro.envs.state_rollout import render_rollout, rollout_states, stack_frames
+    from sb3_crptpro.pretraining.probe import probe_target_names, probe_targets
+
+    repeat = TASKS[task]
+    out: dict[str, Any] = {}
+    for i, source in enumerate(SOURCES):
+        policy = None
+        if source == "state SAC policy":
+            model = _state_policy(task, args.policy_dir, args.policy_env_steps, 0)
+            policy = lambda s, m=model: m.predict(s, deterministic=False)[0]  # noqa: E731
+        rollout = rollout_states(task, args.episodes, repeat, repeat, policy=policy, seed=5000 + 100 * i)
+        frames = render_rollout(rollout, 64, "fast")
+        stacks = stack_frames(frames, rollout.step, gap=1)
+        out[source] = {"x": _features(fs, stacks, artifacts), "y": torch.from_numpy(probe_targets(rollout.state, task)),
+                       "episode": rollout.episode, "returns": rollout.episode_returns.tolist()}  # fmt: skip
+        out["names"] = probe_target_names(rollout.names, task)
+    return out
+
+
+def _decoder(data: dict[str, Any]) -> tuple[Any, dict[str, list[float]]]:
+    """Fit on the first 3/4 of each source's episodes (interleaved in time order), score on the last quarter."""
+    from sb3_crptpro.pretraining.probe import fit_ridge_decoder, r2_per_dim
+
+    train_x, train_y, held_out = [], [], {}
+    for source in SOURCES:
+        d = data[source]
+        cut = int(np.ceil(0.75 * (d["episode"].max() + 1)))
+        train, test = d["episode"] < cut, d["episode"] >= cut
+        train_x.append(d["x"][train])
+        train_y.append(d["y"][train])
+        held_out[source] = (d["x"][test], d["y"][test])
+    decoder = fit_ridge_decoder(torch.cat(train_x), torch.cat(train_y))
+    r2 = {s: r2_per_dim(decoder(x).double(), y.double()).tolist() for s, (x, y) in held_out.items()}
+    return decoder, r2
+
+
+def _decoded_env(task: str, seed: int, fs: Any, artifacts: dict[str, Any], decoder: Any) -> Any:
+    import gymnasium as gym
+
+    from sb3_crptpro import env_settings, make_dmc_env
+
+    env = make_dmc_env(task, seed=seed, **env_settings(artifacts["pretrained"].metadata, action_repeat=TASKS[task]))
+    size = int(decoder.mean_y.shape[0])
+    if fs.encoder == "pixels":
+        features = lambda x: torch.from_numpy(x.reshape(1, -1).astype(np.float32) / 255.0)  # noqa: E731
+    else:  # 64 px frames: the artifact's own encoder (state_probes._features rebuilds one per call)
+        artifact = artifacts[fs.encoder]
+        head = artifact.projector if fs.output == "projection" else torch.nn.Identity()
+        encoder = artifact.encoder.eval()
+        features = lambda x: head(encoder(torch.from_numpy(x[None])))  # noqa: E731
+
+    class Decoded(gym.ObservationWrapper):
+        def __init__(self, inner: gym.Env) -> None:
+            super().__init__(inner)
+            self.observation_space = gym.spaces.Box(-np.inf, np.inf, (size,), np.float32)
+
+        def observation(self, observation: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return decoder(features(observation))[0].numpy()
+
+    return Decoded(env)
+
+
+def run(fs_label: str, seed: int, args: argparse.Namespace, artifacts: dict[str, Any]) -> dict[str, Any]:
+    from stable_baselines3 import SAC
+    from stable_baselines3.common.callbacks import EvalCallback
+    from stable_baselines3.common.monitor import Monitor
+
+    fs, task, start = LABELS[fs_label], args.task, time.perf_counter()
+    data = _recorded(task, args, artifacts, fs)
+    decoder, r2 = _decoder(data)
+    print(f"  {fs_label}: held-out R^2 " + "; ".join(f"{s} " + " ".join(f"{v:.3f}" for v in r) for s, r in r2.items()),
+          flush=True)  # fmt: skip
+    repeat = TASKS[task]
+    env = Monitor(_decoded_env(task, seed, fs, artifacts, decoder))
+    eval_env = Monitor(_decoded_env(task, seed + 10_000, fs, artifacts, decoder))
+    learner = dict(STATE_LEARNER)
+    net_arch = learner.pop("net_arch")
+    model = SAC("MlpPolicy", env, policy_kwargs={"net_arch": net_arch}, seed=seed, device="cpu", **learner)
+    log_path = args.out / "work" / f"{task}__{fs_label.replace(' ', '_')}__seed{seed}"  # SB3 keeps results only then
+    evaluation = EvalCallback(eval_env, n_eval_episodes=args.eval_episodes, eval_freq=args.eval_every // repeat,
+                              log_path=str(log_path), deterministic=True, verbose=0)  # fmt: skip
+    model.learn(args.env_steps // repeat, callback=evaluation)
+    curve = [float(np.mean(r)) for r in evaluation.evaluations_results]
+    env.close()
+    eval_env.close()
+    final = evaluation.evaluations_results[-1]
+    return {"task": task, "features": fs_label, "seed": seed, "names": data["names"], "held_out_r2": r2,
+            "ridge": decoder.ridge, "probe_returns": {s: data[s]["returns"] for s in SOURCES},
+            "eval_env_steps": [int(t) * repeat for t in evaluation.evaluations_timesteps], "curve": curve,
+            "final_mean": float(np.mean(final)), "final_std": float(np.std(final)), "env_steps": args.env_steps,
+            "minutes": (time.perf_counter() - start) / 60, "torch_threads": torch.get_num_threads()}  # fmt: skip
+
+
+def report(rows: list[dict[str, Any]], out: Path, command: str) -> None:
+    lines = ["# State SAC on the state decoded from frozen features", "", f"Command: `{command}`", "",
+             "Held-out R^2 of the ridge decoder per state variable (last quarter of each source's episodes), and the "
+             "state learner's evaluation return (10 episodes, deterministic) when every observation is the decoded "
+             "state.", "",
+             "| features | seed | " + " | ".join(f"R^2 {n} (random / state SAC)" for n in rows[0]["names"])
+             + " | final return | curve (every eval) | minutes |",
+             "|---|---:|" + "---:|" * len(rows[0]["names"]) + "---:|---|---:|"]  # fmt: skip
+    for r in rows:
+        cells = [f"{a:.2f} / {b:.2f}" for a, b in zip(*r["held_out_r2"].values(), strict=True)]
+        curve = ", ".join(f"{v:.0f}" for v in r["curve"])
+        result = f"{r['final_mean']:.1f} +- {r['final_std']:.1f} | {curve} | {r['minutes']:.1f}"
+        lines.append(f"| {r['features']} | {r['seed']} | " + " | ".join(cells) + f" | {result} |")
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("outputs/decoded_state"))
+    parser.add_argument("--task", default="cartpole_swingup", choices=list(TASKS))
+    parser.add_argument("--features", nargs="+", default=["pretrained conv"], choices=list(LABELS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--env-steps", type=int, default=100_000, help="(default: %(default)s)")
+    parser.add_argument("--eval-every", type=int, default=10_000, help="env steps (default: %(default)s)")
+    parser.add_argument("--eval-episodes", type=int, default=10, help="(default: %(default)s)")
+    parser.add_argument("--episodes", type=int, default=12, help="recorded episodes per source (default: 12)")
+    parser.add_argument("--policy-dir", type=Path, default=Path("benchmarks/results/state_probes"),
+                        help="where the state-SAC policy is cached (state_probes.py's --out)")  # fmt: skip
+    parser.add_argument("--policy-env-steps", type=int, default=40_000, help="(default: %(default)s)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)  # per-frame encoding and a small MLP learner
+    from sb3_crptpro import load_artifact
+
+    artifacts = {"pretrained": load_artifact("dmc-64px")}
+    random_init = args.policy_dir / "random_init.safetensors"
+    if any(LABELS[f].encoder == "random init" for f in args.features):
+        from sb3_crptpro.pretraining.pretrainer import save_random_init
+
+        if not random_init.is_file():
+            save_random_init(artifacts["pretrained"].path, random_init)
+        artifacts["random init"] = load_artifact(random_init)
+    runs = args.out / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    command = shlex.join(["python", "benchmarks/decoded_state.py", *sys.argv[1:]])
+    for label in args.features:
+        for seed in args.seeds:
+            path = runs / f"{args.task}__{label.replace(' ', '_')}__seed{seed}.json"
+            if path.is_file():
+                continue
+            print(f"{args.task} / {label} / seed {seed}", flush=True)
+            row = run(label, seed, args, artifacts)
+            row["command"] = command
+            path.write_text(json.dumps(row))
+            print(f"  final {row['final_mean']:.1f} +- {row['final_std']:.1f} ({row['minutes']:.1f} min)", flush=True)
+    rows = [json.loads(p.read_text()) for p in sorted(runs.glob("*.json"))]
+    report(rows, args.out, command)
+    print(f"report: {args.out / 'report.md'}")
+
+
+if __name__ == "__main__":
+    main()
