@@ -1,13 +1,15 @@
-"""State SAC fed the state as a linear probe reads it from frozen features: is the information there, precisely enough?
+"""State SAC fed the state as a probe reads it from frozen features: is the information there, precisely enough?
 
 Probes (``state_probes.py``) read cartpole's state from the frozen conv map at R^2 0.97-0.99 on a good policy's
 frames, and state SAC with noise of that size still swings up (``state_noise.py``), yet every frozen-encoder agent
-ends at 170-280. This script closes the loop: a ridge decoder (:func:`~sb3_crptpro.pretraining.probe.fit_ridge_decoder`)
-is fitted from a feature set to the state variables on recorded episodes (the random policy's and a trained
-state-SAC policy's, at the downstream action repeat, frames stacked as the env stacks them), then the state learner
-(``six_task.STATE_LEARNER``, the learner of the state-SAC row) trains on the pixel env with each observation replaced
-by the decoded state: render, encode, decode, act. The decoder uses the true states only to be fitted, before
-training: it is a diagnostic, not an agent a user could build without state labels.
+ends at 170-280. This script closes the loop: a decoder (``--decoder ridge``:
+:func:`~sb3_crptpro.pretraining.probe.fit_ridge_decoder`; ``--decoder mlp``:
+:func:`~sb3_crptpro.pretraining.probe.fit_mlp_decoder`) is fitted from a feature set to the state variables on
+recorded episodes (the random policy's and a trained state-SAC policy's, at the downstream action repeat, frames
+stacked as the env stacks them), then the state learner (``six_task.STATE_LEARNER``, the learner of the state-SAC
+row) trains on the pixel env with each observation replaced by the decoded state: render, encode, decode, act. The
+decoder uses the true states only to be fitted, before training: it is a diagnostic, not an agent a user could build
+without state labels.
 
 If the decoded-state agent swings up, the frozen features hold the state precisely enough along the states a
 learner visits, and what fails is learning from the raw features; if it does not, the features' precision (or their
@@ -63,9 +65,12 @@ def _recorded(task: str, args: argparse.Namespace, artifacts: dict[str, Any], fs
     return out
 
 
-def _decoder(data: dict[str, Any]) -> tuple[Any, dict[str, list[float]]]:
-    """Fit on the first 3/4 of each source's episodes (interleaved in time order), score on the last quarter."""
-    from sb3_crptpro.pretraining.probe import fit_ridge_decoder, r2_per_dim
+def _decoder(data: dict[str, Any], kind: str, seed: int) -> tuple[Any, dict[str, list[float]]]:
+    """Fit on the first 3/4 of each source's episodes, score on the last quarter of each. ``kind``: ``ridge``
+    (:func:`~sb3_crptpro.pretraining.probe.fit_ridge_decoder`) or ``mlp``
+    (:func:`~sb3_crptpro.pretraining.probe.fit_mlp_decoder`; its early stopping holds out the last 20% of the rows,
+    i.e. of the state-SAC policy's training episodes)."""
+    from sb3_crptpro.pretraining.probe import fit_mlp_decoder, fit_ridge_decoder, r2_per_dim
 
     train_x, train_y, held_out = [], [], {}
     for source in SOURCES:
@@ -75,7 +80,8 @@ def _decoder(data: dict[str, Any]) -> tuple[Any, dict[str, list[float]]]:
         train_x.append(d["x"][train])
         train_y.append(d["y"][train])
         held_out[source] = (d["x"][test], d["y"][test])
-    decoder = fit_ridge_decoder(torch.cat(train_x), torch.cat(train_y))
+    x, y = torch.cat(train_x), torch.cat(train_y)
+    decoder = fit_ridge_decoder(x, y) if kind == "ridge" else fit_mlp_decoder(x, y, seed=seed)
     r2 = {s: r2_per_dim(decoder(x).double(), y.double()).tolist() for s, (x, y) in held_out.items()}
     return decoder, r2
 
@@ -86,7 +92,7 @@ def _decoded_env(task: str, seed: int, fs: Any, artifacts: dict[str, Any], decod
     from sb3_crptpro import env_settings, make_dmc_env
 
     env = make_dmc_env(task, seed=seed, **env_settings(artifacts["pretrained"].metadata, action_repeat=TASKS[task]))
-    size = int(decoder.mean_y.shape[0])
+    size = int(decoder.mean_y.shape[0])  # both decoders keep the targets' mean
     if fs.encoder == "pixels":
         features = lambda x: torch.from_numpy(x.reshape(1, -1).astype(np.float32) / 255.0)  # noqa: E731
     else:  # 64 px frames: the artifact's own encoder (state_probes._features rebuilds one per call)
@@ -107,6 +113,12 @@ def _decoded_env(task: str, seed: int, fs: Any, artifacts: dict[str, Any], decod
     return Decoded(env)
 
 
+def _name(task: str, label: str, decoder: str, seed: int, episodes: int = 12) -> str:
+    """A run's file stem; the defaults (ridge, 12 recorded episodes per source) add nothing to it."""
+    extra = ("" if decoder == "ridge" else f"__{decoder}") + ("" if episodes == 12 else f"__ep{episodes}")
+    return f"{task}__{label.replace(' ', '_')}{extra}__seed{seed}"
+
+
 def run(fs_label: str, seed: int, args: argparse.Namespace, artifacts: dict[str, Any]) -> dict[str, Any]:
     from stable_baselines3 import SAC
     from stable_baselines3.common.callbacks import EvalCallback
@@ -114,16 +126,17 @@ def run(fs_label: str, seed: int, args: argparse.Namespace, artifacts: dict[str,
 
     fs, task, start = LABELS[fs_label], args.task, time.perf_counter()
     data = _recorded(task, args, artifacts, fs)
-    decoder, r2 = _decoder(data)
-    print(f"  {fs_label}: held-out R^2 " + "; ".join(f"{s} " + " ".join(f"{v:.3f}" for v in r) for s, r in r2.items()),
-          flush=True)  # fmt: skip
+    decoder, r2 = _decoder(data, args.decoder, seed)
+    scores = "; ".join(f"{s} " + " ".join(f"{v:.3f}" for v in r) for s, r in r2.items())
+    print(f"  {fs_label}, {args.decoder} decoder: held-out R^2 {scores}", flush=True)
     repeat = TASKS[task]
     env = Monitor(_decoded_env(task, seed, fs, artifacts, decoder))
     eval_env = Monitor(_decoded_env(task, seed + 10_000, fs, artifacts, decoder))
     learner = dict(STATE_LEARNER)
     net_arch = learner.pop("net_arch")
     model = SAC("MlpPolicy", env, policy_kwargs={"net_arch": net_arch}, seed=seed, device="cpu", **learner)
-    log_path = args.out / "work" / f"{task}__{fs_label.replace(' ', '_')}__seed{seed}"  # SB3 keeps results only then
+    # SB3's EvalCallback keeps its results only with a log path
+    log_path = args.out / "work" / _name(task, fs_label, args.decoder, seed, args.episodes)
     evaluation = EvalCallback(eval_env, n_eval_episodes=args.eval_episodes, eval_freq=args.eval_every // repeat,
                               log_path=str(log_path), deterministic=True, verbose=0)  # fmt: skip
     model.learn(args.env_steps // repeat, callback=evaluation)
@@ -132,25 +145,32 @@ def run(fs_label: str, seed: int, args: argparse.Namespace, artifacts: dict[str,
     eval_env.close()
     final = evaluation.evaluations_results[-1]
     return {"task": task, "features": fs_label, "seed": seed, "names": data["names"], "held_out_r2": r2,
-            "ridge": decoder.ridge, "probe_returns": {s: data[s]["returns"] for s in SOURCES},
+            "decoder": args.decoder, "episodes_per_source": args.episodes,
+            "probe_returns": {s: data[s]["returns"] for s in SOURCES},
             "eval_env_steps": [int(t) * repeat for t in evaluation.evaluations_timesteps], "curve": curve,
             "final_mean": float(np.mean(final)), "final_std": float(np.std(final)), "env_steps": args.env_steps,
             "minutes": (time.perf_counter() - start) / 60, "torch_threads": torch.get_num_threads()}  # fmt: skip
 
 
 def report(rows: list[dict[str, Any]], out: Path, command: str) -> None:
-    lines = ["# State SAC on the state decoded from frozen features", "", f"Command: `{command}`", "",
-             "Held-out R^2 of the ridge decoder per state variable (last quarter of each source's episodes), and the "
+    commands = sorted({r.get("command", command) for r in rows})
+    lines = ["# State SAC on the state decoded from frozen features", "", "Commands:", "",
+             *[f"- `{c}`" for c in commands], "",
+             "Held-out R^2 of the decoder per state variable (last quarter of each source's episodes), and the "
              "state learner's evaluation return (10 episodes, deterministic) when every observation is the decoded "
              "state.", "",
-             "| features | seed | " + " | ".join(f"R^2 {n} (random / state SAC)" for n in rows[0]["names"])
+             "| features | decoder | recorded episodes per source | seed | "
+             + " | ".join(f"R^2 {n} (random / state SAC)" for n in rows[0]["names"])
              + " | final return | curve (every eval) | minutes |",
-             "|---|---:|" + "---:|" * len(rows[0]["names"]) + "---:|---|---:|"]  # fmt: skip
+             "|---|---|---:|---:|" + "---:|" * len(rows[0]["names"]) + "---:|---|---:|"]  # fmt: skip
     for r in rows:
         cells = [f"{a:.2f} / {b:.2f}" for a, b in zip(*r["held_out_r2"].values(), strict=True)]
         curve = ", ".join(f"{v:.0f}" for v in r["curve"])
         result = f"{r['final_mean']:.1f} +- {r['final_std']:.1f} | {curve} | {r['minutes']:.1f}"
-        lines.append(f"| {r['features']} | {r['seed']} | " + " | ".join(cells) + f" | {result} |")
+        decoder = r.get("decoder", "ridge")
+        episodes = r.get("episodes_per_source", 12)
+        head = f"| {r['features']} | {decoder} | {episodes} | {r['seed']} | "
+        lines.append(head + " | ".join(cells) + f" | {result} |")
     (out / "report.md").write_text("\n".join(lines) + "\n")
 
 
@@ -159,6 +179,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("outputs/decoded_state"))
     parser.add_argument("--task", default="cartpole_swingup", choices=list(TASKS))
     parser.add_argument("--features", nargs="+", default=["pretrained conv"], choices=list(LABELS))
+    parser.add_argument("--decoder", default="ridge", choices=["ridge", "mlp"], help="(default: %(default)s)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--env-steps", type=int, default=100_000, help="(default: %(default)s)")
     parser.add_argument("--eval-every", type=int, default=10_000, help="env steps (default: %(default)s)")
@@ -184,10 +205,10 @@ def main() -> None:
     command = shlex.join(["python", "benchmarks/decoded_state.py", *sys.argv[1:]])
     for label in args.features:
         for seed in args.seeds:
-            path = runs / f"{args.task}__{label.replace(' ', '_')}__seed{seed}.json"
+            path = runs / f"{_name(args.task, label, args.decoder, seed, args.episodes)}.json"
             if path.is_file():
                 continue
-            print(f"{args.task} / {label} / seed {seed}", flush=True)
+            print(f"{args.task} / {label} / {args.decoder} decoder / seed {seed}", flush=True)
             row = run(label, seed, args, artifacts)
             row["command"] = command
             path.write_text(json.dumps(row))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,8 +15,10 @@ from sb3_crptpro.data.domain import DomainDataset
 __all__ = [
     "ANGLE_DIMS",
     "EPISODE_DIMS",
+    "MLPDecoder",
     "RidgeDecoder",
     "encode_frames",
+    "fit_mlp_decoder",
     "fit_ridge_decoder",
     "linear_probe",
     "mlp_probe",
@@ -197,6 +200,80 @@ def linear_probe(
     return r2_per_dim(_ridge_fit_predict(xtr, ytr, xte, lambdas), yte)
 
 
+@dataclass
+class MLPDecoder:
+    """A fitted MLP probe (:func:`fit_mlp_decoder`): ``decoder(x)`` is ``float32 [N, S]`` for features ``x [N, D]``.
+
+    :ivar mean_x: ``float64 [D]``; ``basis`` ``float64 [D, k]`` the principal directions, ``scale`` ``float64 [k]``
+        their standard deviations; ``net`` the MLP on the scaled components; ``mean_y``, ``std_y`` ``float64 [S]``
+    """
+
+    mean_x: torch.Tensor
+    basis: torch.Tensor
+    scale: torch.Tensor
+    net: torch.nn.Module
+    mean_y: torch.Tensor
+    std_y: torch.Tensor
+
+    def components(self, x: torch.Tensor) -> torch.Tensor:
+        return (((x.double() - self.mean_x) @ self.basis) / self.scale).float()
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return (self.net(self.components(x)).double() * self.std_y + self.mean_y).float()
+
+
+def fit_mlp_decoder(
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    hidden: int = 256,
+    components: int = 512,
+    epochs: int = 100,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    seed: int = 0,
+) -> MLPDecoder:
+    """A small MLP ``Linear(k, hidden) ReLU Linear(hidden, hidden) ReLU Linear(hidden, S)`` from the top
+    ``k = min(components, D, N)`` principal components of the features to the state variables.
+
+    The components are fitted on the training rows (through the ``N x N`` kernel, so ``D`` = 39,200 conv features
+    cost no ``D x D`` matrix) and scaled to unit variance; targets are standardised. Adam, full epochs of shuffled
+    minibatches over the first 80% of the rows; the epoch with the lowest MSE on the last 20% is kept (early
+    stopping). Deterministic for a ``seed`` (its own ``torch.Generator``; the global RNG is untouched).
+
+    :param x_train: features ``[N, D]``, rows in time order; ``y_train`` targets ``[N, S]``
+    """
+    x, y = x_train.double(), y_train.double()
+    mean_x, mean_y, std_y = x.mean(0), y.mean(0), y.std(0).clamp_min(1e-8)
+    xtr, ytr = x - mean_x, ((y - mean_y) / std_y).float()
+    eigvals, eigvecs = torch.linalg.eigh(xtr @ xtr.T)  # ascending
+    k = min(components, int((eigvals > eigvals[-1] * 1e-9).sum()))
+    eigvals, eigvecs = eigvals[-k:].flip(0), eigvecs[:, -k:].flip(1)
+    basis = xtr.T @ eigvecs / eigvals.sqrt()  # [D, k] orthonormal principal directions
+    scale = (eigvals / (len(xtr) - 1)).sqrt()
+    ztr = ((xtr @ basis) / scale).float()
+    split = int(0.8 * len(ztr))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = torch.nn.Sequential(torch.nn.Linear(k, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, hidden),
+                                  torch.nn.ReLU(), torch.nn.Linear(hidden, ytr.shape[1]))  # fmt: skip
+    optimiser = torch.optim.Adam(net.parameters(), lr=lr)
+    best, best_state = float("inf"), copy.deepcopy(net.state_dict())
+    for _ in range(epochs):
+        for rows in torch.randperm(split, generator=generator).split(batch_size):
+            loss = torch.nn.functional.mse_loss(net(ztr[rows]), ytr[rows])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+        with torch.no_grad():
+            val = float(torch.nn.functional.mse_loss(net(ztr[split:]), ytr[split:]))
+        if val < best:
+            best, best_state = val, copy.deepcopy(net.state_dict())
+    net.load_state_dict(best_state)
+    return MLPDecoder(mean_x, basis, scale, net.eval(), mean_y, std_y)
+
+
 def mlp_probe(
     x_train: torch.Tensor,
     y_train: torch.Tensor,
@@ -209,42 +286,10 @@ def mlp_probe(
     lr: float = 1e-3,
     seed: int = 0,
 ) -> np.ndarray:
-    """Held-out R^2 per target dim (``float64 [S]``) of a small MLP probe: ``Linear(k, hidden) ReLU Linear(hidden,
-    hidden) ReLU Linear(hidden, S)`` on the top ``k = min(components, D, N)`` principal components of the features.
-
-    The components are fitted on the training rows (through the ``N x N`` kernel, so ``D`` = 39,200 conv features
-    cost no ``D x D`` matrix) and scaled to unit variance; targets are standardised. Adam, full epochs of shuffled
-    minibatches; the epoch with the lowest MSE on the last 20% of the training rows gives the test predictions
-    (early stopping). Deterministic for a ``seed`` (its own ``torch.Generator``; the global RNG is untouched).
-    """
-    xtr, ytr, xte, yte = _standardised(x_train, y_train, x_test, y_test)
-    eigvals, eigvecs = torch.linalg.eigh(xtr @ xtr.T)  # ascending
-    k = min(components, int((eigvals > eigvals[-1] * 1e-9).sum()))
-    eigvals, eigvecs = eigvals[-k:].flip(0), eigvecs[:, -k:].flip(1)
-    basis = xtr.T @ eigvecs / eigvals.sqrt()  # [D, k] orthonormal principal directions
-    scale = (eigvals / (len(xtr) - 1)).sqrt()
-    ztr, zte = ((xtr @ basis) / scale).float(), ((xte @ basis) / scale).float()
-    ytr_f = ytr.float()
-    split = int(0.8 * len(ztr))
-    generator = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net = torch.nn.Sequential(torch.nn.Linear(k, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, hidden),
-                                  torch.nn.ReLU(), torch.nn.Linear(hidden, ytr.shape[1]))  # fmt: skip
-    optimiser = torch.optim.Adam(net.parameters(), lr=lr)
-    best, best_pred = float("inf"), None
-    for _ in range(epochs):
-        for rows in torch.randperm(split, generator=generator).split(batch_size):
-            loss = torch.nn.functional.mse_loss(net(ztr[rows]), ytr_f[rows])
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-        with torch.no_grad():
-            val = float(torch.nn.functional.mse_loss(net(ztr[split:]), ytr_f[split:]))
-            if val < best:
-                best, best_pred = val, net(zte).double()
-    assert best_pred is not None
-    return r2_per_dim(best_pred, yte)
+    """Held-out R^2 per target dim (``float64 [S]``) of the MLP probe :func:`fit_mlp_decoder` fitted on the
+    training rows (same arguments)."""
+    decoder = fit_mlp_decoder(x_train, y_train, hidden, components, epochs, batch_size, lr, seed)
+    return r2_per_dim(decoder(x_test).double(), y_test.double())
 
 
 def probe_domain(
