@@ -30,6 +30,7 @@ import json
 import shlex
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,10 +87,13 @@ def _decoder(data: dict[str, Any], kind: str, seed: int) -> tuple[Any, dict[str,
     return decoder, r2
 
 
-def _decoded_env(task: str, seed: int, fs: Any, artifacts: dict[str, Any], decoder: Any) -> Any:
+def _decoded_env(task: str, seed: int, fs: Any, artifacts: dict[str, Any], decoder: Any, true: list[int]) -> Any:
+    """The pixel env whose observation is the decoded state; the dims in ``true`` are the true state's instead
+    (from the env's ``info["state"]``), to see which variable's reading limits the learner."""
     import gymnasium as gym
 
     from sb3_crptpro import env_settings, make_dmc_env
+    from sb3_crptpro.pretraining.probe import probe_targets
 
     env = make_dmc_env(task, seed=seed, **env_settings(artifacts["pretrained"].metadata, action_repeat=TASKS[task]))
     size = int(decoder.mean_y.shape[0])  # both decoders keep the targets' mean
@@ -101,21 +105,33 @@ def _decoded_env(task: str, seed: int, fs: Any, artifacts: dict[str, Any], decod
         encoder = artifact.encoder.eval()
         features = lambda x: head(encoder(torch.from_numpy(x[None])))  # noqa: E731
 
-    class Decoded(gym.ObservationWrapper):
+    def observe(pixels: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+        with torch.no_grad():
+            decoded = decoder(features(pixels))[0].numpy()
+        if true:
+            decoded[true] = probe_targets(info["state"][None], task)[0, true]
+        return decoded
+
+    class Decoded(gym.Wrapper):
         def __init__(self, inner: gym.Env) -> None:
             super().__init__(inner)
             self.observation_space = gym.spaces.Box(-np.inf, np.inf, (size,), np.float32)
 
-        def observation(self, observation: np.ndarray) -> np.ndarray:
-            with torch.no_grad():
-                return decoder(features(observation))[0].numpy()
+        def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
+            pixels, info = self.env.reset(**kwargs)
+            return observe(pixels, info), info
+
+        def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+            pixels, reward, terminated, truncated, info = self.env.step(action)
+            return observe(pixels, info), reward, terminated, truncated, info
 
     return Decoded(env)
 
 
-def _name(task: str, label: str, decoder: str, seed: int, episodes: int = 12) -> str:
-    """A run's file stem; the defaults (ridge, 12 recorded episodes per source) add nothing to it."""
+def _name(task: str, label: str, decoder: str, seed: int, episodes: int = 12, true: Sequence[str] = ()) -> str:
+    """A run's file stem; the defaults (ridge, 12 recorded episodes per source, nothing true) add nothing to it."""
     extra = ("" if decoder == "ridge" else f"__{decoder}") + ("" if episodes == 12 else f"__ep{episodes}")
+    extra += "".join(f"__true_{name.replace(' ', '_')}" for name in true)
     return f"{task}__{label.replace(' ', '_')}{extra}__seed{seed}"
 
 
@@ -130,13 +146,14 @@ def run(fs_label: str, seed: int, args: argparse.Namespace, artifacts: dict[str,
     scores = "; ".join(f"{s} " + " ".join(f"{v:.3f}" for v in r) for s, r in r2.items())
     print(f"  {fs_label}, {args.decoder} decoder: held-out R^2 {scores}", flush=True)
     repeat = TASKS[task]
-    env = Monitor(_decoded_env(task, seed, fs, artifacts, decoder))
-    eval_env = Monitor(_decoded_env(task, seed + 10_000, fs, artifacts, decoder))
+    true = [data["names"].index(name) for name in args.true_vars]
+    env = Monitor(_decoded_env(task, seed, fs, artifacts, decoder, true))
+    eval_env = Monitor(_decoded_env(task, seed + 10_000, fs, artifacts, decoder, true))
     learner = dict(STATE_LEARNER)
     net_arch = learner.pop("net_arch")
     model = SAC("MlpPolicy", env, policy_kwargs={"net_arch": net_arch}, seed=seed, device="cpu", **learner)
     # SB3's EvalCallback keeps its results only with a log path
-    log_path = args.out / "work" / _name(task, fs_label, args.decoder, seed, args.episodes)
+    log_path = args.out / "work" / _name(task, fs_label, args.decoder, seed, args.episodes, args.true_vars)
     evaluation = EvalCallback(eval_env, n_eval_episodes=args.eval_episodes, eval_freq=args.eval_every // repeat,
                               log_path=str(log_path), deterministic=True, verbose=0)  # fmt: skip
     model.learn(args.env_steps // repeat, callback=evaluation)
@@ -145,7 +162,7 @@ def run(fs_label: str, seed: int, args: argparse.Namespace, artifacts: dict[str,
     eval_env.close()
     final = evaluation.evaluations_results[-1]
     return {"task": task, "features": fs_label, "seed": seed, "names": data["names"], "held_out_r2": r2,
-            "decoder": args.decoder, "episodes_per_source": args.episodes,
+            "decoder": args.decoder, "episodes_per_source": args.episodes, "true_vars": list(args.true_vars),
             "probe_returns": {s: data[s]["returns"] for s in SOURCES},
             "eval_env_steps": [int(t) * repeat for t in evaluation.evaluations_timesteps], "curve": curve,
             "final_mean": float(np.mean(final)), "final_std": float(np.std(final)), "env_steps": args.env_steps,
@@ -167,7 +184,7 @@ def report(rows: list[dict[str, Any]], out: Path, command: str) -> None:
         cells = [f"{a:.2f} / {b:.2f}" for a, b in zip(*r["held_out_r2"].values(), strict=True)]
         curve = ", ".join(f"{v:.0f}" for v in r["curve"])
         result = f"{r['final_mean']:.1f} +- {r['final_std']:.1f} | {curve} | {r['minutes']:.1f}"
-        decoder = r.get("decoder", "ridge")
+        decoder = r.get("decoder", "ridge") + "".join(f", true {n}" for n in r.get("true_vars", []))
         episodes = r.get("episodes_per_source", 12)
         head = f"| {r['features']} | {decoder} | {episodes} | {r['seed']} | "
         lines.append(head + " | ".join(cells) + f" | {result} |")
@@ -181,6 +198,8 @@ def main() -> None:
     parser.add_argument("--features", nargs="+", default=["pretrained conv"], choices=list(LABELS))
     parser.add_argument("--decoder", default="ridge", choices=["ridge", "mlp"], help="(default: %(default)s)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--true-vars", nargs="+", default=[], metavar="NAME",
+                        help="state variables given true instead of decoded, e.g. 'pole angular velocity'")  # fmt: skip
     parser.add_argument("--env-steps", type=int, default=100_000, help="(default: %(default)s)")
     parser.add_argument("--eval-every", type=int, default=10_000, help="env steps (default: %(default)s)")
     parser.add_argument("--eval-episodes", type=int, default=10, help="(default: %(default)s)")
@@ -205,7 +224,7 @@ def main() -> None:
     command = shlex.join(["python", "benchmarks/decoded_state.py", *sys.argv[1:]])
     for label in args.features:
         for seed in args.seeds:
-            path = runs / f"{_name(args.task, label, args.decoder, seed, args.episodes)}.json"
+            path = runs / f"{_name(args.task, label, args.decoder, seed, args.episodes, args.true_vars)}.json"
             if path.is_file():
                 continue
             print(f"{args.task} / {label} / {args.decoder} decoder / seed {seed}", flush=True)
