@@ -68,8 +68,8 @@ if TYPE_CHECKING:
         AugmentedSAC,
         AugmentedTQC,
     )
-    from sb3_crptpro.sb3.threads import UpdateThreadsCallback
     from sb3_crptpro.sb3.spaces import PixelSpaceError, check_pixel_space
+    from sb3_crptpro.sb3.threads import UpdateThreadsCallback
 
 __all__ = [
     "PAPER_SAC_PRESET",

@@ -437,6 +437,7 @@ def test_decoded_state_feeds_the_learner_the_decoded_state_and_resumes(tmp_path:
     assert row["eval_env_steps"] == [1200, 2400] and len(row["curve"]) == 2
     assert 0 <= row["final_mean"] <= 1000
     report = (out / "report.md").read_text()
-    assert "| pretrained conv | ridge | 4 | 0 |" in report and "R^2 pole angular velocity (random / state SAC)" in report
+    assert "| pretrained conv | ridge | 4 | 0 |" in report
+    assert "R^2 pole angular velocity (random / state SAC)" in report
     again = subprocess.run(argv, capture_output=True, text=True, timeout=300)  # every run on disk: nothing reruns
     assert again.returncode == 0 and "seed 0" not in again.stdout

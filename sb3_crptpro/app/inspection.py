@@ -32,7 +32,7 @@ def describe_artifact(path: str | Path) -> str:
         ("prototypes", f"{meta['num_protos']} x {meta['proj_dim']}"),
         ("updates", stats.get("updates", "-")),
         ("final loss", final.get("loss", "-")),
-        ("prototypes used", final.get("n_used", "-")),
+        ("prototypes used", _last_batch_usage(final)),
         *_collapse_lines(stats.get("diagnostics") or {}, meta["num_protos"]),
         ("tensor sha256", meta["tensor_sha256"]),
     ]
@@ -76,6 +76,14 @@ def describe_pretrained() -> str:
         pairs.append(("use", f"--encoder {name} / load_artifact({name!r}) / crptpro_kwargs({name!r})"))
         blocks.append(f"{name}\n{_lines(pairs)}")
     return "\n\n".join(blocks)
+
+
+def _last_batch_usage(final: dict[str, Any]) -> str:
+    """The last logged training batch's prototype counts, naming the sample (the probe frames' come below)."""
+    if "n_used" not in final:
+        return "-"
+    raw = f", {final['n_used_raw']:.0f} as nearest prototype" if "n_used_raw" in final else ""
+    return f"last training batch: {final['n_used']:.0f} by its Sinkhorn targets{raw}"
 
 
 def _collapse_lines(diagnostics: dict[str, Any], num_protos: int) -> list[tuple[str, Any]]:

@@ -192,9 +192,9 @@ def crptpro_kwargs(artifact: str | Path | PretrainedArtifact | EncoderWeights, *
     model). Keys of ``overrides`` replace the defaults; ``features_extractor_kwargs`` entries are merged.
 
     Example: ``SAC("CnnPolicy", env, policy_kwargs=crptpro_kwargs("encoder.safetensors"))``. On a CPU, pass
-    ``callback=UpdateThreadsCallback()`` (``from sb3_crptpro import UpdateThreadsCallback``) to ``learn``: SB3 runs the rest of each
-    update at torch's default thread count, which beside another busy process is the slow choice (see the docs,
-    "Benchmarks": "A busy machine").
+    ``callback=UpdateThreadsCallback()`` (``from sb3_crptpro import UpdateThreadsCallback``) to ``learn``: SB3
+    runs the rest of each update at torch's default thread count, which beside another busy process is the slow
+    choice (see the docs, "Benchmarks": "A busy machine").
     """
     weights = EncoderWeights.from_artifact(artifact)
     extractor_kwargs = {"artifact": weights, "features_dim": 50, "freeze": True}
