@@ -203,9 +203,9 @@ def train(config: TrainConfig, command: list[str] | None = None) -> Path:
     hyper = {**TRAIN_PRESETS[config.preset], **config.overrides}
     net_arch = hyper.pop("net_arch")
     if config.steps <= hyper["learning_starts"]:
-        warn_user(f"{config.steps} agent steps do not pass learning_starts ({hyper['learning_starts']}): the run "
-                      "makes no gradient update and its policy stays untrained; give more steps (--steps) or a smaller "
-                      "--learning-starts")  # fmt: skip
+        warn_user(f"{config.steps} agent steps do not pass learning_starts ({hyper['learning_starts']}): the run makes "
+                  "no gradient update and its policy stays untrained; give more steps (--steps) or a smaller "
+                  "--learning-starts")  # fmt: skip
     run_dir = _new_run_dir(config.log_dir, config.algo, config.task)
     with exclusive_folder(run_dir, "run"), pinned_batch_threads(config.threads) as threads:
         config = dataclasses.replace(config, threads=threads)

@@ -168,7 +168,6 @@ def check_time_limit(env: gym.Env) -> list[int]:
     :param env: a wrapped (or bare) pixel env
     :return: the ``max_episode_steps`` found that exceed the env's limit (a :class:`UserWarning` each)
     """
-
     limits, inner = [], env
     while isinstance(inner, gym.Wrapper):
         if isinstance(inner, gym.wrappers.TimeLimit):
