@@ -66,22 +66,29 @@ def _recorded(task: str, args: argparse.Namespace, artifacts: dict[str, Any], fs
     return out
 
 
-def _decoder(data: dict[str, Any], kind: str, seed: int) -> tuple[Any, dict[str, list[float]]]:
-    """Fit on the first 3/4 of each source's episodes, score on the last quarter of each. ``kind``: ``ridge``
-    (:func:`~sb3_crptpro.pretraining.probe.fit_ridge_decoder`) or ``mlp``
-    (:func:`~sb3_crptpro.pretraining.probe.fit_mlp_decoder`; its early stopping holds out the last 20% of the rows,
-    i.e. of the state-SAC policy's training episodes)."""
-    from sb3_crptpro.pretraining.probe import fit_mlp_decoder, fit_ridge_decoder, r2_per_dim
-
-    train_x, train_y, held_out = [], [], {}
+def _split(data: dict[str, Any]) -> dict[str, tuple[torch.Tensor, ...]]:
+    """Per source: (train x, train y, test x, test y), the first 3/4 of its episodes against the last quarter."""
+    out = {}
     for source in SOURCES:
         d = data[source]
         cut = int(np.ceil(0.75 * (d["episode"].max() + 1)))
         train, test = d["episode"] < cut, d["episode"] >= cut
-        train_x.append(d["x"][train])
-        train_y.append(d["y"][train])
-        held_out[source] = (d["x"][test], d["y"][test])
-    x, y = torch.cat(train_x), torch.cat(train_y)
+        out[source] = (d["x"][train], d["y"][train], d["x"][test], d["y"][test])
+    return out
+
+
+def _decoder(
+    data: dict[str, Any], kind: str, seed: int, fit_on: Sequence[str] = SOURCES
+) -> tuple[Any, dict[str, list[float]]]:
+    """Fit on the first 3/4 of the episodes of the sources ``fit_on``, score on the last quarter of each source's.
+    ``kind``: ``ridge`` (:func:`~sb3_crptpro.pretraining.probe.fit_ridge_decoder`) or ``mlp``
+    (:func:`~sb3_crptpro.pretraining.probe.fit_mlp_decoder`; its early stopping holds out the last 20% of the rows,
+    i.e. of the last source's training episodes)."""
+    from sb3_crptpro.pretraining.probe import fit_mlp_decoder, fit_ridge_decoder, r2_per_dim
+
+    split = _split(data)
+    x, y = torch.cat([split[s][0] for s in fit_on]), torch.cat([split[s][1] for s in fit_on])
+    held_out = {s: (split[s][2], split[s][3]) for s in SOURCES}
     decoder = fit_ridge_decoder(x, y) if kind == "ridge" else fit_mlp_decoder(x, y, seed=seed)
     r2 = {s: r2_per_dim(decoder(x).double(), y.double()).tolist() for s, (x, y) in held_out.items()}
     return decoder, r2
@@ -169,6 +176,23 @@ def run(fs_label: str, seed: int, args: argparse.Namespace, artifacts: dict[str,
             "minutes": (time.perf_counter() - start) / 60, "torch_threads": torch.get_num_threads()}  # fmt: skip
 
 
+def locality(fs_label: str, args: argparse.Namespace, artifacts: dict[str, Any], command: str) -> None:
+    """``--locality``: the decoder fitted on each source alone and on both, scored on each source's held-out
+    episodes (no agent is trained); writes ``<out>/locality.md``."""
+    data = _recorded(args.task, args, artifacts, LABELS[fs_label])
+    lines = [f"# One read-out for all states? {args.task}, {fs_label}, {args.decoder} decoder", "", f"Command: "
+             f"`{command}`", "", f"Held-out R^2 per state variable ({args.episodes} recorded episodes per source, the "
+             "last quarter held out).", "", "| fitted on | scored on | " + " | ".join(data["names"]) + " |",
+             "|---|---|" + "---:|" * len(data["names"])]  # fmt: skip
+    for fit_on in ([SOURCES[1]], [SOURCES[0]], list(SOURCES)):
+        _, r2 = _decoder(data, args.decoder, 0, fit_on)
+        for source, values in r2.items():
+            lines.append(f"| {' + '.join(fit_on)} | {source} | " + " | ".join(f"{v:.2f}" for v in values) + " |")
+            print(f"  fitted on {' + '.join(fit_on)}, scored on {source}: " + " ".join(f"{v:.3f}" for v in values))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "locality.md").write_text("\n".join(lines) + "\n")
+
+
 def report(rows: list[dict[str, Any]], out: Path, command: str) -> None:
     commands = sorted({r.get("command", command) for r in rows})
     lines = ["# State SAC on the state decoded from frozen features", "", "Commands:", "",
@@ -198,6 +222,9 @@ def main() -> None:
     parser.add_argument("--features", nargs="+", default=["pretrained conv"], choices=list(LABELS))
     parser.add_argument("--decoder", default="ridge", choices=["ridge", "mlp"], help="(default: %(default)s)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--locality", action="store_true",
+                        help="fit the decoder on each source alone and on both and score it on each; no agent "
+                        "(writes <out>/locality.md)")  # fmt: skip
     parser.add_argument("--true-vars", nargs="+", default=[], metavar="NAME",
                         help="state variables given true instead of decoded, e.g. 'pole angular velocity'")  # fmt: skip
     parser.add_argument("--env-steps", type=int, default=100_000, help="(default: %(default)s)")
@@ -219,9 +246,13 @@ def main() -> None:
         if not random_init.is_file():
             save_random_init(artifacts["pretrained"].path, random_init)
         artifacts["random init"] = load_artifact(random_init)
+    command = shlex.join(["python", "benchmarks/decoded_state.py", *sys.argv[1:]])
+    if args.locality:
+        locality(args.features[0], args, artifacts, command)
+        print(f"report: {args.out / 'locality.md'}")
+        return
     runs = args.out / "runs"
     runs.mkdir(parents=True, exist_ok=True)
-    command = shlex.join(["python", "benchmarks/decoded_state.py", *sys.argv[1:]])
     for label in args.features:
         for seed in args.seeds:
             path = runs / f"{_name(args.task, label, args.decoder, seed, args.episodes, args.true_vars)}.json"
