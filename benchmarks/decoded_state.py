@@ -178,7 +178,7 @@ def run(fs_label: str, seed: int, args: argparse.Namespace, artifacts: dict[str,
 
 def locality(fs_label: str, args: argparse.Namespace, artifacts: dict[str, Any], command: str) -> None:
     """``--locality``: the decoder fitted on each source alone and on both, scored on each source's held-out
-    episodes (no agent is trained); writes ``<out>/locality.md``."""
+    episodes (no agent is trained); writes ``<out>/locality_<task>.md``."""
     data = _recorded(args.task, args, artifacts, LABELS[fs_label])
     lines = [f"# One read-out for all states? {args.task}, {fs_label}, {args.decoder} decoder", "", f"Command: "
              f"`{command}`", "", f"Held-out R^2 per state variable ({args.episodes} recorded episodes per source, the "
@@ -190,28 +190,32 @@ def locality(fs_label: str, args: argparse.Namespace, artifacts: dict[str, Any],
             lines.append(f"| {' + '.join(fit_on)} | {source} | " + " | ".join(f"{v:.2f}" for v in values) + " |")
             print(f"  fitted on {' + '.join(fit_on)}, scored on {source}: " + " ".join(f"{v:.3f}" for v in values))
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "locality.md").write_text("\n".join(lines) + "\n")
+    (args.out / f"locality_{args.task}.md").write_text("\n".join(lines) + "\n")
 
 
 def report(rows: list[dict[str, Any]], out: Path, command: str) -> None:
+    """``report.md``: one table per task (its state variables as columns), one row per run."""
     commands = sorted({r.get("command", command) for r in rows})
     lines = ["# State SAC on the state decoded from frozen features", "", "Commands:", "",
              *[f"- `{c}`" for c in commands], "",
              "Held-out R^2 of the decoder per state variable (last quarter of each source's episodes), and the "
              "state learner's evaluation return (10 episodes, deterministic) when every observation is the decoded "
-             "state.", "",
-             "| features | decoder | recorded episodes per source | seed | "
-             + " | ".join(f"R^2 {n} (random / state SAC)" for n in rows[0]["names"])
-             + " | final return | curve (every eval) | minutes |",
-             "|---|---|---:|---:|" + "---:|" * len(rows[0]["names"]) + "---:|---|---:|"]  # fmt: skip
-    for r in rows:
-        cells = [f"{a:.2f} / {b:.2f}" for a, b in zip(*r["held_out_r2"].values(), strict=True)]
-        curve = ", ".join(f"{v:.0f}" for v in r["curve"])
-        result = f"{r['final_mean']:.1f} +- {r['final_std']:.1f} | {curve} | {r['minutes']:.1f}"
-        decoder = r.get("decoder", "ridge") + "".join(f", true {n}" for n in r.get("true_vars", []))
-        episodes = r.get("episodes_per_source", 12)
-        head = f"| {r['features']} | {decoder} | {episodes} | {r['seed']} | "
-        lines.append(head + " | ".join(cells) + f" | {result} |")
+             "state."]  # fmt: skip
+    for task in sorted({r["task"] for r in rows}):
+        names = next(r["names"] for r in rows if r["task"] == task)
+        lines += ["", f"## {task}", "",
+                  "| features | decoder | recorded episodes per source | seed | "
+                  + " | ".join(f"R^2 {n} (random / state SAC)" for n in names)
+                  + " | final return | curve (every eval) | minutes |",
+                  "|---|---|---:|---:|" + "---:|" * len(names) + "---:|---|---:|"]  # fmt: skip
+        for r in (r for r in rows if r["task"] == task):
+            cells = [f"{a:.2f} / {b:.2f}" for a, b in zip(*r["held_out_r2"].values(), strict=True)]
+            curve = ", ".join(f"{v:.0f}" for v in r["curve"])
+            result = f"{r['final_mean']:.1f} +- {r['final_std']:.1f} | {curve} | {r['minutes']:.1f}"
+            decoder = r.get("decoder", "ridge") + "".join(f", true {n}" for n in r.get("true_vars", []))
+            episodes = r.get("episodes_per_source", 12)
+            head = f"| {r['features']} | {decoder} | {episodes} | {r['seed']} | "
+            lines.append(head + " | ".join(cells) + f" | {result} |")
     (out / "report.md").write_text("\n".join(lines) + "\n")
 
 
@@ -224,7 +228,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--locality", action="store_true",
                         help="fit the decoder on each source alone and on both and score it on each; no agent "
-                        "(writes <out>/locality.md)")  # fmt: skip
+                        "(writes <out>/locality_<task>.md)")  # fmt: skip
     parser.add_argument("--true-vars", nargs="+", default=[], metavar="NAME",
                         help="state variables given true instead of decoded, e.g. 'pole angular velocity'")  # fmt: skip
     parser.add_argument("--env-steps", type=int, default=100_000, help="(default: %(default)s)")
@@ -249,7 +253,7 @@ def main() -> None:
     command = shlex.join(["python", "benchmarks/decoded_state.py", *sys.argv[1:]])
     if args.locality:
         locality(args.features[0], args, artifacts, command)
-        print(f"report: {args.out / 'locality.md'}")
+        print(f"report: {args.out / ('locality_' + args.task + '.md')}")
         return
     runs = args.out / "runs"
     runs.mkdir(parents=True, exist_ok=True)

@@ -443,6 +443,7 @@ def test_decoded_state_feeds_the_learner_the_decoded_state_and_resumes(tmp_path:
     assert again.returncode == 0 and "seed 0" not in again.stdout
     local = subprocess.run([*argv, "--locality"], capture_output=True, text=True, timeout=300)
     assert local.returncode == 0, local.stderr[-3000:]
-    table = [line for line in (out / "locality.md").read_text().splitlines() if line.startswith("| ")][1:]
+    lines = (out / "locality_cartpole_swingup.md").read_text().splitlines()
+    table = [line for line in lines if line.startswith("| ")][1:]
     fitted = [line.split(" | ")[0].lstrip("| ") for line in table]
     assert fitted == ["state SAC policy"] * 2 + ["random policy"] * 2 + ["random policy + state SAC policy"] * 2
