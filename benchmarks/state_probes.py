@@ -218,7 +218,8 @@ def figure(rows: list[dict[str, Any]], path: Path) -> None:
         for (i, j), value in np.ndenumerate(best):
             ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color="w" if value < 0.6 else "k")
         ax.set_xticks(range(len(row["names"])), row["names"], rotation=40, ha="right", fontsize=7)
-        ax.set_yticks(range(len(present)), present if source == SOURCES[0] else [""] * len(present), fontsize=7)
+        left_done = source != SOURCES[0] and (task, SOURCES[0]) in placed  # the panel to its left names the rows
+        ax.set_yticks(range(len(present)), [""] * len(present) if left_done else present, fontsize=7)
         returns = np.mean(row["episode_returns"])
         ax.set_title(f"{row['task']}: frames of the {row['source']}\n(mean return {returns:.0f})", fontsize=9)
     fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6, label="held-out R^2 (better of ridge and MLP probe)")
