@@ -178,7 +178,7 @@ class CRPTproExtractor(BaseFeaturesExtractor):
         :class:`~sb3_crptpro.sb3.sac.AugmentedSAC`: one frozen-trunk pass per batch serves actor, critic and target)."""
         if observations.dim() == 2 and observations.shape[1] == self.encoder.repr_dim:
             return self.trunk(observations)
-        # a rollout or evaluation step on one thread, a sampled batch on the free cores (common.threads); stock SB3
+        # a rollout or evaluation step on one thread, a sampled batch on the batched-update count (common.threads); SB3
         # runs the rest of its update (trainable trunk, heads, backward) at torch's thread count
         threads = frame_threads() if len(observations) <= FRAME_BATCH else batch_threads()
         with threads:

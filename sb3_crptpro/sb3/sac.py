@@ -146,7 +146,8 @@ class _ComputeOnceMixin:
             )
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
-        """The base class's gradient steps, on the free cores (:func:`~sb3_crptpro.common.threads.batch_threads`;
+        """The base class's gradient steps, on the batched-update thread count
+        (:func:`~sb3_crptpro.common.threads.batch_threads`;
         the rollout's per-frame forward passes run on one thread, see the extractor)."""
         with batch_threads():
             super().train(gradient_steps, batch_size)  # type: ignore[misc]

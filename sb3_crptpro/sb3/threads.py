@@ -1,5 +1,6 @@
-"""Torch thread counts for an SB3 off-policy ``learn``: one thread while the rollout steps, the free cores while
-the gradient steps run (:mod:`sb3_crptpro.common.threads`)."""
+"""Torch thread counts for an SB3 off-policy ``learn``: one thread while the rollout steps, the batched-update count
+(the free cores when the run or process started, kept since) while the gradient steps run
+(:mod:`sb3_crptpro.common.threads`)."""
 
 from __future__ import annotations
 
