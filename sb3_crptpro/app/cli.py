@@ -252,7 +252,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
     )
     start = time.perf_counter()
-    run_dir = train(config, command=["sb3-crptpro", *args.argv])
+
+    def started(run_dir: Path) -> None:  # named now: Ctrl-C's hint gives it (a fresh run's directory is picked late)
+        args.run_dir = run_dir
+        print(f"training in {run_dir}", flush=True)
+
+    run_dir = train(config, command=["sb3-crptpro", *args.argv], on_start=started)
     print(f"run directory {run_dir} ({time.perf_counter() - start:.1f} s)")
     return 0
 
@@ -367,7 +372,13 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     if not Path(args.path).is_dir():
         print(describe(args.path))  # an artifact: reading it verifies its checksum
         return 0
-    problems = verify_datasets(args.path)
+    try:
+        problems = verify_datasets(args.path)
+    except ValueError as exc:  # no dataset in it: maybe the user meant an artifact the folder holds
+        inside = sorted(str(p) for p in Path(args.path).glob("*.safetensors"))
+        if not inside:
+            raise
+        raise ValueError(f"{exc}; to inspect an artifact, pass its file: {', '.join(inside)}") from None
     print(describe_datasets(args.path, problems))
     bad = [str(d) for d, problem in problems.items() if problem]
     if bad:
@@ -505,7 +516,10 @@ def _resume_hint(args: argparse.Namespace) -> str | None:
         return (f"re-run the same command to resume: finished shards are kept, the shards in progress (at most "
                 f"{args.chunk} transitions per worker) are collected again")  # fmt: skip
     if args.command == "train":
-        every, run = args.checkpoint_every, "<run dir>"
+        every, run_dir = args.checkpoint_every, getattr(args, "run_dir", None)  # set once a fresh run has one
+        if args.resume is None and (run_dir is None or not run_dir.is_dir()):
+            return "stopped before the first step: no run was kept (run the command again)"
+        run = shlex.quote(str(run_dir))
         if args.resume is not None:
             from sb3_crptpro.app.training import load_run_config
 

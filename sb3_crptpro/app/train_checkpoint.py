@@ -18,10 +18,13 @@ episodes, and the run writes what the uninterrupted run writes (tested file by f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import pickle
 import random
 import shutil
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +40,12 @@ __all__ = [
     "CheckpointCallback",
     "ResumeProofCallback",
     "RunSnapshot",
+    "check_checkpoint_files",
     "checkpoint_step",
     "continue_evaluations",
     "latest_checkpoint",
     "load_env_states",
+    "reading_checkpoint",
     "restore_rng",
     "restore_vec_env",
     "resumed_logger",
@@ -126,7 +131,8 @@ def save_checkpoint(run_dir: str | Path, model: Any, reward_wrapper: Any | None 
     (folder / ENVS).write_bytes(pickle.dumps(envs))
     pending = getattr(model, "_overlap_pending", None)  # OverlappedSAC: a round of updates not run yet
     state = {"num_timesteps": int(model.num_timesteps), "buffer_size": int(model.replay_buffer.size()),
-             "pending_updates": None if pending is None else list(pending)}  # fmt: skip
+             "pending_updates": None if pending is None else list(pending),
+             "files": {f.name: f.stat().st_size for f in sorted(folder.iterdir())}}  # fmt: skip
     (folder / STATE).write_text(json.dumps(state))
     atomic_write_bytes(root / "latest", folder.name.encode() + b"\n")
     for old in root.glob("step_*"):
@@ -142,12 +148,52 @@ def load_env_states(folder: str | Path) -> dict[str, Any] | None:
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
-    """The folder ``latest`` names, or ``None`` when the run has no complete checkpoint."""
-    pointer = Path(run_dir) / CHECKPOINTS / "latest"
+    """The folder ``latest`` names, or ``None`` when the run has no complete checkpoint.
+
+    Without a ``latest`` file (deleted by hand), the complete ``step_*`` folder of the most agent steps: a folder is
+    complete once its ``state.json`` is written, and ``latest`` is written after it.
+    """
+    root = Path(run_dir) / CHECKPOINTS
+    pointer = root / "latest"
     if not pointer.is_file():
-        return None
+        complete = [f for f in root.glob("step_*") if (f / STATE).is_file() and f.name[5:].isdigit()]
+        return max(complete, key=lambda f: int(f.name[5:]), default=None)
     folder = pointer.parent / pointer.read_text().strip()
     return folder if (folder / STATE).is_file() else None
+
+
+def check_checkpoint_files(folder: str | Path) -> None:
+    """Refuse a checkpoint whose files are not the sizes ``state.json`` recorded when they were written (cut short
+    by a full disk, a copy stopped halfway, edited by hand); checkpoints of 0.3 and before record no sizes.
+
+    :raises ValueError: a recorded file missing or of another size (one line, naming the file)
+    """
+    folder = Path(folder)
+    recorded = json.loads((folder / STATE).read_text()).get("files", {})
+    for name, size in recorded.items():
+        path = folder / name
+        actual = path.stat().st_size if path.is_file() else None
+        if actual != size:
+            found = "is missing" if actual is None else f"has {actual} bytes, not the {size} written"
+            raise ValueError(f"checkpoint {folder} is damaged: {name} {found} (cut short or changed since); this run "
+                             "cannot be resumed from it")  # fmt: skip
+
+
+@contextlib.contextmanager
+def reading_checkpoint(folder: str | Path, name: str) -> Iterator[None]:
+    """Turn a failure to read checkpoint file ``name`` (a damaged pickle, zip or torch file) into one line.
+
+    :raises ValueError: from ``UnpicklingError``, ``EOFError``, ``BadZipFile``, ``OSError``, and the ``RuntimeError``
+        / ``AssertionError`` that torch's and SB3's loaders raise on a damaged file
+    """
+    try:
+        yield
+    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, OSError, RuntimeError, AssertionError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValueError(
+            f"checkpoint {Path(folder)} cannot be read: {name} is damaged ({detail}); this run cannot be "
+            "resumed from it"
+        ) from exc
 
 
 def checkpoint_step(folder: str | Path) -> int:

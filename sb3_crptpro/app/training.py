@@ -20,6 +20,7 @@ import shlex
 import shutil
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -186,12 +187,17 @@ def policy_class(algo: str, mode: str, critic_layer_norm: bool) -> type | str:
     return LAYER_NORM_CRITIC_POLICIES[algo]
 
 
-def train(config: TrainConfig, command: list[str] | None = None) -> Path:
+def train(config: TrainConfig, command: list[str] | None = None,
+          on_start: Callable[[Path], None] | None = None) -> Path:  # fmt: skip
     """Train ``config.algo`` with the frozen pretrained encoder (and optional intrinsic reward); return the run dir.
 
     The model is saved even when training stops early (exception or Ctrl-C), so no finished update is lost, and
     every ``config.checkpoint_every`` agent steps a checkpoint is written (:mod:`~sb3_crptpro.app.train_checkpoint`),
     from which :func:`resume` continues after a crash or ``kill -9``.
+
+    :param command: the command line recorded in ``command.txt`` (default ``sys.argv``)
+    :param on_start: called with the new run directory once its ``config.yml`` is written, before the first step
+        (the command line prints it, and names it in the hint it prints on Ctrl-C)
     """
     from sb3_crptpro.common.artifact import env_settings, load_artifact
     from sb3_crptpro.common.threads import pinned_batch_threads
@@ -223,6 +229,8 @@ def train(config: TrainConfig, command: list[str] | None = None) -> Path:
         }
         (run_dir / "config.yml").write_text(yaml.safe_dump(saved, sort_keys=False))
         (run_dir / "command.txt").write_text(shlex.join(command if command is not None else sys.argv) + "\n")
+        if on_start is not None:
+            on_start(run_dir)
         try:
             _run(config, saved, run_dir, artifact, checkpoint=None)
         except BaseException:
@@ -269,14 +277,16 @@ def resume(run_dir: str | Path, command: list[str] | None = None, encoder: str |
     :raises FileNotFoundError: ``run_dir`` is not a run (no ``config.yml``); the recorded encoder moved and no
         ``encoder`` is given
     :raises FolderInUseError: another process is writing the run
-    :raises ValueError: the run has no complete checkpoint yet (it stopped before the first one); a setting that
-        cannot change on resume; ``steps`` not beyond the checkpoint; an encoder file that is not the one the run
-        recorded (its tensor checksum)
+    :raises ValueError: the run has no complete checkpoint yet (it stopped before the first one); a checkpoint file
+        damaged since it was written (another size than recorded, or unreadable); a setting that cannot change on
+        resume; ``steps`` not beyond the checkpoint; an encoder file that is not the one the run recorded (its tensor
+        checksum)
     """
     from sb3_crptpro.app.train_checkpoint import (
         CHECKPOINTS,
         ResumeProofCallback,
         RunSnapshot,
+        check_checkpoint_files,
         checkpoint_step,
         latest_checkpoint,
     )
@@ -308,6 +318,7 @@ def resume(run_dir: str | Path, command: list[str] | None = None, encoder: str |
                 f"{run_dir} has no complete checkpoint (written every {config.checkpoint_every} agent steps); the run "
                 "stopped before the first one: start it again with `sb3-crptpro train`"
             )
+        check_checkpoint_files(checkpoint)
         if "steps" in changes and config.steps <= checkpoint_step(checkpoint):
             raise ValueError(f"steps {config.steps} is not beyond the latest checkpoint (agent step "
                              f"{checkpoint_step(checkpoint)}); give more steps")  # fmt: skip
@@ -340,10 +351,13 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
     from sb3_crptpro.app.progress import training_progress
     from sb3_crptpro.app.train_checkpoint import (
         BUFFER,
+        ENVS,
+        MODEL,
         REWARD,
         CheckpointCallback,
         continue_evaluations,
         load_env_states,
+        reading_checkpoint,
         restore_rng,
         restore_vec_env,
         resumed_logger,
@@ -351,6 +365,7 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
     )
     from sb3_crptpro.common.threads import batch_threads
     from sb3_crptpro.envs import make_pixel_vec_env
+    from sb3_crptpro.envs.tasks import check_bounded_actions
     from sb3_crptpro.sb3.buffer_files import load_filled_replay_buffer
     from sb3_crptpro.sb3.encode import make_encoded_vec_env
     from sb3_crptpro.sb3.extractor import EncoderWeights, crptpro_kwargs
@@ -361,7 +376,10 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
     hyper = dict(saved["hyperparameters"])
     net_arch = hyper.pop("net_arch")
     critic_layer_norm = hyper.pop("critic_layer_norm", False)  # absent from runs of sb3-crptpro 0.2.0
-    envs_state = None if checkpoint is None else load_env_states(checkpoint)
+    envs_state = None
+    if checkpoint is not None:
+        with reading_checkpoint(checkpoint, ENVS):
+            envs_state = load_env_states(checkpoint)
     if envs_state is not None:  # episodes logged after the checkpoint are logged again by the resumed run
         trim_monitor_files(run_dir, envs_state["train"])
     monitor = {"monitor_dir": run_dir, "monitor_kwargs": {"override_existing": checkpoint is None}}
@@ -370,6 +388,7 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
     else:
         venv = encode_env(make_pixel_vec_env(config.task, config.n_envs, seed=config.seed, **monitor, **settings),
                           config.mode, artifact)  # fmt: skip
+    check_bounded_actions(config.task, venv.action_space)  # before a step: a fresh run's directory is then removed
     reward = None
     if config.intrinsic_coef > 0:
         venv = reward = PrototypeIntrinsicReward(venv, artifact, coef=config.intrinsic_coef)
@@ -388,11 +407,14 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
     else:
         # with the envs' states saved, the model keeps its last observations and the envs replay their episodes;
         # an older checkpoint (no envs.pkl) starts new episodes
-        model = algo.load(checkpoint / "model.zip", env=venv, device=config.device, tensorboard_log=str(run_dir),
-                          force_reset=envs_state is None)  # fmt: skip
-        load_filled_replay_buffer(model, checkpoint / BUFFER)
+        with reading_checkpoint(checkpoint, MODEL):
+            model = algo.load(checkpoint / MODEL, env=venv, device=config.device, tensorboard_log=str(run_dir),
+                              force_reset=envs_state is None)  # fmt: skip
+        with reading_checkpoint(checkpoint, BUFFER):
+            load_filled_replay_buffer(model, checkpoint / BUFFER)
         if reward is not None:
-            reward.load(checkpoint / REWARD)
+            with reading_checkpoint(checkpoint, REWARD):
+                reward.load(checkpoint / REWARD)
         if envs_state is not None:
             restore_vec_env(venv, envs_state["train"])
             if envs_state["eval"] is not None:
@@ -401,7 +423,8 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
             if pending is not None:
                 model._overlap_pending = tuple(pending)
         model.set_logger(resumed_logger(run_dir, model.num_timesteps))
-        restore_rng(checkpoint)
+        with reading_checkpoint(checkpoint, "rng.pt"):
+            restore_rng(checkpoint)
     callbacks: list[Any] = list(extra_callbacks or [])
     if config.eval_freq:
         evaluation = EvalCallback(eval_env, n_eval_episodes=config.eval_episodes,

@@ -31,6 +31,7 @@ __all__ = [
     "LLVM_BUNDLING_MODULES",
     "adopt_headless_dm_control_backend",
     "forget_current_dm_control_context",
+    "gl_backend_advice",
     "prepare_rendering",
     "set_default_mujoco_gl",
 ]
@@ -123,6 +124,17 @@ def adopt_headless_dm_control_backend(user_set: bool) -> str | None:
         ) from None
     render.Renderer, render.BACKEND, render.USING_GPU = EGLContext, "egl", True
     return "egl"
+
+
+def gl_backend_advice() -> str | None:
+    """What to set when the ``MUJOCO_GL`` in force cannot render here, or ``None``: GLFW (``MUJOCO_GL=glfw``, or
+    unset with a dm_control that chose it) opens a window, and needs a display (``DISPLAY`` / ``WAYLAND_DISPLAY``,
+    Linux); without one its first render raises ``mujoco.FatalError: an OpenGL platform library has not been
+    loaded`` (measured with ``MUJOCO_GL=glfw`` and no ``DISPLAY``)."""
+    if sys.platform.startswith("linux") and os.environ.get("MUJOCO_GL", "").lower() == "glfw" and not _has_display():
+        return ("MUJOCO_GL=glfw needs a display and this machine has none (DISPLAY and WAYLAND_DISPLAY unset): set "
+                "MUJOCO_GL=egl (headless rendering) or unset it")  # fmt: skip
+    return None
 
 
 def prepare_rendering() -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-__all__ = ["LOCK_NAME", "FolderInUseError", "exclusive_folder"]
+__all__ = ["LOCK_NAME", "FolderInUseError", "exclusive_folder", "folder_in_use"]
 
 #: name of the lock file inside a locked folder (readers of a folder skip it)
 LOCK_NAME = ".lock"
@@ -50,3 +50,24 @@ def exclusive_folder(folder: str | Path, what: str) -> Iterator[Path]:
         yield folder
     finally:
         lock.release()
+
+
+def folder_in_use(folder: str | Path) -> bool:
+    """Whether another process holds the lock of ``folder`` now (a reader's check: e.g. ``pretrain`` on a dataset that
+    ``collect`` is still writing).
+
+    Writes nothing: a folder without a ``.lock`` file, or whose lock file this process may not open (a read-only
+    copy), counts as not in use. A lock held by this process does not count either.
+    """
+    path = Path(folder) / LOCK_NAME
+    if not path.is_file():
+        return False
+    lock = FileLock(path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        return True
+    except OSError:  # no write permission on the lock file: nobody can be writing this copy through it
+        return False
+    lock.release()
+    return False

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from sb3_crptpro.common.folder_lock import folder_in_use
+from sb3_crptpro.common.user_warning import warn_user
 from sb3_crptpro.data.store import FLAG_FIRST, DatasetError, ShardReader, read_manifest
 
 __all__ = ["DomainDataset"]
@@ -22,15 +24,26 @@ class DomainDataset:
     :param path: the domain directory (holds ``manifest.json``)
     :param frame_stack: frames per stack when reading (may differ from the one recorded at collection)
     :param verify: check every shard's sha256 against the manifest (sizes are always checked)
+    :raises DatasetError: ``collect`` (another process) is writing the dataset now; no shards; a shard missing,
+        cut short or (with ``verify``) changed
+    :warns UserWarning: the collection that wrote it stopped before its last shard (``complete`` false in the
+        manifest): what is there is read
     """
 
     def __init__(self, path: str | Path, frame_stack: int = 3, verify: bool = True) -> None:
         if frame_stack < 1:
             raise ValueError(f"frame_stack must be >= 1, got {frame_stack}")
         self.path = Path(path)
+        if folder_in_use(self.path):
+            raise DatasetError(f"dataset {self.path} is being written by another process (collect): wait for it to "
+                               "finish, then read it")  # fmt: skip
         self.manifest: dict[str, Any] = read_manifest(self.path)
         if not self.manifest["shards"]:
             raise DatasetError(f"dataset {self.path} has no shards yet")
+        if not self.manifest.get("complete", True):
+            warn_user(f"dataset {self.path} is incomplete ({len(self.manifest['shards'])} shards): its collection "
+                      "stopped before the end; `sb3-crptpro collect --resume` with the same arguments finishes it. "
+                      "Reading what is there.")  # fmt: skip
         self.frame_stack = frame_stack
         self.shards = [ShardReader(self.path, entry, self.manifest, verify) for entry in self.manifest["shards"]]
         # episode start (local frame index) of every frame, and the frames that end a transition

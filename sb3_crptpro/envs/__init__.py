@@ -12,6 +12,7 @@ state is ``info["state"]``. Modules: :mod:`~sb3_crptpro.envs.tasks` (names, pres
 # whose prepare_rendering() chose the GL backend and loaded triton's LLVM before any GL context (common/_gl.py)
 from sb3_crptpro.envs.factory import (
     check_time_limit,
+    check_vec_env_time_limits,
     make_dmc_env,
     make_dmc_vec_env,
     make_pixel_env,
@@ -40,6 +41,7 @@ __all__ = [
     "available_tasks",
     "build_config",
     "check_time_limit",
+    "check_vec_env_time_limits",
     "make_dmc_env",
     "make_dmc_vec_env",
     "make_pixel_env",

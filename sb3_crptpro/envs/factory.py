@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # SB3 (and torch behind it) is imported only when a VecEnv is
 __all__ = [
     "TimeLimitCheck",
     "check_time_limit",
+    "check_vec_env_time_limits",
     "make_dmc_env",
     "make_dmc_vec_env",
     "make_pixel_env",
@@ -175,11 +176,40 @@ def check_time_limit(env: gym.Env) -> list[int]:
         inner = inner.env
     if not isinstance(inner, PixelEnv):
         return []
-    too_long = [limit for limit in limits if limit > inner.episode_limit]
+    return _warn_too_long(limits, inner.episode_limit, inner.config)
+
+
+def check_vec_env_time_limits(venv: VecEnv) -> list[int]:
+    """:func:`check_time_limit` through SB3's VecEnv interface (``env_is_wrapped``, ``get_attr``), for the envs of
+    ``venv`` (also in ``SubprocVecEnv`` workers, below any ``VecEnvWrapper``) that a ``TimeLimit`` wraps, such as
+    ``TimeLimit(make_dmc_env(...), 400)`` built by hand. ``VecEncodeObservation`` and ``PrototypeIntrinsicReward``
+    run it on the VecEnv they wrap; envs that are not :class:`PixelEnv` are skipped.
+
+    :return: the ``max_episode_steps`` (the outermost ``TimeLimit`` of each env) that exceed the env's limit
+    """
+    try:
+        indices = [i for i, wrapped in enumerate(venv.env_is_wrapped(gym.wrappers.TimeLimit)) if wrapped]
+        if not indices:
+            return []
+        episode_limits = venv.get_attr("episode_limit", indices)
+        configs = venv.get_attr("config", indices)
+        limits = venv.get_attr("_max_episode_steps", indices)
+    except (AttributeError, NotImplementedError):  # not pixel envs of this package, or a VecEnv without the calls
+        return []
+    too_long: list[int] = []
+    for limit, episode_limit, config in zip(limits, episode_limits, configs, strict=True):
+        if isinstance(config, DMCConfig) and limit is not None:
+            too_long += _warn_too_long([int(limit)], episode_limit, config)
+    return sorted(set(too_long))
+
+
+def _warn_too_long(limits: list[int], episode_limit: float, config: DMCConfig) -> list[int]:
+    """Warn once per ``TimeLimit`` length in ``limits`` above ``episode_limit``; return those lengths."""
+    too_long = [limit for limit in limits if limit > episode_limit]
     for limit in too_long:
         warn_user(
-            f"TimeLimit max_episode_steps={limit} is more than {inner.config.task} allows: it ends every episode "
-            f"after {inner.episode_limit} agent steps at action repeat {inner.config.action_repeat}, and a TimeLimit "
+            f"TimeLimit max_episode_steps={limit} is more than {config.task} allows: it ends every episode "
+            f"after {episode_limit} agent steps at action repeat {config.action_repeat}, and a TimeLimit "
             "can only end episodes earlier; use max_episode_steps <= that, or a smaller action repeat",
             UserWarning,
         )

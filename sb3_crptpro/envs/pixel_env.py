@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 
-from sb3_crptpro.common._gl import forget_current_dm_control_context
+from sb3_crptpro.common._gl import forget_current_dm_control_context, gl_backend_advice
 from sb3_crptpro.envs.tasks import RENDER_PRESETS, DMCConfig, _validate, resolve_task
 
 __all__ = ["DMCPixelEnv", "GymPixelEnv", "MissingRenderDependency", "PixelEnv"]
@@ -39,8 +39,18 @@ logging.getLogger("absl").addFilter(_DropSetTotalMass())
 
 
 class MissingRenderDependency(ImportError):
-    """A Gymnasium env cannot render because an optional dependency is missing (e.g. pygame for Pendulum-v1,
-    ``pip install "gymnasium[classic_control]"``); the message names the env and Gymnasium's install advice."""
+    """An env cannot render here: an optional dependency is missing (e.g. pygame for Pendulum-v1, ``pip install
+    "gymnasium[classic_control]"``), or the OpenGL backend in force needs what this machine lacks (``MUJOCO_GL=glfw``
+    without a display). The message names the env and what to install or set."""
+
+
+def _check_gl_backend(task: str) -> None:
+    """Refuse in one line, before the first MuJoCo render, a ``MUJOCO_GL`` that cannot render here (GLFW without a
+    display): trying raises ``mujoco.FatalError``, and dm_control's half-built context then prints a traceback at
+    exit (measured). :raises MissingRenderDependency: with what to set."""
+    advice = gl_backend_advice()
+    if advice is not None:
+        raise MissingRenderDependency(f"{task} cannot render: {advice}")
 
 
 def _flatten_state(observation: dict[str, np.ndarray]) -> np.ndarray:
@@ -294,6 +304,7 @@ class DMCPixelEnv(PixelEnv):
             from dm_control.mujoco.engine import Camera
 
             size = self.config.image_size
+            _check_gl_backend(self.config.task)
             self._camera = Camera(self._physics, height=size, width=size, camera_id=self.config.camera_id)
         frame = self._camera.render(render_flag_overrides=self._render_overrides)
         return np.ascontiguousarray(frame.transpose(2, 0, 1))
@@ -378,6 +389,8 @@ class GymPixelEnv(PixelEnv):
             # current, and the frame comes out wrong (measured: same states, different pixels). Make ours current.
             import mujoco
 
+            if self._fast_pending or not getattr(self._env.unwrapped.mujoco_renderer, "_viewers", None):
+                _check_gl_backend(self.config.task)  # before the viewer's GL context exists
             viewer = self._env.unwrapped.mujoco_renderer._get_viewer(render_mode="rgb_array")
             viewer.make_context_current()
             if self._fast_pending:  # switch shadows and reflections off once the viewer (its scene) exists

@@ -38,13 +38,22 @@ EPISODE_ENV_STEPS = 1000
 
 @lru_cache(maxsize=1)
 def available_tasks() -> dict[str, tuple[str, str]]:
-    """Map every canonical ``"domain_task"`` name to ``(domain, task)`` from shimmy's ``dm_control/*`` ids."""
+    """Map every canonical ``"domain_task"`` name to ``(domain, task)`` from shimmy's ``dm_control/*`` ids of
+    dm_control's suite (``dm_control.suite.ALL_TASKS``).
+
+    shimmy also registers ids that are not suite tasks: locomotion and manipulation ids, which have no domain-task
+    form, and ``dm_control/compatibility-env-v0``, a wrapper that needs an env object (``gym.make`` of it without
+    one raises a ``TypeError``); neither is a task here.
+    """
+    from dm_control import suite
+
+    suite_tasks = set(suite.ALL_TASKS)
     tasks: dict[str, tuple[str, str]] = {}
     for env_id in gym.registry:
         if not env_id.startswith("dm_control/") or not env_id.endswith("-v0"):
             continue
-        parts = env_id[len("dm_control/") : -len("-v0")].split("-")
-        if len(parts) == 2:  # suite tasks only; locomotion/manipulation ids have no domain-task form
+        parts = tuple(env_id[len("dm_control/") : -len("-v0")].split("-"))
+        if parts in suite_tasks:
             tasks[f"{parts[0]}_{parts[1]}"] = (parts[0], parts[1])
     return tasks
 
@@ -198,12 +207,13 @@ UNBOUNDED_ACTION = 1e10
 
 
 def check_bounded_actions(task: str, space: gym.spaces.Box) -> None:
-    """Refuse a task without real action bounds: a random policy (``collect``) draws actions uniformly between the
-    bounds.
+    """Refuse a task without real action bounds: a random policy (``collect``, and SAC/TQC before
+    ``learning_starts``) draws actions uniformly between the bounds, and SAC/TQC squash their actions into them.
 
     dm_control gives an actuator without a control range the bounds +-``mjMAXVAL`` = 1e10 (MuJoCo's largest value,
     ``dm_control.mujoco.engine.action_spec``), e.g. ``lqr_lqr_2_1``: uniform actions would then be of size ~1e10,
-    which no policy would apply and which throws the physics far off its states.
+    which no policy would apply and which throws the physics far off its states; a squashed action of 0.5 would be
+    5e9.
 
     :param task: the task's name (for the message)
     :param space: its action space
@@ -212,8 +222,9 @@ def check_bounded_actions(task: str, space: gym.spaces.Box) -> None:
     bound = float(np.max(np.abs(np.concatenate([space.low.ravel(), space.high.ravel()]))))
     if not np.isfinite(bound) or bound >= UNBOUNDED_ACTION:
         raise ValueError(f"{task} has unbounded actions (bounds {space.low.min():g} to {space.high.max():g}): a "
-                         f"uniform random policy would draw actions of size ~{bound:.0e}; collect from tasks whose "
-                         "actions have a range")  # fmt: skip
+                         f"uniform random policy would draw actions of size ~{bound:.0e} (collect, and SAC/TQC before "
+                         "learning_starts), and SAC/TQC scale their actions to these bounds; use tasks whose actions "
+                         "have a range")  # fmt: skip
 
 
 def domain_of(task: str) -> str:

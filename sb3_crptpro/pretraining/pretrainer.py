@@ -391,6 +391,8 @@ class Pretrainer:
         if resume and self.load_checkpoint() and self.update > c.updates:
             raise ValueError(f"the checkpoint in {self.work_dir} is at update {self.update}, past updates={c.updates}: "
                              f"ask for at least {self.update} updates")  # fmt: skip
+        if resume:  # only now that the resume can go on: a refused one leaves every file as it was
+            self._drop_metrics_after(self.update)
         if command is not None and self.work_dir is not None and not self.rank:
             # only a session that trains joins the record (a refused or a no-op resume trains nothing)
             self.sessions = _record_session(self.work_dir, command if self.update < c.updates else None, resume)
@@ -475,7 +477,7 @@ class Pretrainer:
         path = None if self.work_dir is None or self.rank else self.work_dir / "metrics.csv"
         if path is None or not path.is_file():
             return
-        lines = path.read_text().splitlines(keepends=True)
+        lines = path.read_bytes().decode().splitlines(keepends=True)  # csv's own \r\n endings kept
         width = len(lines[0].split(",")) if lines else 0
 
         def keep(line: str) -> bool:
@@ -523,7 +525,8 @@ class Pretrainer:
         return path
 
     def load_checkpoint(self) -> bool:
-        """Restore the last checkpoint of ``work_dir`` if there is one; return whether one was loaded."""
+        """Restore the last checkpoint of ``work_dir`` if there is one; return whether one was loaded. Reads only:
+        :meth:`fit` trims ``metrics.csv`` to the checkpoint once the resume is accepted."""
         path = None if self.work_dir is None else self.work_dir / CHECKPOINT_NAME
         if path is None or not path.is_file():
             return False
@@ -556,7 +559,6 @@ class Pretrainer:
         self.losses = list(state["losses"])
         self._seconds_before = float(state.get("wall_time_s", 0.0))  # checkpoints before 0.3 record no time
         self.batch_thread_count = state.get("batch_thread_count")  # nor the updates' thread count
-        self._drop_metrics_after(self.update)
         if "center" in state:  # checkpoints of 0.x before issue 12 have no remedies' state
             self.center = state["center"].to(self.device)
             self.queue = state["queue"].to(self.device)

@@ -27,6 +27,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv,
 from sb3_crptpro.common.artifact import PretrainedArtifact, env_settings, load_artifact
 from sb3_crptpro.common.threads import frame_threads, worker_threads
 from sb3_crptpro.envs import make_pixel_vec_env
+from sb3_crptpro.envs.factory import check_vec_env_time_limits
 from sb3_crptpro.sb3.spaces import check_pixel_batch, check_pixel_space
 
 __all__ = ["ENCODE_OUTPUTS", "EncodeObservation", "FrozenEncoding", "VecEncodeObservation", "make_encoded_vec_env"]
@@ -152,6 +153,7 @@ class VecEncodeObservation(VecEnvWrapper):
         )
         meta = encoding.artifact.metadata
         check_pixel_space(venv.observation_space, type(self).__name__, encoding.obs_shape, meta.get("frame_stack"))
+        check_vec_env_time_limits(venv)
         self.encoding = encoding
         space = gym.spaces.Box(-np.inf, np.inf, (encoding.dim,), np.float32)
         super().__init__(venv, observation_space=space)

@@ -22,6 +22,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecNormalize
 
 from sb3_crptpro.common.artifact import PretrainedArtifact, load_artifact
 from sb3_crptpro.common.threads import frame_threads
+from sb3_crptpro.envs.factory import check_vec_env_time_limits
 from sb3_crptpro.sb3.encode import EncodeObservation, FrozenEncoding, VecEncodeObservation
 from sb3_crptpro.sb3.spaces import check_pixel_space
 
@@ -146,6 +147,8 @@ class PrototypeIntrinsicReward(VecEnvWrapper):
         if not math.isfinite(coef) or coef < 0:
             raise ValueError(f"coef must be a finite number >= 0, got {coef}")
         _refuse_reward_dropping_wrappers(venv)
+        if not isinstance(venv, VecEncodeObservation):  # which checked it
+            check_vec_env_time_limits(venv)
         self.device = torch.device(device)
         self.encoding = venv.encoding if isinstance(venv, VecEncodeObservation) else None
         if artifact is None:

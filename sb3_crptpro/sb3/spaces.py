@@ -96,7 +96,9 @@ def check_pixel_batch(pixels: np.ndarray, who: str, expected_shape: tuple[int, i
         raise PixelSpaceError(f"{prefix}: build the frames with the artifact's image_size and frame_stack "
                               "(sb3_crptpro.env_settings(artifact.metadata, action_repeat))")  # fmt: skip
     if pixels.dtype != np.uint8:
-        raise PixelSpaceError(f"{prefix}: pass the raw 0-255 pixels as uint8 (frames scaled to [0, 1]: "
-                              "(frames * 255).round().astype(np.uint8)); the encoder divides by 255 "
+        scaled = pixels.dtype.kind == "f" and pixels.size > 0 and float(np.max(pixels)) <= 1.0
+        how = "(frames * 255).round().astype(np.uint8): these look scaled to [0, 1]" if scaled else (
+            "frames.astype(np.uint8), if they hold whole values 0-255")  # fmt: skip
+        raise PixelSpaceError(f"{prefix}: pass the raw 0-255 pixels as uint8 ({how}); the encoder divides by 255 "
                               "itself")  # fmt: skip
     return len(shape) == 3

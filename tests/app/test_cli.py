@@ -178,3 +178,16 @@ def test_pretrain_refuses_frames_too_small_for_the_encoder_and_a_pad_past_half_t
                                str(tmp_path / "e.safetensors"), "--updates", "2", "--batch-size", "4"],
                               capture_output=True, text=True, timeout=300)  # fmt: skip
         assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_inspect_of_a_folder_holding_an_artifact_names_it(
+    tiny_artifact: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    shutil.copyfile(tiny_artifact, tmp_path / "enc.safetensors")
+    capsys.readouterr()
+    assert main(["inspect", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "holds no dataset" in err and f"to inspect an artifact, pass its file: {tmp_path / 'enc.safetensors'}" in err
+    assert main(["inspect", str(tmp_path / "enc.safetensors")]) == 0

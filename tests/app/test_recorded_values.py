@@ -24,8 +24,13 @@ def test_pretrain_provenance_holds_only_the_sessions_that_trained(
             "--checkpoint-every", "1", "--no-progress"]  # fmt: skip
     first, last = [*base, "--updates", "2"], [*base, "--updates", "3", "--resume"]
     assert main(first) == 0
+    work = tmp_path / "enc_pretrain"
+    before = {p: p.read_bytes() for p in sorted(work.rglob("*")) if p.is_file()}
+    assert b"\r\n" in before[work / "metrics.csv"]  # csv's own line endings
     for refused in ([*base, "--updates", "1", "--resume"], [*base, "--updates", "3", "--lr", "0.5", "--resume"]):
         assert main(refused) == 2  # past the checkpoint; another learning rate than the checkpoint's
+    # a refused call changes no byte (the past-the-checkpoint refusal rewrote metrics.csv with other line endings)
+    assert {p: p.read_bytes() for p in sorted(work.rglob("*")) if p.is_file()} == before
     assert main(last) == 0
     assert main(last) == 0  # nothing left to train: rewrites the artifact, trains nothing, joins no record
     provenance = load_artifact(out).metadata["provenance"]
@@ -102,6 +107,23 @@ def test_ctrl_c_hints_state_the_values_the_command_ran_with(
     assert main(["train", "--resume", str(run), "--steps", "60"]) == 130
     err = capsys.readouterr().err
     assert f"`sb3-crptpro train --resume {run}`" in err and "written every 20 agent steps" in err  # not 10000
+
+    def interrupted_after_saving(config: object, saved: dict, run_dir: Path, *args: object, **kwargs: object) -> None:
+        (run_dir / saved["model"]).write_bytes(b"")  # as the real loop saves the model on its way out
+        raise KeyboardInterrupt
+
+    fresh = ["train", "--task", "cartpole_swingup", "--encoder", "dmc-64px", "--mode", "embedding", "--steps", "40",
+             "--checkpoint-every", "8", "--log-dir", str(tmp_path / "logs")]  # fmt: skip
+    monkeypatch.setattr(training, "_run", interrupted_after_saving)
+    assert main(fresh) == 130
+    out, err = capsys.readouterr()
+    new_run = tmp_path / "logs" / "sac" / "cartpole_swingup_1"
+    assert f"training in {new_run}" in out  # named before the first step; the hint gave "<run dir>"
+    assert f"`sb3-crptpro train --resume {new_run}`" in err and "written every 8 agent steps" in err
+    monkeypatch.setattr(training, "_run", interrupted)
+    assert main(fresh) == 130
+    assert "stopped before the first step: no run was kept" in capsys.readouterr().err
+    assert not (tmp_path / "logs" / "sac" / "cartpole_swingup_2").exists()
     monkeypatch.setattr(Pretrainer, "fit", interrupted)
     base = ["pretrain", "--data", str(tiny_data), "--out", str(tmp_path / "e.safetensors")]
     assert main([*base, "--checkpoint-every", "0"]) == 130

@@ -107,6 +107,29 @@ def test_pretrain_is_refused_while_another_process_writes_its_work_dir(
     assert main([*base, "--updates", "3", "--resume"]) == 0
 
 
+def test_pretrain_refuses_a_dataset_that_collect_is_still_writing(
+    tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A reader does not take a half-written dataset: `pretrain` read 9 of 40 shards of a running `collect`,
+    silently."""
+    from sb3_crptpro.data.sampler import find_domain_dirs
+
+    domain = find_domain_dirs(tiny_data)[0]
+    out = tmp_path / "enc.safetensors"
+    argv = ["pretrain", "--data", str(tiny_data), "--out", str(out), "--batch-size", "8", "--num-protos", "16",
+            "--updates", "1", "--no-progress"]  # fmt: skip
+    holder = _hold(domain)
+    try:
+        capsys.readouterr()
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"dataset {domain} is being written by another process (collect)" in err and len(err.splitlines()) == 1
+        assert not out.exists() and not (tmp_path / "enc_pretrain").exists()
+    finally:
+        _kill_9(holder)
+    assert main(argv) == 0 and out.is_file()
+
+
 def test_two_new_runs_at_once_get_their_own_directories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A `train` that finds its next run id taken between listing and creating it takes the following one."""
     from sb3_crptpro.app import training

@@ -74,7 +74,9 @@ def _assert_same_run(a: Path, b: Path, mode: str, n_envs: int = 1) -> None:
         assert rows[0] == rows[1] and len(rows[0]) == STEPS // n_envs // 34
     qa, qb = (torch.load(r / "intrinsic_reward.pt", weights_only=True) for r in (a, b))
     assert all(torch.equal(qa[k], qb[k]) if torch.is_tensor(qa[k]) else qa[k] == qb[k] for k in qa)
-    assert (a / "checkpoints/step_400/state.json").read_text() == (b / "checkpoints/step_400/state.json").read_text()
+    states = [json.loads((run / "checkpoints/step_400/state.json").read_text()) for run in (a, b)]
+    assert states[0].pop("files").keys() == states[1].pop("files").keys()  # sizes: the zips hold each run's paths
+    assert states[0] == states[1]
     sa, sb = _scalars(a), _scalars(b)
     assert "eval/mean_reward" in sa and "rollout/ep_rew_mean" in sa and sa == sb
 
@@ -211,6 +213,51 @@ def test_resume_honours_a_longer_steps_and_refuses_other_flags(tiny_artifact: Pa
     assert "config.yml is not readable YAML" in err and "Traceback" not in err
 
 
+def _run_files(run: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file() and p.name != ".lock"}
+
+
+def test_a_damaged_checkpoint_is_refused_in_one_line_and_a_lost_latest_file_is_not_needed(
+    tiny_artifact: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A checkpoint file cut short gave raw tracebacks (SB3's `No data found`, `pickle data was truncated`, torch's
+    `failed finding central directory`) or `[Errno 22] Invalid argument`; with `latest` deleted and a complete
+    checkpoint there, resume said the run had no complete checkpoint."""
+    argv = ["train", "--task", "reacher_easy", "--encoder", str(tiny_artifact), "--mode", "embedding", "--steps", "60",
+            "--checkpoint-every", "30", "--eval-freq", "0", "--batch-size", "8", "--learning-starts", "20",
+            "--intrinsic-coef", "0.1", "--action-repeat", "50", "--log-dir", str(tmp_path),
+            "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    run = tmp_path / "sac" / "reacher_easy_1"
+    step = run / "checkpoints" / "step_60"
+    recorded = json.loads((step / "state.json").read_text())["files"]
+    assert set(recorded) == {"model.zip", "replay_buffer.pkl", "intrinsic_reward.pt", "rng.pt", "envs.pkl"}
+    for name in recorded:
+        intact = (step / name).read_bytes()
+        (step / name).write_bytes(intact[: len(intact) // 2])
+        before = _run_files(run)
+        capsys.readouterr()
+        assert main(["train", "--resume", str(run), "--steps", "90", "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert f"checkpoint {step} is damaged: {name} has {len(intact) // 2} bytes, not the {len(intact)}" in err
+        assert len(err.splitlines()) == 1 and _run_files(run) == before
+        (step / name).write_bytes(intact)
+    # a checkpoint that records no sizes (0.3 and before) still fails in one line, naming the file
+    state = json.loads((step / "state.json").read_text())
+    (step / "state.json").write_text(json.dumps({k: v for k, v in state.items() if k != "files"}))
+    intact = (step / "replay_buffer.pkl").read_bytes()
+    (step / "replay_buffer.pkl").write_bytes(intact[:100])
+    before = _run_files(run)
+    assert main(["train", "--resume", str(run), "--steps", "90", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"checkpoint {step} cannot be read: replay_buffer.pkl is damaged" in err and len(err.splitlines()) == 1
+    assert _run_files(run) == before
+    (step / "replay_buffer.pkl").write_bytes(intact)
+    (run / "checkpoints" / "latest").unlink()  # deleted by hand: step_60 is complete, and the newest
+    assert main(["train", "--resume", str(run), "--steps", "90", "--no-progress"]) == 0
+    assert (run / "checkpoints" / "latest").read_text().strip() == "step_90"
+
+
 def test_resume_refuses_an_encoder_that_changed(tiny_artifact: Path, tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     import shutil
@@ -234,8 +281,9 @@ def test_resume_refuses_an_encoder_that_changed(tiny_artifact: Path, tmp_path: P
 
 
 def test_a_checkpoint_without_env_states_resumes_with_new_episodes(tiny_artifact: Path, tmp_path: Path) -> None:
-    """A checkpoint as version 0.2.0 wrote it (no ``envs.pkl``, no ``pending_updates`` in ``state.json``) still
-    resumes; its envs start new episodes (the model resets them) instead of replaying the interrupted ones."""
+    """A checkpoint as version 0.2.0 wrote it (no ``envs.pkl``, no ``pending_updates`` or ``files`` in
+    ``state.json``) still resumes; its envs start new episodes (the model resets them) instead of replaying the
+    interrupted ones."""
     argv = _train_argv(tiny_artifact, "embedding", tmp_path, steps=60)  # 34-step episodes: one ends, one is cut
     argv[argv.index("--checkpoint-every") + 1] = "30"
     assert main(argv) == 0
@@ -243,7 +291,7 @@ def test_a_checkpoint_without_env_states_resumes_with_new_episodes(tiny_artifact
     checkpoint = run / "checkpoints" / "step_60"
     (checkpoint / "envs.pkl").unlink()
     state = json.loads((checkpoint / "state.json").read_text())
-    del state["pending_updates"]
+    del state["pending_updates"], state["files"]  # neither recorded by 0.2.0
     (checkpoint / "state.json").write_text(json.dumps(state))
     assert main(["train", "--resume", str(run), "--steps", "120", "--no-progress"]) == 0
     from stable_baselines3 import SAC

@@ -15,6 +15,7 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import SubprocVecEnv
 
 from sb3_crptpro import make_dmc_env, make_dmc_vec_env, resolve_task
+from sb3_crptpro.envs import available_tasks
 
 
 @pytest.mark.parametrize("task", CORE_TASKS)
@@ -284,3 +285,19 @@ def test_episode_state_replays_the_episode_exactly(task: str, frame_stack: int) 
         other.set_episode_state(bad)
     env.close()
     other.close()
+
+
+def test_every_registered_id_builds_and_only_suite_tasks_are_tasks() -> None:
+    """shimmy's `dm_control/compatibility-env-v0` was read as a task: `CRPTpro/compatibility_env-v0` was registered
+    and `gym.make` of it raised a TypeError."""
+    from dm_control import suite
+
+    from sb3_crptpro.sb3.zoo import register_envs
+
+    assert sorted(available_tasks().values()) == sorted(suite.ALL_TASKS)
+    with pytest.raises(ValueError, match=r"Unknown DeepMind Control task 'compatibility_env'"):
+        resolve_task("compatibility_env")
+    ids = register_envs()
+    assert len(ids) == len(suite.ALL_TASKS)
+    for ident in ids:
+        gym.make(ident, image_size=16, frame_stack=1).close()

@@ -11,6 +11,7 @@ import importlib.util
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -154,3 +155,17 @@ def test_a_backend_the_user_chose_is_kept_and_a_failed_switch_says_what_to_set()
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
     assert "chose GLFW, which cannot render here" in last and "set MUJOCO_GL=egl (or osmesa) before" in last
+
+
+def test_glfw_chosen_by_the_user_on_a_headless_machine_says_what_to_set(tmp_path: Path) -> None:
+    """MUJOCO_GL=glfw without a display gave a traceback ending in mujoco.FatalError; the CLI now prints one line."""
+    proc = _headless(f"""
+        import sys
+        from sb3_crptpro.app.cli import main
+        sys.exit(main(["collect", "--tasks", "cartpole_swingup", "--transitions", "4", "--out", {str(tmp_path)!r},
+                       "--workers", "1", "--image-size", "16", "--no-progress"]))
+    """, MUJOCO_GL="glfw")  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "cartpole_swingup cannot render: MUJOCO_GL=glfw needs a display" in last and "MUJOCO_GL=egl" in last
+    assert "Traceback" not in proc.stderr

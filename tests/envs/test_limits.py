@@ -28,6 +28,20 @@ def test_collect_refuses_unbounded_actions_before_writing(tmp_path: Path) -> Non
     check_bounded_actions("x", gym.spaces.Box(-1.0, 1.0, (2,)))  # a range: accepted
 
 
+def test_train_refuses_unbounded_actions_and_leaves_no_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`train` ran on lqr_lqr_2_1 without a word: SAC's warm-up draws uniform actions of size ~1e10 there and its
+    squashed actions are scaled to the same bounds."""
+    from sb3_crptpro.app.cli import main
+
+    argv = ["train", "--task", "lqr_lqr_2_1", "--encoder", "dmc-64px", "--mode", "embedding", "--steps", "4",
+            "--learning-starts", "2", "--eval-freq", "0", "--log-dir", str(tmp_path), "--no-progress"]  # fmt: skip
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "lqr_lqr_2_1 has unbounded actions" in err and "SAC/TQC" in err and len(err.splitlines()) == 1
+    assert not list(tmp_path.rglob("config.yml"))  # the run directory it began is gone
+
+
 def _episode_length(env: gym.Env) -> int:
     env.reset(seed=0)
     for step in range(1, 10_000):
@@ -71,3 +85,41 @@ def test_the_check_runs_on_gym_make_and_on_a_vec_env_wrapper_class() -> None:
         venv = make_pixel_vec_env("cartpole_swingup", 1, action_repeat=4,
                                   wrapper_class=lambda e: gym.wrappers.TimeLimit(e, 400), **ENV)  # fmt: skip
     venv.close()
+
+
+@pytest.mark.parametrize("vec_env", ["dummy", "subproc"])
+def test_the_package_vec_env_wrappers_check_envs_wrapped_by_hand(tiny_artifact: Path, vec_env: str) -> None:
+    """`TimeLimit(make_dmc_env(...), 5000)` built by hand got no warning: the env cannot see the wrapper, and
+    neither gym.make nor make_pixel_vec_env's wrapper_class was involved."""
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
+    from sb3_crptpro import PrototypeIntrinsicReward, VecEncodeObservation, env_settings, load_artifact
+
+    settings = env_settings(load_artifact(tiny_artifact).metadata, 8)
+    factories = [_HandWrapped(settings, 400), _HandWrapped(settings, 100)]  # 125 agent steps at action repeat 8
+    venv = DummyVecEnv(factories) if vec_env == "dummy" else SubprocVecEnv(factories, start_method="forkserver")
+    try:
+        with pytest.warns(UserWarning, match="max_episode_steps=400 is more than cartpole_swingup allows") as caught:
+            VecEncodeObservation(venv, tiny_artifact)
+        assert len([w for w in caught if "max_episode_steps" in str(w.message)]) == 1  # the 100-step one is fine
+        with pytest.warns(UserWarning, match="max_episode_steps=400"):
+            PrototypeIntrinsicReward(venv, tiny_artifact)
+    finally:
+        venv.close()
+    plain = DummyVecEnv([lambda: Monitor(make_dmc_env("cartpole_swingup", **settings))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no TimeLimit: nothing to say
+        VecEncodeObservation(plain, tiny_artifact).close()
+
+
+class _HandWrapped:
+    """A picklable env factory: a pixel env in a TimeLimit of ``limit`` agent steps, then SB3's Monitor."""
+
+    def __init__(self, settings: dict, limit: int) -> None:
+        self.settings, self.limit = settings, limit
+
+    def __call__(self) -> gym.Env:
+        from stable_baselines3.common.monitor import Monitor
+
+        return Monitor(gym.wrappers.TimeLimit(make_dmc_env("cartpole_swingup", **self.settings), self.limit))

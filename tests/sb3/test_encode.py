@@ -162,7 +162,9 @@ def test_frozen_encoding_takes_one_observation_and_refuses_bad_pixels_in_one_lin
     bad = {
         "it is channel-last; pass np.transpose(pixels, (0, 3, 1, 2))": batch.transpose(0, 2, 3, 1),
         "it is channel-last; pass np.transpose(pixels, (2, 0, 1))": batch[0].transpose(1, 2, 0),
-        "pass the raw 0-255 pixels as uint8": batch.astype(np.float32) / 255,
+        "(frames * 255).round().astype(np.uint8): these look scaled to [0, 1]": batch.astype(np.float32) / 255,
+        "(frames.astype(np.uint8), if they hold whole values 0-255)": batch.astype(np.float32),
+        "uint8 (frames.astype(np.uint8)": batch.astype(np.int64),
         "build the frames with the artifact's image_size": batch[:, :, :20],
     }
     for message, pixels in bad.items():
