@@ -164,7 +164,7 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
 
 def check_checkpoint_files(folder: str | Path) -> None:
     """Refuse a checkpoint whose files are not the sizes ``state.json`` recorded when they were written (cut short
-    by a full disk, a copy stopped halfway, edited by hand); checkpoints of 0.3 and before record no sizes.
+    by a full disk, a copy stopped halfway, edited by hand); checkpoints written by earlier versions record none.
 
     :raises ValueError: a recorded file missing or of another size (one line, naming the file)
     """

@@ -53,11 +53,12 @@ def exclusive_folder(folder: str | Path, what: str) -> Iterator[Path]:
 
 
 def folder_in_use(folder: str | Path) -> bool:
-    """Whether another process holds the lock of ``folder`` now (a reader's check: e.g. ``pretrain`` on a dataset that
-    ``collect`` is still writing).
+    """Whether a writer holds the lock of ``folder`` now (a reader's check: e.g. ``pretrain`` on a dataset that
+    ``collect`` is still writing): another process, or an :func:`exclusive_folder` block of this one (the OS lock
+    belongs to an open file, measured).
 
     Writes nothing: a folder without a ``.lock`` file, or whose lock file this process may not open (a read-only
-    copy), counts as not in use. A lock held by this process does not count either.
+    copy), counts as not in use.
     """
     path = Path(folder) / LOCK_NAME
     if not path.is_file():
