@@ -13,6 +13,13 @@ import yaml
 CORE_TASKS = ["cheetah_run", "walker_run", "quadruped_run", "cartpole_swingup", "reacher_easy"]
 
 
+def folder_bytes(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (path relative to it -> content), the lock file left out: what a refused or failed
+    command must leave unchanged."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != ".lock")
+    return {str(p.relative_to(folder)): p.read_bytes() for p in files}
+
+
 @pytest.fixture(scope="session")
 def fast_env_kwargs() -> dict:
     """Small, fast-rendering env settings for tests that step many times."""

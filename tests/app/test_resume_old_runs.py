@@ -7,14 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import folder_bytes
 
 from sb3_crptpro.app.cli import main
 from sb3_crptpro.sb3.buffers import FrameStackReplayBuffer
-
-
-def _files(run: Path) -> dict[str, bytes]:
-    files = sorted(p for p in run.rglob("*") if p.is_file() and p.name != ".lock")
-    return {str(p.relative_to(run)): p.read_bytes() for p in files}
 
 
 def test_a_run_of_0_2_0_resumes_to_the_new_steps(
@@ -23,12 +19,12 @@ def test_a_run_of_0_2_0_resumes_to_the_new_steps(
     from sb3_crptpro.sb3.sac import AugmentedSAC
 
     run, encoder = run_0_2_0
-    before = _files(run)
+    before = folder_bytes(run)
     # its encoder moved: one line says to pass it, and nothing is written
     assert main(["train", "--resume", str(run), "--steps", "60", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "is not there any more" in err and "pass its file with --encoder" in err and len(err.splitlines()) == 1
-    assert _files(run) == before
+    assert folder_bytes(run) == before
     # with the encoder named, the 0.2.0 checkpoint (buffer pickled without n_steps) trains on to agent step 60
     assert main(["train", "--resume", str(run), "--steps", "60", "--encoder", str(encoder), "--no-progress"]) == 0
     model = AugmentedSAC.load(run / "cartpole_swingup.zip")
@@ -58,7 +54,7 @@ def test_a_resume_that_cannot_continue_leaves_every_file_as_it_was(
     run_0_2_0: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run, encoder = run_0_2_0
-    before = _files(run)
+    before = folder_bytes(run)
     tensorboard = sorted(run.glob("tb_*/*"))
 
     def fail(*args: object, **kwargs: object) -> None:
@@ -68,6 +64,6 @@ def test_a_resume_that_cannot_continue_leaves_every_file_as_it_was(
     with pytest.raises(RuntimeError, match="the first gradient step failed"):
         main(["train", "--resume", str(run), "--steps", "60", "--encoder", str(encoder), "--no-progress"])
     # model, config.yml (steps, encoder), command.txt, monitor.csv, reward queue, evaluations: all as they were
-    assert _files(run) == before and sorted(run.glob("tb_*/*")) == tensorboard
+    assert folder_bytes(run) == before and sorted(run.glob("tb_*/*")) == tensorboard
     monkeypatch.undo()
     assert main(["train", "--resume", str(run), "--steps", "60", "--encoder", str(encoder), "--no-progress"]) == 0

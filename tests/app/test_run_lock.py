@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import folder_bytes
 
 from sb3_crptpro.app.cli import main
 
@@ -33,10 +34,6 @@ def _kill_9(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def _files(folder: Path) -> dict[str, bytes]:
-    return {str(p): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ".lock"}
-
-
 def _refused(argv: list[str], capsys: pytest.CaptureFixture[str], what: str) -> None:
     capsys.readouterr()
     assert main(argv) == 2
@@ -50,11 +47,11 @@ def test_train_resume_is_refused_while_another_process_writes_the_run(
 ) -> None:
     run, encoder = run_0_2_0
     argv = ["train", "--resume", str(run), "--steps", "60", "--encoder", str(encoder), "--no-progress"]
-    before = _files(run)
+    before = folder_bytes(run)
     holder = _hold(run)
     try:
         _refused(argv, capsys, "run")
-        assert _files(run) == before
+        assert folder_bytes(run) == before
     finally:
         _kill_9(holder)  # a crashed writer: its lock goes with it
     assert main(argv) == 0
@@ -97,11 +94,11 @@ def test_pretrain_is_refused_while_another_process_writes_its_work_dir(
             "--checkpoint-every", "1", "--no-progress"]  # fmt: skip
     assert main([*base, "--updates", "2"]) == 0
     work = tmp_path / "enc_pretrain"
-    before = _files(work)
+    before = folder_bytes(work)
     holder = _hold(work)
     try:
         _refused([*base, "--updates", "3", "--resume"], capsys, "pretraining work dir")
-        assert _files(work) == before  # sessions.txt too: the refused command is not recorded
+        assert folder_bytes(work) == before  # sessions.txt too: the refused command is not recorded
     finally:
         _kill_9(holder)
     assert main([*base, "--updates", "3", "--resume"]) == 0

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import folder_bytes
 
 from sb3_crptpro.app.cli import main
 
@@ -213,10 +214,6 @@ def test_resume_honours_a_longer_steps_and_refuses_other_flags(tiny_artifact: Pa
     assert "config.yml is not readable YAML" in err and "Traceback" not in err
 
 
-def _run_files(run: Path) -> dict[str, bytes]:
-    return {str(p): p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file() and p.name != ".lock"}
-
-
 def test_a_damaged_checkpoint_is_refused_in_one_line_and_a_lost_latest_file_is_not_needed(
     tiny_artifact: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -235,23 +232,23 @@ def test_a_damaged_checkpoint_is_refused_in_one_line_and_a_lost_latest_file_is_n
     for name in recorded:
         intact = (step / name).read_bytes()
         (step / name).write_bytes(intact[: len(intact) // 2])
-        before = _run_files(run)
+        before = folder_bytes(run)
         capsys.readouterr()
         assert main(["train", "--resume", str(run), "--steps", "90", "--no-progress"]) == 2
         err = capsys.readouterr().err
         assert f"checkpoint {step} is damaged: {name} has {len(intact) // 2} bytes, not the {len(intact)}" in err
-        assert len(err.splitlines()) == 1 and _run_files(run) == before
+        assert len(err.splitlines()) == 1 and folder_bytes(run) == before
         (step / name).write_bytes(intact)
     # a checkpoint that records no sizes (0.3 and before) still fails in one line, naming the file
     state = json.loads((step / "state.json").read_text())
     (step / "state.json").write_text(json.dumps({k: v for k, v in state.items() if k != "files"}))
     intact = (step / "replay_buffer.pkl").read_bytes()
     (step / "replay_buffer.pkl").write_bytes(intact[:100])
-    before = _run_files(run)
+    before = folder_bytes(run)
     assert main(["train", "--resume", str(run), "--steps", "90", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert f"checkpoint {step} cannot be read: replay_buffer.pkl is damaged" in err and len(err.splitlines()) == 1
-    assert _run_files(run) == before
+    assert folder_bytes(run) == before
     (step / "replay_buffer.pkl").write_bytes(intact)
     (run / "checkpoints" / "latest").unlink()  # deleted by hand: step_60 is complete, and the newest
     assert main(["train", "--resume", str(run), "--steps", "90", "--no-progress"]) == 0
