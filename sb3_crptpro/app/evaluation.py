@@ -59,6 +59,8 @@ def evaluate_run(
 
     if episodes < 1 or seed < 0:
         raise ValueError(f"need episodes >= 1 and seed >= 0, got {episodes} and {seed}")
+    if video is not None:
+        _video_writer()  # before the episodes: a missing extra failed only after them
     config = load_run_config(run_dir)
     env_kwargs = dict(config["env"])
     trained_task = env_kwargs.pop("task")
@@ -130,6 +132,21 @@ def random_policy_returns(
     return {"task": task, "episodes": episodes, **_episode_stats(returns)}
 
 
+def _video_writer() -> Any:
+    """``imageio.v2``, with the ffmpeg plugin that writes mp4.
+
+    :raises MissingRenderDependency: ``imageio-ffmpeg`` is not installed (the ``video`` extra); one line
+    """
+    from sb3_crptpro.envs import MissingRenderDependency
+
+    try:
+        import imageio.v2 as imageio
+        import imageio_ffmpeg  # noqa: F401
+    except ImportError:
+        raise MissingRenderDependency("writing mp4 needs imageio-ffmpeg: pip install 'sb3-crptpro[video]'") from None
+    return imageio
+
+
 def write_video(
     model: Any,
     task: str,
@@ -144,11 +161,7 @@ def write_video(
     :param encoder: artifact (path or loaded) whose projections the model acts on (embedding mode); ``None``: the
         model reads pixels
     """
-    try:
-        import imageio.v2 as imageio
-        import imageio_ffmpeg  # noqa: F401
-    except ImportError:
-        raise ImportError("writing mp4 needs imageio-ffmpeg: pip install 'sb3-crptpro[video]'") from None
+    imageio = _video_writer()
     from sb3_crptpro.envs import make_pixel_env
     from sb3_crptpro.sb3.encode import FrozenEncoding
 

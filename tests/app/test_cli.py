@@ -191,3 +191,17 @@ def test_inspect_of_a_folder_holding_an_artifact_names_it(
     err = capsys.readouterr().err
     assert "holds no dataset" in err and f"to inspect an artifact, pass its file: {tmp_path / 'enc.safetensors'}" in err
     assert main(["inspect", str(tmp_path / "enc.safetensors")]) == 0
+
+
+def test_evaluate_video_without_the_video_extra_is_one_line_before_any_episode(
+    run_0_2_0: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`evaluate --video` after a plain `pip install` (no imageio-ffmpeg) evaluated every episode, then ended in a
+    traceback (found running the README's commands in a fresh venv)."""
+    run, _ = run_0_2_0
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # as if not installed: importing it raises ImportError
+    capsys.readouterr()
+    assert main(["evaluate", "--run", str(run), "--episodes", "1", "--video"]) == 2
+    out, err = capsys.readouterr()
+    assert "writing mp4 needs imageio-ffmpeg: pip install 'sb3-crptpro[video]'" in err and len(err.splitlines()) == 1
+    assert "episode" not in out and not list(run.glob("*.mp4"))
