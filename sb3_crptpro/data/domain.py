@@ -81,6 +81,10 @@ class DomainDataset:
     def state_dim(self) -> int:
         return int(self.manifest["shapes"]["state_dim"])
 
+    @property
+    def action_dim(self) -> int:
+        return int(self.manifest["shapes"]["action_dim"])
+
     def __len__(self) -> int:
         return int(self._cumulative[-1])
 
@@ -121,6 +125,16 @@ class DomainDataset:
             next_view[rows] = frames[frame_idx[:, 1:]]
             states[rows] = self.shards[s].states[j - 1]
         return obs, nxt, states
+
+    def actions(self, indices: np.ndarray) -> np.ndarray:
+        """``float32 [n, action_dim]``: the action of each transition, the one the collecting policy took between
+        its two stacks (stored with the frame ending the transition, ``store.py``)."""
+        shard_ids, local = self.locate(indices)
+        out = np.empty((len(local), self.action_dim), np.float32)
+        for s in np.unique(shard_ids):
+            rows = np.flatnonzero(shard_ids == s)
+            out[rows] = self.shards[s].arrays["actions"][local[rows]]
+        return out
 
     def episode_ids(self) -> np.ndarray:
         """Episode number (0-based, over the whole domain) of every transition, in transition order."""

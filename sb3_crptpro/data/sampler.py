@@ -33,6 +33,9 @@ class Batch:
     domain: torch.Tensor
     #: ``float32 [B, max_state_dim]`` proprioceptive state at time t, zero-padded past each domain's state size
     state: torch.Tensor
+    #: ``float32 [B, max_action_dim]`` action taken between ``obs`` and ``next_obs``, zero-padded past each domain's
+    #: action size
+    action: torch.Tensor
 
 
 def find_domain_dirs(paths: str | Path | Sequence[str | Path]) -> list[Path]:
@@ -102,6 +105,10 @@ class CrossDomainDataset:
     def max_state_dim(self) -> int:
         return max(d.state_dim for d in self.domains)
 
+    @property
+    def max_action_dim(self) -> int:
+        return max(d.action_dim for d in self.domains)
+
     def __len__(self) -> int:
         return sum(len(d) for d in self.domains)
 
@@ -127,6 +134,7 @@ class CrossDomainDataset:
         next_obs = torch.empty(shape, dtype=torch.uint8)
         domain = torch.empty(batch_size, dtype=torch.int64)
         state = torch.zeros(batch_size, self.max_state_dim, dtype=torch.float32)
+        action = torch.zeros(batch_size, self.max_action_dim, dtype=torch.float32)
         start = 0
         for d, count in enumerate(counts):
             if count == 0:
@@ -136,9 +144,10 @@ class CrossDomainDataset:
             indices = torch.randint(len(dataset), (int(count),), generator=generator).numpy()
             _, _, states = dataset.transitions(indices, obs[rows].numpy(), next_obs[rows].numpy())
             state[rows, : dataset.state_dim] = torch.from_numpy(states)
+            action[rows, : dataset.action_dim] = torch.from_numpy(dataset.actions(indices))
             domain[rows] = d
             start += int(count)
-        return Batch(obs=obs, next_obs=next_obs, domain=domain, state=state)
+        return Batch(obs=obs, next_obs=next_obs, domain=domain, state=state, action=action)
 
     def state_dict(self) -> dict[str, Any]:
         """Sampler position (for exact checkpoint/resume)."""

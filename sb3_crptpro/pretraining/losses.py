@@ -4,6 +4,7 @@
 - :func:`sinkhorn_targets`: the same, balanced together with a queue of past samples (SwAV).
 - :func:`comparative_loss`: Proto-RL's swapped-prediction loss between online predictions and target assignments.
 - :func:`prototype_spread_loss`: CRPTpro's intrinsic loss that pushes prototypes apart.
+- :func:`inverse_dynamics_loss`: an auxiliary loss, not CRPTpro's: predict the recorded action between two stacks.
 - :func:`total_loss`: ``L = L_comp + alpha * L_intr``.
 """
 
@@ -14,7 +15,14 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["comparative_loss", "prototype_spread_loss", "sinkhorn_knopp", "sinkhorn_targets", "total_loss"]
+__all__ = [
+    "comparative_loss",
+    "inverse_dynamics_loss",
+    "prototype_spread_loss",
+    "sinkhorn_knopp",
+    "sinkhorn_targets",
+    "total_loss",
+]
 
 
 @torch.no_grad()
@@ -103,6 +111,29 @@ def prototype_spread_loss(prototypes: torch.Tensor, offset: float = 1.5) -> torc
     ratio = s / (s.detach() + offset)
     ratio = ratio * (1 - torch.eye(len(c), device=c.device, dtype=c.dtype))
     return ratio.mean()
+
+
+def inverse_dynamics_loss(
+    predicted: torch.Tensor, actions: torch.Tensor, domain: torch.Tensor, action_dims: torch.Tensor
+) -> torch.Tensor:
+    """Mean squared error between predicted and recorded actions, over each row's own domain's action entries.
+
+    An inverse-dynamics model (Pathak et al. 2017, "Curiosity-driven exploration by self-supervised prediction")
+    reads the action from the features of ``(obs_t, obs_t+1)``; what an action changes is the controllable part of
+    the state and its velocities, the variables the frozen features read worst (``docs/pixel-bottleneck.md``).
+    Domains have different action sizes: one output block of ``A`` entries per domain, the unused tail masked.
+
+    :param predicted: ``float [B, D * A]``: D domains' blocks of ``A = actions.shape[1]`` predicted entries
+    :param actions: ``float [B, A]`` recorded actions, zero-padded past each row's domain's action size
+    :param domain: ``int64 [B]`` domain of each row, in ``[0, D)``
+    :param action_dims: ``int64 [D]`` action size of each domain (each ``<= A``)
+    :return: scalar loss: the sum of squared errors over the used entries divided by their count
+    """
+    b, a = actions.shape
+    blocks = predicted.reshape(b, -1, a)
+    mine = blocks[torch.arange(b, device=predicted.device), domain]  # [B, A]
+    used = (torch.arange(a, device=predicted.device)[None, :] < action_dims[domain][:, None]).to(predicted.dtype)
+    return ((mine - actions) ** 2 * used).sum() / used.sum()
 
 
 def total_loss(comparative: torch.Tensor, intrinsic: torch.Tensor, alpha: float) -> torch.Tensor:

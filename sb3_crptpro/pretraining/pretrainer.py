@@ -44,7 +44,12 @@ from sb3_crptpro.pretraining.diagnostics import (
     prototype_cosine_stats,
     prototype_usage,
 )
-from sb3_crptpro.pretraining.losses import comparative_loss, prototype_spread_loss, total_loss
+from sb3_crptpro.pretraining.losses import (
+    comparative_loss,
+    inverse_dynamics_loss,
+    prototype_spread_loss,
+    total_loss,
+)
 
 #: the command lines that trained a work dir's run, one a line (the artifact's ``provenance.sessions``)
 SESSIONS_NAME = "sessions.txt"
@@ -129,6 +134,10 @@ class PretrainConfig:
     center_momentum: float = 0.9
     #: probe frames per domain for the collapse diagnostics logged every ``log_every`` updates (0: off)
     probe_frames: int = 64
+    #: weight of an auxiliary inverse-dynamics loss (not CRPTpro's; 0 = off, the reference): an MLP reads the recorded
+    #: action from the online projections of ``obs`` and ``next_obs`` (:func:`~.losses.inverse_dynamics_loss`); costs
+    #: one more encoder pass with gradient per update
+    inverse_dynamics: float = 0.0
 
     @classmethod
     def from_preset(cls, preset: str = "default", **overrides: Any) -> PretrainConfig:
@@ -154,6 +163,8 @@ class PretrainConfig:
             raise ValueError(f"sinkhorn_temperature must be > 0, got {self.sinkhorn_temperature}")
         if min(self.freeze_prototypes, self.queue_length, self.probe_frames) < 0 or not 0 <= self.center_momentum < 1:
             raise ValueError("need freeze_prototypes, queue_length, probe_frames >= 0 and 0 <= center_momentum < 1")
+        if not (math.isfinite(self.inverse_dynamics) and self.inverse_dynamics >= 0):
+            raise ValueError(f"inverse_dynamics must be a finite weight >= 0, got {self.inverse_dynamics}")
         if self.pad < 0 or self.checkpoint_every < 0:
             raise ValueError(f"need pad >= 0 and checkpoint_every >= 0, got {self.pad} and {self.checkpoint_every}")
         floats = {k: getattr(self, k) for k in ("lr", "temperature", "ema_tau", "alpha", "center_momentum")}
@@ -166,9 +177,10 @@ class PretrainConfig:
 
 
 class _OnlineLosses(nn.Module):
-    """Online encoder, projector, predictor and prototypes; ``forward`` returns the losses (one DDP module)."""
+    """Online encoder, projector, predictor and prototypes (and, with ``config.inverse_dynamics``, the
+    inverse-dynamics head); ``forward`` returns the losses (one DDP module)."""
 
-    def __init__(self, obs_shape: tuple[int, int, int], config: PretrainConfig) -> None:
+    def __init__(self, obs_shape: tuple[int, int, int], config: PretrainConfig, action_dims: list[int]) -> None:
         super().__init__()
         self.encoder = Encoder(obs_shape)
         self.projector = Projector(self.encoder.repr_dim, config.proj_dim)
@@ -176,14 +188,31 @@ class _OnlineLosses(nn.Module):
         self.prototypes = Prototypes(config.proj_dim, config.num_protos)
         self.temperature, self.iters = config.temperature, config.sinkhorn_iters
         self.sinkhorn_temperature = config.sinkhorn_temperature
+        self.inverse_head: nn.Module | None = None
+        if config.inverse_dynamics:
+            self.inverse_head = nn.Sequential(
+                nn.Linear(2 * config.proj_dim, config.pred_dim),
+                nn.ReLU(),
+                nn.Linear(config.pred_dim, len(action_dims) * max(action_dims)),
+            )
+        self.register_buffer("action_dims", torch.tensor(action_dims, dtype=torch.int64), persistent=False)
 
     def forward(
-        self, obs: torch.Tensor, proj_t: torch.Tensor, queue: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        pred_s = self.predictor(self.projector(self.encoder(obs)))
+        self, obs: torch.Tensor, proj_t: torch.Tensor, queue: torch.Tensor | None = None, batch: Any = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """``(L_comp, L_intr, q_t, L_inv)``; ``L_inv`` is ``None`` without the inverse-dynamics head, else it reads
+        ``batch``'s augmented ``next_obs``, ``action`` and ``domain``."""
+        z = self.projector(self.encoder(obs))
+        pred_s = self.predictor(z)
         comp, q_t = comparative_loss(pred_s, proj_t, self.prototypes.weight, self.temperature, self.iters,
                                      sinkhorn_temperature=self.sinkhorn_temperature, queue=queue)  # fmt: skip
-        return comp, prototype_spread_loss(self.prototypes.weight), q_t
+        inverse = None
+        if self.inverse_head is not None:
+            next_obs, action, domain = batch
+            z_next = self.projector(self.encoder(next_obs))
+            predicted = self.inverse_head(torch.cat([z, z_next], dim=1))
+            inverse = inverse_dynamics_loss(predicted, action, domain, self.action_dims)
+        return comp, prototype_spread_loss(self.prototypes.weight), q_t, inverse
 
 
 def _resolve_device(name: str, local_rank: int) -> torch.device:
@@ -225,7 +254,7 @@ class Pretrainer:
         dataset.load_state_dict({**dataset.state_dict(), "cursor": self.rank})  # ranks start on different domains
 
         torch.manual_seed(config.seed)  # same initial weights on every rank
-        self.online = _OnlineLosses(dataset.obs_shape, config).to(self.device)
+        self.online = _OnlineLosses(dataset.obs_shape, config, [d.action_dim for d in dataset.domains]).to(self.device)
         self.target_encoder = copy.deepcopy(self.online.encoder).requires_grad_(False)
         self.target_projector = copy.deepcopy(self.online.projector).requires_grad_(False)
         self.model: nn.Module = self.online
@@ -294,8 +323,13 @@ class Pretrainer:
             proj_raw = self.target_projector(self.target_encoder(next_obs))
             proj_t = self._read_targets(proj_raw)
         queue = self.queue[: self.queue_filled] if self.queue_filled else None
-        comp, intr, q_t = self.model(obs, proj_t, queue)
+        extra = None
+        if c.inverse_dynamics:
+            extra = (next_obs, batch.action.to(self.device), batch.domain.to(self.device))
+        comp, intr, q_t, inverse = self.model(obs, proj_t, queue, extra)
         loss = total_loss(comp, intr, c.alpha)
+        if inverse is not None:
+            loss = loss + c.inverse_dynamics * inverse
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if frozen:
@@ -308,6 +342,8 @@ class Pretrainer:
         ema_update(self.target_projector, self.online.projector, c.ema_tau)
         self.update += 1
         metrics = {"loss": loss.item(), "loss_comp": comp.item(), "loss_intr": intr.item()}
+        if inverse is not None:
+            metrics["loss_inverse"] = inverse.item()
         if self.update % c.log_every == 0 or self.update == c.updates:
             # coverage of this batch: usage counts the prototype each target assignment favours
             metrics["assign_entropy"] = assignment_entropy(q_t)
@@ -632,7 +668,8 @@ def save_random_init(encoder: str | Path, path: str | Path) -> Path:
         names = {f.name for f in dataclasses.fields(PretrainConfig)}
         config = PretrainConfig(**{k: v for k, v in meta["config"].items() if k in names})
         torch.manual_seed(config.seed)
-        networks = _OnlineLosses(tuple(meta["obs_shape"]), config)
+        # the inverse-dynamics head is built after the saved networks: it changes none of their initial weights
+        networks = _OnlineLosses(tuple(meta["obs_shape"]), dataclasses.replace(config, inverse_dynamics=0.0), [])
     networks.prototypes.normalize_()
     saved = save_artifact(path, networks.encoder, networks.projector, networks.prototypes, config=meta["config"],
                           stats={"updates": 0, "wall_time_s": 0.0, "diagnostics": {}}, render=meta.get("render"),

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 
 from sb3_crptpro import load_artifact
 from sb3_crptpro.app.cli import main
@@ -22,7 +23,13 @@ from sb3_crptpro.common.artifact import ArtifactError, save_artifact
 from sb3_crptpro.common.networks import Encoder, Projector, Prototypes, ema_update
 from sb3_crptpro.data import CrossDomainDataset, collect
 from sb3_crptpro.pretraining.augment import random_crop, random_shift
-from sb3_crptpro.pretraining.losses import comparative_loss, prototype_spread_loss, sinkhorn_knopp, total_loss
+from sb3_crptpro.pretraining.losses import (
+    comparative_loss,
+    inverse_dynamics_loss,
+    prototype_spread_loss,
+    sinkhorn_knopp,
+    total_loss,
+)
 from sb3_crptpro.pretraining.pretrainer import PretrainConfig, Pretrainer, save_random_init
 
 ORACLE = json.loads((Path(__file__).parents[1] / "oracles" / "crptpro_cases.json").read_text())
@@ -73,6 +80,18 @@ def test_comparative_loss_hand_computed() -> None:
     e = math.e
     torch.testing.assert_close(q, t64([[e / (e + 1), 1 / (e + 1)], [1 / (e + 1), e / (e + 1)]]))
     assert loss.item() == pytest.approx(math.log(e + 1) - e / (e + 1), rel=1e-12)
+
+
+def test_inverse_dynamics_loss_hand_computed() -> None:
+    # two domains with 3 and 1 action entries; row 0 reads block 0 (all 3 entries), row 1 block 1 (its first entry)
+    predicted = t64([[1.0, 2.0, 3.0, 7.0, 7.0, 7.0], [9.0, 9.0, 9.0, 0.5, 9.0, 9.0]])
+    actions = t64([[0.0, 2.0, 5.0], [1.5, 0.0, 0.0]])
+    loss = inverse_dynamics_loss(predicted, actions, torch.tensor([0, 1]), torch.tensor([3, 1]))
+    assert loss.item() == pytest.approx((1 + 0 + 4 + 1) / 4)
+    predicted.requires_grad_(True)
+    inverse_dynamics_loss(predicted, actions, torch.tensor([0, 1]), torch.tensor([3, 1])).backward()
+    unused = [[0, 0, 0, 1, 1, 1], [1, 1, 1, 0, 1, 1]]  # other domains' blocks and the padded tail get no gradient
+    assert torch.all(predicted.grad[torch.tensor(unused, dtype=torch.bool)] == 0)
 
 
 def test_losses_numerically_safe() -> None:
@@ -162,6 +181,32 @@ def test_alpha_zero_is_plain_proto_rl(tiny_data: Path) -> None:
     trainer = Pretrainer(PretrainConfig(updates=2, alpha=0.0, **TINY), CrossDomainDataset(tiny_data))
     metrics = trainer.step()
     assert metrics["loss"] == pytest.approx(metrics["loss_comp"], abs=1e-7) and metrics["loss_intr"] != 0
+
+
+def test_inverse_dynamics_trains_encoder_and_head_and_stays_out_of_the_artifact(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    data = CrossDomainDataset(tiny_data, mode="mixed")
+    batch = data.sample(16, torch.Generator().manual_seed(0))
+    assert batch.action.shape == (16, 2) and batch.action.dtype == torch.float32  # reacher 2, cartpole 1 (padded)
+    cartpole = batch.domain == data.tasks.index("cartpole_swingup")
+    assert torch.all(batch.action[cartpole, 1] == 0) and torch.all(batch.action[~cartpole] != 0)
+    assert torch.all(batch.action[cartpole, 0] != 0)  # a transition's action, never a first frame's zero
+    assert torch.all(batch.action.abs() <= 1)
+    plain = Pretrainer(PretrainConfig(updates=1, **TINY), CrossDomainDataset(tiny_data))
+    inverse = Pretrainer(PretrainConfig(updates=1, inverse_dynamics=2.0, **TINY), CrossDomainDataset(tiny_data))
+    head = [p.detach().clone() for p in inverse.online.inverse_head.parameters()]
+    a, b = plain.step(), inverse.step()
+    assert b["loss_comp"] == pytest.approx(a["loss_comp"])  # same seed, same batch, same initial networks
+    assert b["loss"] == pytest.approx(b["loss_comp"] + 0.005 * b["loss_intr"] + 2.0 * b["loss_inverse"], rel=1e-6)
+    assert "loss_inverse" not in a and b["loss_inverse"] > 0
+    assert not torch.equal(plain.online.encoder.convs[0].weight, inverse.online.encoder.convs[0].weight)
+    assert all(not torch.equal(p, q) for p, q in zip(head, inverse.online.inverse_head.parameters(), strict=True))
+    saved = inverse.save(tmp_path / "enc.safetensors")
+    assert load_artifact(saved).metadata["config"]["inverse_dynamics"] == 2.0
+    assert set(load_file(saved)) == set(load_file(plain.save(tmp_path / "plain.safetensors")))  # no head tensors
+    with pytest.raises(ValueError, match="inverse_dynamics"):
+        PretrainConfig(inverse_dynamics=-1.0)
 
 
 def test_checkpoint_resume_same_trajectory(tiny_data: Path, tmp_path: Path) -> None:
@@ -296,10 +341,13 @@ def test_newer_artifact_version_refused(artifact_path: Path, tmp_path: Path) -> 
 def test_pretrain_cli(tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "enc.safetensors"
     argv = ["pretrain", "--data", str(tiny_data), "--out", str(out), "--updates", "6", "--batch-size", "8",
-            "--num-protos", "16", "--log-every", "3", "--checkpoint-every", "3", "--no-progress"]  # fmt: skip
+            "--num-protos", "16", "--log-every", "3", "--checkpoint-every", "3", "--inverse-dynamics", "0.5",
+            "--no-progress"]  # fmt: skip
     assert main(argv) == 0
     art = load_artifact(out)
     assert art.metadata["config"]["num_protos"] == 16 and art.metadata["stats"]["updates"] == 6
+    assert art.metadata["config"]["inverse_dynamics"] == 0.5
+    assert "loss_inverse" in (tmp_path / "enc_pretrain" / "metrics.csv").read_text().splitlines()[0]
     assert sorted(art.metadata["datasets"]) == ["cartpole_swingup", "reacher_easy"]
     assert (tmp_path / "enc_pretrain" / "checkpoint.pt").is_file()
     first = art.metadata["stats"]["wall_time_s"]
