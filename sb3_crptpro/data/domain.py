@@ -101,11 +101,18 @@ class DomainDataset:
         return shard, local
 
     def transitions(
-        self, indices: np.ndarray, out_obs: np.ndarray | None = None, out_next: np.ndarray | None = None
+        self,
+        indices: np.ndarray,
+        out_obs: np.ndarray | None = None,
+        out_next: np.ndarray | None = None,
+        out_actions: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Frame stacks ``(obs_t, obs_tp1)`` as ``uint8 [n, 3k, H, W]`` and ``state_t`` ``float32 [n, S]``.
 
         ``out_obs``/``out_next`` (C-contiguous ``uint8 [n, 3k, H, W]``) are filled in place when given.
+        ``out_actions`` (``float32 [n, action_dim]``), when given, is filled with each transition's action: the one
+        the collecting policy took between the two stacks (stored with the frame ending the transition,
+        ``store.py``).
         """
         shard_ids, local = self.locate(indices)
         n, k = len(local), self.frame_stack
@@ -124,17 +131,9 @@ class DomainDataset:
             obs_view[rows] = frames[frame_idx[:, :k]]
             next_view[rows] = frames[frame_idx[:, 1:]]
             states[rows] = self.shards[s].states[j - 1]
+            if out_actions is not None:
+                out_actions[rows] = self.shards[s].arrays["actions"][j]
         return obs, nxt, states
-
-    def actions(self, indices: np.ndarray) -> np.ndarray:
-        """``float32 [n, action_dim]``: the action of each transition, the one the collecting policy took between
-        its two stacks (stored with the frame ending the transition, ``store.py``)."""
-        shard_ids, local = self.locate(indices)
-        out = np.empty((len(local), self.action_dim), np.float32)
-        for s in np.unique(shard_ids):
-            rows = np.flatnonzero(shard_ids == s)
-            out[rows] = self.shards[s].arrays["actions"][local[rows]]
-        return out
 
     def episode_ids(self) -> np.ndarray:
         """Episode number (0-based, over the whole domain) of every transition, in transition order."""

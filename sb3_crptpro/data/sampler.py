@@ -142,9 +142,9 @@ class CrossDomainDataset:
             rows = slice(start, start + int(count))
             dataset = self.domains[d]
             indices = torch.randint(len(dataset), (int(count),), generator=generator).numpy()
-            _, _, states = dataset.transitions(indices, obs[rows].numpy(), next_obs[rows].numpy())
+            _, _, states = dataset.transitions(indices, obs[rows].numpy(), next_obs[rows].numpy(),
+                                               action[rows, : dataset.action_dim].numpy())  # fmt: skip
             state[rows, : dataset.state_dim] = torch.from_numpy(states)
-            action[rows, : dataset.action_dim] = torch.from_numpy(dataset.actions(indices))
             domain[rows] = d
             start += int(count)
         return Batch(obs=obs, next_obs=next_obs, domain=domain, state=state, action=action)
