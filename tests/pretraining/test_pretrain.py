@@ -348,6 +348,9 @@ def test_pretrain_cli(tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFix
     assert art.metadata["config"]["num_protos"] == 16 and art.metadata["stats"]["updates"] == 6
     assert art.metadata["config"]["inverse_dynamics"] == 0.5
     assert "loss_inverse" in (tmp_path / "enc_pretrain" / "metrics.csv").read_text().splitlines()[0]
+    capsys.readouterr()
+    assert main(["inspect", str(out)]) == 0
+    assert re.search(r"config\.inverse_dynamics +0\.5", capsys.readouterr().out)
     assert sorted(art.metadata["datasets"]) == ["cartpole_swingup", "reacher_easy"]
     assert (tmp_path / "enc_pretrain" / "checkpoint.pt").is_file()
     first = art.metadata["stats"]["wall_time_s"]
