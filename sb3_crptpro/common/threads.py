@@ -18,8 +18,12 @@ would make two runs with the same seed differ. :func:`pinned_batch_threads` fixe
 ``pretrain`` record it, and a resumed run reuses the recorded count); elsewhere (the Python API) the first batched
 work of a process decides it for the rest of the process (:func:`batch_thread_count`).
 
-A user's choice always wins: with ``OMP_NUM_THREADS`` (or ``MKL_NUM_THREADS``) set, or after an explicit
-``torch.set_num_threads(n)`` to anything but torch's default, these helpers leave torch's thread count alone.
+A user's choice wins: with ``OMP_NUM_THREADS`` (or ``MKL_NUM_THREADS``) set, or after an explicit
+``torch.set_num_threads(n)`` to anything but torch's default, these helpers leave torch's thread count alone, with one
+exception: a run's pinned count (``train --threads N``, or the count a resumed run recorded) is applied to its batched
+work whatever the process's thread count then, since a resumed run is the uninterrupted one only on the same count
+(measured: a reference-mode ``train`` resumed in a process left at 1 thread by earlier work, beside a first session on
+2, ended with other actor weights).
 ``torch.set_num_threads`` is process-wide: the context managers set it on entry and restore it on exit.
 """
 
@@ -53,7 +57,8 @@ THREADS_HELP = (
     "threads: per-frame work (env encoders, rollout and evaluation steps) runs on 1 torch thread, batched updates "
     "(pretraining, gradient steps) on the cores no other process is using when the run starts (recorded with the run "
     "and reused when it resumes: the count changes the float results); to choose yourself, set OMP_NUM_THREADS, e.g. "
-    "`OMP_NUM_THREADS=2 sb3-crptpro train ...` (then it is used for everything)"
+    "`OMP_NUM_THREADS=2 sb3-crptpro train ...` (then it is used for everything but the gradient steps of a run given "
+    "--threads or resumed: they run on that run's count)"
 )
 
 #: environment variables that set torch's (OpenMP's, MKL's) thread count
@@ -139,17 +144,18 @@ def free_cores() -> int:
 
 
 @contextlib.contextmanager
-def torch_threads(count: int) -> Iterator[int]:
+def torch_threads(count: int, *, over_user: bool = False) -> Iterator[int]:
     """Run the body with ``count`` torch threads (restored on exit), unless the user chose the thread count
-    (:func:`user_chose_threads`): then it is left as it is.
+    (:func:`user_chose_threads`) and ``over_user`` is false: then it is left as it is.
 
     :param count: intra-op threads (>= 1)
+    :param over_user: apply ``count`` even where the user chose a thread count (a run's pinned batched count)
     :return: (as the context value) the thread count the body runs with
     :raises ValueError: ``count`` < 1
     """
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
-    if user_chose_threads():
+    if not over_user and user_chose_threads():
         yield torch.get_num_threads()
         return
     before = torch.get_num_threads()
@@ -202,12 +208,13 @@ def pinned_batch_threads(count: int | None = None) -> Iterator[int]:
 
 def batch_threads(reserved: int = 0) -> contextlib.AbstractContextManager[int]:
     """:func:`batch_thread_count` threads, at most the cores this process may use minus ``reserved`` (at least 1),
-    for batched updates.
+    for batched updates. Inside :func:`pinned_batch_threads` the count is applied even where the user chose another
+    one (the run's count is what makes a resumed run the uninterrupted one).
 
     :param reserved: cores kept for this process's own workers (e.g. one per ``SubprocVecEnv`` worker, which
         :func:`free_cores` counts as busy only while they run)
     """
-    return torch_threads(max(1, min(batch_thread_count(), _available_cores() - reserved)))
+    return torch_threads(max(1, min(batch_thread_count(), _available_cores() - reserved)), over_user=bool(_pinned))
 
 
 def worker_threads(count: int = 1) -> None:

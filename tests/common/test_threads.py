@@ -89,6 +89,24 @@ def test_pinned_count_is_the_users_when_the_user_chose(default_threads, monkeypa
         assert pinned == default_threads + 1
 
 
+def test_a_pinned_count_wins_over_the_users(default_threads, monkeypatch):
+    """A run's pinned count (``train --threads N``, a resumed run's recorded count) runs its batched work whatever
+    thread count the process was left at, and the user's count is back afterwards; unpinned work keeps the user's."""
+    users = default_threads + 1
+    torch.set_num_threads(users)
+    with pinned_batch_threads(1), batch_threads() as batched:
+        assert batched == torch.get_num_threads() == 1
+        with frame_threads() as inside:  # per-frame work inside it: one thread, as in a fresh process
+            assert inside == torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == users
+    with batch_threads() as batched:
+        assert batched == torch.get_num_threads() == users
+    monkeypatch.setenv("OMP_NUM_THREADS", str(users))
+    with pinned_batch_threads(1), batch_threads() as batched:
+        assert batched == torch.get_num_threads() == 1
+
+
 def test_rejects_zero_threads():
     with pytest.raises(ValueError, match="count must be >= 1"), torch_threads(0):
         pass
