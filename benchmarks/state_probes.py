@@ -133,15 +133,18 @@ def probe_source(task: str, source: str, args: argparse.Namespace, artifacts: di
     if source == "state SAC policy":
         model = _state_policy(task, Path(args.out), args.policy_env_steps, args.seed)
         policy = lambda s: model.predict(s, deterministic=False)[0]  # noqa: E731
-    episodes = max(4, math.ceil(args.records / (1000 // record_every)))
-    rollout = rollout_states(task, episodes, down, record_every, policy=policy, seed=args.seed + 1000)
-    targets = probe_targets(rollout.state, task)
-    names = probe_target_names(rollout.names, task)
+    short = args.episodes is not None  # many short episodes: per-episode variables (reacher's target) probed too
+    episodes = args.episodes if short else max(4, math.ceil(args.records / (1000 // record_every)))
+    rollout = rollout_states(task, episodes, down, record_every, policy=policy, seed=args.seed + 1000,
+                             max_records=math.ceil(args.records / episodes) if short else None)  # fmt: skip
+    targets = probe_targets(rollout.state, task, keep_episode_dims=short)
+    names = probe_target_names(rollout.names, task, keep_episode_dims=short)
     train, test = _rows(rollout.episode, 0.25, args.max_train, args.max_test)
-    frames = {name: render_rollout(rollout, *FRAMES[name]) for name in {fs.frames for fs in FEATURE_SETS}}
+    chosen = [fs for fs in FEATURE_SETS if fs.label in args.features]
+    frames = {name: render_rollout(rollout, *FRAMES[name]) for name in {fs.frames for fs in chosen}}
     gaps = {"downstream": down // record_every, "pretraining": PRETRAIN_ACTION_REPEAT // record_every}
     results: dict[str, Any] = {}
-    for fs in FEATURE_SETS:
+    for fs in chosen:
         if fs.stack == "pretraining" and gaps["pretraining"] == gaps["downstream"]:
             continue  # the same stacks as the downstream row
         if fs.output == "projection" and FRAMES[fs.frames][0] != artifacts["pretrained"].metadata["image_size"]:
@@ -158,7 +161,8 @@ def probe_source(task: str, source: str, args: argparse.Namespace, artifacts: di
             "train_rows": len(train), "test_rows": len(test), "record_every": record_every,
             "downstream_action_repeat": down, "pretraining_action_repeat": PRETRAIN_ACTION_REPEAT,
             "episode_returns": rollout.episode_returns.tolist(), "results": results,
-            "feature_sets": [asdict(fs) for fs in FEATURE_SETS], "seconds": time.perf_counter() - start,
+            "feature_sets": [asdict(fs) for fs in chosen], "encoder": args.encoder,
+            "seconds": time.perf_counter() - start,
             "policy_env_steps": args.policy_env_steps if policy else 0,
             "torch_threads": torch.get_num_threads()}  # fmt: skip
 
@@ -168,13 +172,13 @@ def _cell(row: dict[str, Any], label: str, i: int) -> str:
     return "" if r is None else f"{r['linear'][i]:.2f} / {r['mlp'][i]:.2f}"
 
 
-def report(rows: list[dict[str, Any]], out: Path, command: str) -> None:
+def report(rows: list[dict[str, Any]], out: Path, command: str, encoder: str) -> None:
     """``report.md``: a summary table (mean R^2 over variables) and a table per task and source."""
-    labels = [fs.label for fs in FEATURE_SETS]
+    labels = [fs.label for fs in FEATURE_SETS if any(fs.label in row["results"] for row in rows)]
     lines = ["# Per-variable state probes", "", f"Command: `{command}`", "",
              "Held-out R^2 (last quarter of the episodes) of a ridge probe / a small MLP probe, per state variable. "
-             "Feature sets: the shipped `dmc-64px` encoder and its random init, as the 128-d projection (embedding "
-             "mode's input) or the flattened conv map (reference mode's); frames at 64 px `fast` (today's "
+             f"Feature sets: the encoder `{encoder}` (\"pretrained\") and its random init, as the 128-d projection "
+             "(embedding mode's input) or the flattened conv map (reference mode's); frames at 64 px `fast` (today's "
              "downstream), 64 px `paper`, 84 px `paper`; stacks spaced by the downstream or the pretraining action "
              "repeat; raw pixels (frames / 255) as what the frames themselves hold.", "",
              "## Mean R^2 over the state variables (MLP probe)", "",
@@ -186,7 +190,8 @@ def report(rows: list[dict[str, Any]], out: Path, command: str) -> None:
         present = [lb for lb in labels if lb in row["results"]]
         returns = np.mean(row["episode_returns"])
         lines += ["", f"## {row['task']}, {row['source']} (mean episode return {returns:.1f}; {row['records']:,} "
-                      f"records, {row['train_rows']:,} train / {row['test_rows']:,} test rows)", "",
+                      f"records from {row['episodes']} episodes, {row['train_rows']:,} train / "
+                      f"{row['test_rows']:,} test rows)", "",
                   "| variable | " + " | ".join(present) + " |", "|---|" + "---:|" * len(present)]  # fmt: skip
         for i, name in enumerate(row["names"]):
             lines.append(f"| {name} | " + " | ".join(_cell(row, lb, i) for lb in present) + " |")
@@ -201,7 +206,7 @@ def figure(rows: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [fs.label for fs in FEATURE_SETS]
+    labels = [fs.label for fs in FEATURE_SETS if any(fs.label in row["results"] for row in rows)]
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     most = max(len(r["names"]) for r in rows)
     fig, axes = plt.subplots(len(tasks), len(SOURCES), figsize=(2 * (0.5 * most + 3) + 3, 4.8 * len(tasks)),
@@ -239,6 +244,13 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--max-test", type=int, default=900, help="(default: 900)")
     parser.add_argument("--policy-env-steps", type=int, default=40_000,
                         help="env steps of the state-SAC policy's training (default: 40000)")  # fmt: skip
+    parser.add_argument("--episodes", type=int, default=None,
+                        help="split the records over this many episodes, each cut short, and probe the variables "
+                        "drawn anew each episode too (reacher's to_target); default: whole episodes, those left "
+                        "out")  # fmt: skip
+    parser.add_argument("--features", nargs="+", default=[fs.label for fs in FEATURE_SETS],
+                        choices=[fs.label for fs in FEATURE_SETS], metavar="LABEL",
+                        help="feature sets to probe, by label (default: all of them)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     from sb3_crptpro import load_artifact
@@ -253,13 +265,14 @@ def main(argv: list[str]) -> None:
     command = shlex.join(["python", "benchmarks/state_probes.py", *argv])
     for task in args.tasks:
         for source in args.sources:
-            path = out / "runs" / f"{task}__{source.replace(' ', '_')}.json"
+            short = "" if args.episodes is None else f"__{args.episodes}_episodes"
+            path = out / "runs" / f"{task}__{source.replace(' ', '_')}{short}.json"
             if not path.is_file():
                 path.write_text(json.dumps(probe_source(task, source, args, artifacts) | {"command": command}))
     rows = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]
     order = {t: i for i, t in enumerate(TASKS)}
     rows.sort(key=lambda r: (order[r["task"]], SOURCES.index(r["source"])))
-    report(rows, out, command)
+    report(rows, out, command, args.encoder)
     figure(rows, out / "state_probes.png")
     print(f"report: {out / 'report.md'}, figure: {out / 'state_probes.png'}")
 

@@ -39,6 +39,9 @@ class StateRollout:
     :ivar step: ``int64 [N]``: record index inside its episode (0 at reset)
     :ivar names: ``S`` names of the state dims
     :ivar episode_returns: ``float64 [episodes]``: each episode's summed task reward (over the recorded steps)
+    :ivar geom_pos: ``float64 [episodes, ngeom, 3]``: the model's geom positions after each episode's reset. Some
+        tasks draw part of the scene into the model rather than the state (reacher's target, dm_control
+        ``suite/reacher.py``: ``physics.named.model.geom_pos["target"]``), so the state alone does not render it.
     """
 
     task: str
@@ -50,6 +53,7 @@ class StateRollout:
     step: np.ndarray
     names: tuple[str, ...]
     episode_returns: np.ndarray
+    geom_pos: np.ndarray
 
     def __len__(self) -> int:
         return len(self.state)
@@ -90,11 +94,12 @@ def rollout_states(
                          f"got {episodes}, {action_repeat}, {record_every}")  # fmt: skip
     env = make_dmc_env(task, observation="state", action_repeat=record_every, seed=seed)
     hold = action_repeat // record_every
-    physics, states, episode_ids, steps, returns = [], [], [], [], []
+    physics, states, episode_ids, steps, returns, geom_pos = [], [], [], [], [], []
     try:
         names = _state_names(env, task)
         for ep in range(episodes):
             state, _ = env.reset(seed=seed + ep)
+            geom_pos.append(env._physics.model.geom_pos.copy())
             done, i, action, total = False, 0, None, 0.0
             while not done and (max_records is None or i < max_records):
                 physics.append(env._physics.get_state().copy())
@@ -109,21 +114,25 @@ def rollout_states(
     finally:
         env.close()
     return StateRollout(task, record_every, action_repeat, np.asarray(physics), np.asarray(states, np.float32),
-                        np.asarray(episode_ids), np.asarray(steps), names, np.asarray(returns))  # fmt: skip
+                        np.asarray(episode_ids), np.asarray(steps), names, np.asarray(returns),
+                        np.asarray(geom_pos))  # fmt: skip
 
 
 def render_rollout(rollout: StateRollout, image_size: int, render: str, camera_id: int | None = None) -> np.ndarray:
     """Render every recorded physics state: ``uint8 [N, 3, image_size, image_size]`` (the env's camera and preset).
 
-    Each state is set with ``physics.reset_context()`` (which recomputes positions before rendering), so the frames
-    equal what a :class:`~sb3_crptpro.envs.pixel_env.DMCPixelEnv` of these settings shows in that state.
+    Each state is set with ``physics.reset_context()`` (which recomputes positions before rendering), together with
+    its episode's geom positions (:attr:`StateRollout.geom_pos`: reacher's target), so the frames equal what a
+    :class:`~sb3_crptpro.envs.pixel_env.DMCPixelEnv` of these settings shows in that state.
     """
     env = make_dmc_env(rollout.task, image_size=image_size, render=render, camera_id=camera_id, frame_stack=1)
     try:
         env.reset(seed=0)
         frames = np.empty((len(rollout), 3, image_size, image_size), np.uint8)
+        model = env._physics.model
         for i, state in enumerate(rollout.physics):
             with env._physics.reset_context():
+                model.geom_pos[:] = rollout.geom_pos[rollout.episode[i]]
                 env._physics.set_state(state)
             frames[i] = env.render_frame()
     finally:

@@ -39,15 +39,16 @@ RIDGE_LAMBDAS: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 ANGLE_DIMS: dict[str, tuple[int, ...]] = {"reacher": (0, 1)}
 #: state dims that depend on a target drawn anew each episode (reacher's ``to_target``): a probe fitted on 12
 #: episodes sees 12 target positions and cannot generalise to new ones (held-out R^2 -0.3 and -2.5 for a random-init
-#: encoder); left out, so that the probe measures the agent's own state (issue 12)
+#: encoder); left out by default, so that the probe measures the agent's own state. Probes over many short episodes
+#: keep them (``keep_episode_dims``).
 EPISODE_DIMS: dict[str, tuple[int, ...]] = {"reacher": (2, 3)}
 
 
-def probe_targets(state: np.ndarray, task: str) -> np.ndarray:
+def probe_targets(state: np.ndarray, task: str, keep_episode_dims: bool = False) -> np.ndarray:
     """Probe targets ``float32 [N, S']`` from states ``[N, S]``: :data:`ANGLE_DIMS` become sin and cos,
-    :data:`EPISODE_DIMS` are dropped; other domains' states are returned as they are."""
+    :data:`EPISODE_DIMS` are dropped unless ``keep_episode_dims``; other domains' states are returned as they are."""
     domain = task.split("_")[0]
-    angles, dropped = ANGLE_DIMS.get(domain, ()), EPISODE_DIMS.get(domain, ())
+    angles, dropped = ANGLE_DIMS.get(domain, ()), () if keep_episode_dims else EPISODE_DIMS.get(domain, ())
     if not angles and not dropped:
         return state
     keep = [i for i in range(state.shape[1]) if i not in angles and i not in dropped]
@@ -55,10 +56,10 @@ def probe_targets(state: np.ndarray, task: str) -> np.ndarray:
     return np.concatenate([state[:, keep], np.sin(theta), np.cos(theta)], axis=1).astype(np.float32)
 
 
-def probe_target_names(names: Sequence[str], task: str) -> list[str]:
+def probe_target_names(names: Sequence[str], task: str, keep_episode_dims: bool = False) -> list[str]:
     """Names of :func:`probe_targets`' columns, from the state dims' ``names`` (same order and rules)."""
     domain = task.split("_")[0]
-    angles, dropped = ANGLE_DIMS.get(domain, ()), EPISODE_DIMS.get(domain, ())
+    angles, dropped = ANGLE_DIMS.get(domain, ()), () if keep_episode_dims else EPISODE_DIMS.get(domain, ())
     keep = [n for i, n in enumerate(names) if i not in angles and i not in dropped]
     return keep + [f"sin {names[i]}" for i in angles] + [f"cos {names[i]}" for i in angles]
 

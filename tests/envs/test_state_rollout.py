@@ -44,6 +44,29 @@ def test_rendered_rollout_equals_the_pixel_env_on_the_same_actions() -> None:
     assert len(rollout.episode_returns) == 1 and rollout.episode_returns[0] > 0
 
 
+def test_rendered_rollout_shows_each_episodes_reacher_target() -> None:
+    """reacher draws its target into the model at each reset (not into the state): every episode's frames show that
+    episode's target, as the pixel env does."""
+    actions = np.random.default_rng(1).uniform(-1, 1, (6, 2)).astype(np.float32)
+    it = iter(actions)
+    rollout = rollout_states("reacher_easy", 2, action_repeat=2, policy=lambda s: next(it), seed=5, max_records=3)
+    assert rollout.geom_pos.shape[0] == 2 and not np.array_equal(rollout.geom_pos[0], rollout.geom_pos[1])
+    frames = render_rollout(rollout, image_size=32, render="fast")
+    env = make_dmc_env("reacher_easy", image_size=32, render="fast", action_repeat=2, frame_stack=1, seed=5)
+    seen = []
+    try:
+        for ep in range(2):
+            obs, _ = env.reset(seed=5 + ep)
+            seen.append(obs)
+            for i in range(2):
+                obs, *_ = env.step(actions[3 * ep + i])
+                seen.append(obs)
+    finally:
+        env.close()
+    np.testing.assert_array_equal(frames, np.stack(seen))
+    assert not np.array_equal(frames[0], frames[3])  # two targets, two first frames
+
+
 def test_rollout_rejects_a_record_interval_that_does_not_divide_the_action_repeat() -> None:
     with pytest.raises(ValueError, match="record_every"):
         rollout_states("cartpole_swingup", 1, action_repeat=8, record_every=3)

@@ -37,6 +37,8 @@ def test_probe_targets_turn_unbounded_angles_into_sin_cos_and_drop_the_target() 
     out = probe_targets(state, "reacher_easy")
     np.testing.assert_allclose(out, [[3.0, 4.0, np.sin(7), np.sin(-1), np.cos(7), np.cos(-1)]], rtol=1e-6)
     assert probe_targets(state, "cheetah_run") is state
+    kept = probe_targets(state, "reacher_easy", keep_episode_dims=True)  # many short episodes: the target probed too
+    np.testing.assert_allclose(kept, [[0.1, 0.2, 3.0, 4.0, np.sin(7), np.sin(-1), np.cos(7), np.cos(-1)]], rtol=1e-6)
 
 
 def _drawn_frames(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,6 +91,7 @@ def test_probe_target_names_follow_probe_targets() -> None:
 
     names = ["a0", "a1", "t0", "t1", "v0", "v1"]
     assert probe_target_names(names, "reacher_easy") == ["v0", "v1", "sin a0", "sin a1", "cos a0", "cos a1"]
+    assert probe_target_names(names, "reacher_easy", keep_episode_dims=True)[:4] == ["t0", "t1", "v0", "v1"]
     assert probe_target_names(names, "cheetah_run") == names
 
 
