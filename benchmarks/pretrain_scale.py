@@ -93,8 +93,9 @@ def probe_row(path: Path, out: Path, work: Path, transitions: int) -> dict[str, 
 
 
 def downstream(run_dirs: list[Path], rows: dict[str, dict[str, Any]], out: Path, config: str = STUDY_BASE,
-               ) -> dict[str, dict[str, dict[int, float]]]:  # fmt: skip
-    """``{label: {task: {seed: final return}}}`` from six-task runs: ``config`` runs under the label of the encoder
+               metric: str = "final_return") -> dict[str, dict[str, dict[int, float]]]:  # fmt: skip
+    """``{label: {task: {seed: metric}}}`` from six-task runs (``metric``: ``final_return``, the last evaluation's
+    mean, or ``auc_return``, the mean over all evaluations of the curve): ``config`` runs under the label of the encoder
     they used (matched by tensor checksum, so a shipped name and a path to the same file match; a file deleted since
     by the paths its cached probe row records), ``<config>, random init`` runs under :data:`RANDOM_INIT`, ``state
     SAC`` under its name."""
@@ -118,8 +119,8 @@ def downstream(run_dirs: list[Path], rows: dict[str, dict[str, Any]], out: Path,
                 label = label_of(run["encoder"])
             else:
                 label = {f"{config}, random init": RANDOM_INIT, "state SAC": "state SAC"}.get(run["config"])
-            if label is not None:
-                table.setdefault(label, {}).setdefault(run["task"], {})[run["seed"]] = run["final_return"]
+            if label is not None and run.get(metric) is not None:
+                table.setdefault(label, {}).setdefault(run["task"], {})[run["seed"]] = run[metric]
     return table
 
 
@@ -132,8 +133,10 @@ def _cell(seeds: dict[int, float] | None) -> str:
 
 
 def report(rows: dict[str, dict[str, Any]], runs: dict[str, dict[str, dict[int, float]]], out: Path,
-           made: dict[str, str], command: str, config: str = STUDY_BASE) -> None:  # fmt: skip
-    """Write ``report.md`` and ``pretrain_scale.png``."""
+           made: dict[str, str], command: str, config: str = STUDY_BASE,
+           curve_means: dict[str, dict[str, dict[int, float]]] | None = None) -> None:  # fmt: skip
+    """Write ``report.md`` and ``pretrain_scale.png`` (``curve_means``: the runs' mean over their learning curves, a
+    second downstream table)."""
     labels = list(rows)
     # tasks some pretrained encoder was run on (random init and state SAC are context there)
     tasks = sorted({t for label in labels if label != RANDOM_INIT for t in runs.get(label, {})}, key=_task_order)
@@ -158,6 +161,14 @@ def report(rows: dict[str, dict[str, Any]], runs: dict[str, dict[str, dict[int, 
     if "state SAC" in runs:
         lines.append("| state SAC (upper anchor, not an encoder) | | | | | | | | "
                      + " | ".join(_cell(runs["state SAC"].get(t)) for t in tasks) + " |")  # fmt: skip
+    if curve_means:
+        lines += ["", "Mean return over each run's learning curve (its 10 evaluations at 10k-100k env steps, 100 "
+                  "evaluation episodes in all): less noisy than the final return where episodes either succeed or "
+                  "not (reacher_easy, ball_in_cup_catch: an evaluation std of 300-480 per run).", "",
+                  "| encoder | " + " | ".join(tasks) + " |", "| --- |" + " ---: |" * len(tasks)]  # fmt: skip
+        for label in [*labels, "state SAC"]:
+            if label in curve_means:
+                lines.append(f"| {label} | " + " | ".join(_cell(curve_means[label].get(t)) for t in tasks) + " |")
     lines += ["", "How each encoder was made:", ""] + [f"- {label}: {made.get(label, '-')}" for label in labels]
     lines += ["", "Probe R^2 per domain (conv features / projection):", "",
               "| encoder | " + " | ".join(DOMAINS) + " |", "| --- |" + " ---: |" * len(DOMAINS)]  # fmt: skip
@@ -247,7 +258,8 @@ def main(argv: list[str]) -> None:
         print(f"{label:<40} R2 conv {row['r2_conv_mean']:.3f}  proj {row['r2_proj_mean']:.3f}", flush=True)
     made = dict(text.split("=", 1) for text in args.made if "=" in text)
     command = "python benchmarks/pretrain_scale.py " + shlex.join(argv)
-    report(rows, downstream(args.runs, rows, out, args.config), out, made, command, args.config)
+    curve_means = downstream(args.runs, rows, out, args.config, metric="auc_return")
+    report(rows, downstream(args.runs, rows, out, args.config), out, made, command, args.config, curve_means)
     print(f"wrote {out / 'report.md'} and {out / 'pretrain_scale.png'}")
 
 

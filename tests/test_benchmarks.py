@@ -339,7 +339,14 @@ def test_pretrain_scale_probes_each_encoder_once_and_reads_its_downstream_runs(t
                ("embedding", str(artifact), 2, 777.0),  # another learner's run: not read
                (f"{base}, random init", str(random_init), 0, 180.0), ("state SAC", None, 0, 850.0)]  # fmt: skip
     for i, (config, encoder, seed, value) in enumerate(records):
-        run = {"config": config, "task": "cartpole_swingup", "seed": seed, "final_return": value, "encoder": encoder}
+        run = {
+            "config": config,
+            "task": "cartpole_swingup",
+            "seed": seed,
+            "final_return": value,
+            "encoder": encoder,
+            "auc_return": value - 10,
+        }
         (runs / f"{i}.json").write_text(json.dumps(run))
     out = tmp_path / "scale"
     argv = [sys.executable, str(BENCHMARKS / "pretrain_scale.py"), "--out", str(out), "--work", str(tmp_path / "w"),
@@ -361,6 +368,8 @@ def test_pretrain_scale_probes_each_encoder_once_and_reads_its_downstream_runs(t
     assert re.search(r"\| random init \| - \| 24 \| 0 \| - \| .* \| 180\.0 \|", report)
     assert "| state SAC (upper anchor, not an encoder) | | | | | | | | 850.0 |" in report
     assert "- tiny: 2 updates: two updates on tiny data" in report and "999" not in report and "777" not in report
+    curve_means = report.split("Mean return over each run's learning curve")[1]  # the second downstream table
+    assert "| tiny: 2 updates | 220.0 (s0 200.0, s1 240.0) |" in curve_means and "| state SAC | 840.0 |" in curve_means
     assert (out / "pretrain_scale.png").stat().st_size > 10_000
     probe_data = tmp_path / "w" / "probe_data_24px"
     stamp = {p: p.stat().st_mtime_ns for p in probe_data.rglob("manifest.json")}
@@ -421,6 +430,18 @@ def test_state_probes_report_every_variable_for_each_feature_set(tmp_path: Path)
     report = (out / "report.md").read_text()
     assert "| pole angular velocity |" in report and "## cartpole_swingup, state SAC policy" in report
     assert (out / "state_probes.png").stat().st_size > 10_000
+    # many short episodes: reacher's per-episode target is probed too, on the chosen feature sets only
+    short = tmp_path / "short"
+    argv = [sys.executable, str(BENCHMARKS / "state_probes.py"), "--out", str(short), "--tasks", "reacher_easy",
+            "--sources", "random policy", "--episodes", "8", "--records", "160", "--max-train", "120", "--max-test",
+            "40", "--features", "pretrained projection", "raw pixels"]  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (row,) = [json.loads(p.read_text()) for p in (short / "runs").glob("*.json")]
+    assert row["episodes"] == 8 and row["records"] == 160 and row["names"][:2] == ["to_target[0]", "to_target[1]"]
+    assert list(row["results"]) == ["pretrained projection", "raw pixels"]
+    assert all(len(r["linear"]) == 8 for r in row["results"].values())  # to_target, velocities, sin and cos angles
+    assert "160 records from 8 episodes" in (short / "report.md").read_text()
 
 
 def test_decoded_state_feeds_the_learner_the_decoded_state_and_resumes(tmp_path: Path) -> None:
