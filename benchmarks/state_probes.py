@@ -198,9 +198,9 @@ def report(rows: list[dict[str, Any]], out: Path, command: str, encoder: str) ->
     (out / "report.md").write_text("\n".join(lines) + "\n")
 
 
-def figure(rows: list[dict[str, Any]], path: Path) -> None:
-    """One heat map per task and source: feature sets x state variables, the better of the two probes' held-out
-    R^2 (clipped to [0, 1]; the number printed in each cell is unclipped)."""
+def figure(rows: list[dict[str, Any]], path: Path, encoder: str = "dmc-64px") -> None:
+    """One heat map per task and source (the sources some row has): feature sets x state variables, the better of
+    the two probes' held-out R^2 (clipped to [0, 1]; the number printed in each cell is unclipped)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -208,11 +208,12 @@ def figure(rows: list[dict[str, Any]], path: Path) -> None:
 
     labels = [fs.label for fs in FEATURE_SETS if any(fs.label in row["results"] for row in rows)]
     tasks = list(dict.fromkeys(r["task"] for r in rows))
+    sources = [src for src in SOURCES if any(r["source"] == src for r in rows)]
     most = max(len(r["names"]) for r in rows)
-    fig, axes = plt.subplots(len(tasks), len(SOURCES), figsize=(2 * (0.5 * most + 3) + 3, 4.8 * len(tasks)),
-                             squeeze=False, gridspec_kw={"hspace": 0.65})  # fmt: skip
+    fig, axes = plt.subplots(len(tasks), len(sources), figsize=(len(sources) * (0.5 * most + 3) + 3,
+                             4.8 * len(tasks)), squeeze=False, gridspec_kw={"hspace": 0.65})  # fmt: skip
     placed = {(r["task"], r["source"]): r for r in rows}
-    for ax, (task, source) in zip(axes.flat, [(t, src) for t in tasks for src in SOURCES], strict=True):
+    for ax, (task, source) in zip(axes.flat, [(t, src) for t in tasks for src in sources], strict=True):
         row = placed.get((task, source))
         if row is None:
             ax.set_axis_off()
@@ -223,12 +224,16 @@ def figure(rows: list[dict[str, Any]], path: Path) -> None:
         for (i, j), value in np.ndenumerate(best):
             ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color="w" if value < 0.6 else "k")
         ax.set_xticks(range(len(row["names"])), row["names"], rotation=40, ha="right", fontsize=7)
-        left_done = source != SOURCES[0] and (task, SOURCES[0]) in placed  # the panel to its left names the rows
+        left_done = source != sources[0] and (task, sources[0]) in placed  # the panel to its left names the rows
         ax.set_yticks(range(len(present)), [""] * len(present) if left_done else present, fontsize=7)
         returns = np.mean(row["episode_returns"])
-        ax.set_title(f"{row['task']}: frames of the {row['source']}\n(mean return {returns:.0f})", fontsize=9)
+        ax.set_title(
+            f"{row['task']}: frames of the {row['source']}\n(mean return {returns:.0f}, {row['episodes']} episodes)",
+            fontsize=9,
+        )
     fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6, label="held-out R^2 (better of ridge and MLP probe)")
-    fig.suptitle("Which state variables can be read from the features? (1 = fully, 0 = not at all)", fontsize=11)
+    fig.suptitle(f'Which state variables can be read from the features of {encoder} ("pretrained")? '
+                 "(1 = fully, 0 = not at all)", fontsize=11, y=1.0 + 0.1 / len(tasks))  # fmt: skip
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
 
@@ -273,7 +278,7 @@ def main(argv: list[str]) -> None:
     order = {t: i for i, t in enumerate(TASKS)}
     rows.sort(key=lambda r: (order[r["task"]], SOURCES.index(r["source"])))
     report(rows, out, command, args.encoder)
-    figure(rows, out / "state_probes.png")
+    figure(rows, out / "state_probes.png", args.encoder)
     print(f"report: {out / 'report.md'}, figure: {out / 'state_probes.png'}")
 
 
