@@ -133,6 +133,9 @@ def probe_source(task: str, source: str, args: argparse.Namespace, artifacts: di
     if source == "state SAC policy":
         model = _state_policy(task, Path(args.out), args.policy_env_steps, args.seed)
         policy = lambda s: model.predict(s, deterministic=False)[0]  # noqa: E731
+        # its sampled actions draw on torch's global generator: seeded here, the rollout does not depend on what ran
+        # before it in the process (other tasks, sources or feature sets)
+        torch.manual_seed(args.seed)
     short = args.episodes is not None  # many short episodes: per-episode variables (reacher's target) probed too
     episodes = args.episodes if short else max(4, math.ceil(args.records / (1000 // record_every)))
     rollout = rollout_states(task, episodes, down, record_every, policy=policy, seed=args.seed + 1000,
