@@ -140,7 +140,7 @@ def test_the_update_thread_count_is_recorded_and_reused(tiny_artifact: Path, tmp
         monkeypatch.setattr(threads, "free_cores", lambda: 1)  # busier now
         seen: list[int] = []
         real = threads.torch_threads
-        monkeypatch.setattr(threads, "torch_threads", lambda count: (seen.append(count), real(count))[1])
+        monkeypatch.setattr(threads, "torch_threads", lambda count, **kw: (seen.append(count), real(count, **kw))[1])
         assert main(["train", "--resume", str(run), "--steps", "60", "--no-progress"]) == 0
         assert 2 in seen  # the gradient steps, on the recorded count
         saved = yaml.safe_load(config.read_text())
