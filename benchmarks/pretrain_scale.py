@@ -197,16 +197,20 @@ def _figure(rows: dict[str, dict[str, Any]], runs: dict[str, dict[str, dict[int,
     labels = list(rows)
     y = np.arange(len(labels))
     colors = ["tab:gray" if label == RANDOM_INIT else "tab:blue" for label in labels]
-    fig, axes = plt.subplots(1, 1 + len(tasks), figsize=(3.2 * (1 + len(tasks)) + 2.5, 0.5 * len(labels) + 2.2),
+    cols = min(4, 1 + len(tasks))  # the probe panel, then one per task, wrapped into rows of 4
+    nrows = -(-(1 + len(tasks)) // cols)
+    fig, grid = plt.subplots(nrows, cols, figsize=(3.4 * cols + 2.5, nrows * (0.5 * len(labels) + 2.2)),
                              sharey=True, squeeze=False)  # fmt: skip
-    axes = axes[0]
+    axes = list(grid.flat)
+    for ax in axes[1 + len(tasks) :]:
+        ax.set_axis_off()
     axes[0].barh(y - 0.2, [rows[label]["r2_conv_mean"] for label in labels], height=0.4, color=colors,
                  label="conv features")  # fmt: skip
     axes[0].barh(y + 0.2, [rows[label]["r2_proj_mean"] for label in labels], height=0.4, color=colors, alpha=0.45,
                  hatch="//", label="128-d projection (embedding mode's input)")  # fmt: skip
     axes[0].set_xlabel("state-probe R^2\n(mean of 5 domains, held-out episodes)")
     axes[0].legend(fontsize=7, loc="lower left", bbox_to_anchor=(0.0, 1.0), frameon=False)
-    for ax, task in zip(axes[1:], tasks, strict=True):
+    for ax, task in zip(axes[1 : 1 + len(tasks)], tasks, strict=True):
         for i, label in enumerate(labels):
             seeds = runs.get(label, {}).get(task, {})
             if seeds:
