@@ -164,7 +164,7 @@ def report(rows: dict[str, dict[str, Any]], runs: dict[str, dict[str, dict[int, 
     if curve_means:
         lines += ["", "Mean return over each run's learning curve (its 10 evaluations at 10k-100k env steps, 100 "
                   "evaluation episodes in all): less noisy than the final return where episodes either succeed or "
-                  "not (reacher_easy, ball_in_cup_catch: an evaluation std of 300-480 per run).", "",
+                  "not (reacher_easy, ball_in_cup_catch: the final evaluation's std is up to 450).", "",
                   "| encoder | " + " | ".join(tasks) + " |", "| --- |" + " ---: |" * len(tasks)]  # fmt: skip
         for label in [*labels, "state SAC"]:
             if label in curve_means:
