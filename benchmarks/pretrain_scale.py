@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
 import statistics
 import sys
@@ -132,6 +133,34 @@ def _cell(seeds: dict[int, float] | None) -> str:
     return f"{statistics.fmean(values):.1f}" + (f" ({each})" if len(values) > 1 else "")
 
 
+def paired_difference(runs: dict[str, dict[str, dict[int, float]]], label: str, reference: str,
+                      task: str) -> tuple[float, float, int] | None:  # fmt: skip
+    """``label`` minus ``reference`` on ``task``, over the seeds both ran: ``(mean, standard error, seeds)``; the
+    standard error is ``std(ddof=1) / sqrt(seeds)`` (nan with one seed). ``None`` when no seed is shared."""
+    a, b = runs.get(label, {}).get(task, {}), runs.get(reference, {}).get(task, {})
+    diffs = [a[s] - b[s] for s in sorted(a.keys() & b.keys())]
+    if not diffs:
+        return None
+    se = statistics.stdev(diffs) / math.sqrt(len(diffs)) if len(diffs) > 1 else math.nan
+    return statistics.fmean(diffs), se, len(diffs)
+
+
+def _paired_lines(runs: dict[str, dict[str, dict[int, float]]], labels: list[str], tasks: list[str],
+                  what: str) -> list[str]:  # fmt: skip
+    reference = labels[0]
+    lines = ["", f"{what}: each encoder minus `{reference}` on the same task and seed, mean +- standard error over "
+             "the seeds both ran (seeds). A difference within about two standard errors is not told apart from "
+             "seed-to-seed noise.", "", "| encoder - reference | " + " | ".join(tasks) + " |",
+             "| --- |" + " ---: |" * len(tasks)]  # fmt: skip
+    for label in labels[1:]:
+        cells = []
+        for task in tasks:
+            d = paired_difference(runs, label, reference, task)
+            cells.append("-" if d is None else f"{d[0]:+.1f} +- {d[1]:.1f} ({d[2]})")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def report(rows: dict[str, dict[str, Any]], runs: dict[str, dict[str, dict[int, float]]], out: Path,
            made: dict[str, str], command: str, config: str = STUDY_BASE,
            curve_means: dict[str, dict[str, dict[int, float]]] | None = None) -> None:  # fmt: skip
@@ -161,6 +190,8 @@ def report(rows: dict[str, dict[str, Any]], runs: dict[str, dict[str, dict[int, 
     if "state SAC" in runs:
         lines.append("| state SAC (upper anchor, not an encoder) | | | | | | | | "
                      + " | ".join(_cell(runs["state SAC"].get(t)) for t in tasks) + " |")  # fmt: skip
+    if len(labels) > 1:
+        lines += _paired_lines(runs, labels, tasks, "Final return")
     if curve_means:
         lines += ["", "Mean return over each run's learning curve (its 10 evaluations at 10k-100k env steps, 100 "
                   "evaluation episodes in all): less noisy than the final return where episodes either succeed or "
@@ -169,6 +200,8 @@ def report(rows: dict[str, dict[str, Any]], runs: dict[str, dict[str, dict[int, 
         for label in [*labels, "state SAC"]:
             if label in curve_means:
                 lines.append(f"| {label} | " + " | ".join(_cell(curve_means[label].get(t)) for t in tasks) + " |")
+        if len(labels) > 1:
+            lines += _paired_lines(curve_means, labels, tasks, "Curve mean")
     lines += ["", "How each encoder was made:", ""] + [f"- {label}: {made.get(label, '-')}" for label in labels]
     lines += ["", "Probe R^2 per domain (conv features / projection):", "",
               "| encoder | " + " | ".join(DOMAINS) + " |", "| --- |" + " ---: |" * len(DOMAINS)]  # fmt: skip

@@ -10,6 +10,7 @@ Configs (``CONFIGS``; each is an observation, an encoder and a learner, see :cla
     pretrained encoder's 128-d projections, worker-encoded frames, the prototype intrinsic reward, the train
     preset ``embedding`` (:data:`sb3_crptpro.sb3.presets.TRAIN_PRESETS`: ``LayerNorm`` in the critic);
   - ``embedding, random init``: the same with the encoder before pretraining (same architecture and seed);
+  - ``embedding, intrinsic 0``: the same without the prototype intrinsic reward (compared with ``embedding``);
   - ``embedding, plain critic`` (``STUDY_BASE``) and its random-init twin: the learner before the downstream study
     (SB3's ``MlpPolicy``, no ``LayerNorm``);
   - study variants: ``embedding, plain critic`` with one learner or observation setting changed (update-to-data
@@ -137,6 +138,10 @@ STATE_LEARNER: dict[str, Any] = {"batch_size": 256, "learning_rate": 3e-4, "buff
 STUDY_BASE = "embedding, plain critic"
 
 
+#: variants of the default ``embedding`` config (compared with it in the study table, not with ``STUDY_BASE``)
+VARIANT_BASE: dict[str, str] = {"embedding, intrinsic 0": "embedding"}
+
+
 def configs() -> dict[str, Config]:
     """The benchmark's configs and the downstream study's variants, by name."""
     emb, layer_norm = _embedding_learner()
@@ -146,6 +151,7 @@ def configs() -> dict[str, Config]:
         "state SAC": Config("state", None, STATE_LEARNER),
         "embedding": shipped,
         "embedding, random init": dataclasses.replace(shipped, encoder="random init"),
+        "embedding, intrinsic 0": dataclasses.replace(shipped, intrinsic_coef=0.0),
         STUDY_BASE: base,
         f"{STUDY_BASE}, random init": dataclasses.replace(base, encoder="random init"),
     }
@@ -426,10 +432,11 @@ def study(rows: list[dict[str, Any]]) -> list[str]:
     every = configs()
     skip = ("state SAC", "embedding, random init", STUDY_BASE)
     variants = [n for n in every if n not in skip and any(r["config"] == n for r in rows)]
-    lines = [f"| variant - its base config, same task and seed (base: {STUDY_BASE}; state SAC for state variants) "
+    lines = [f"| variant - its base config, same task and seed (base: {STUDY_BASE}; state SAC for state variants; "
+             "embedding for its own variants) "
              "| pairs | mean difference | per pair |", "| --- | ---: | ---: | --- |"]  # fmt: skip
     for name in variants:
-        baseline = "state SAC" if every[name].observation == "state" else STUDY_BASE
+        baseline = VARIANT_BASE.get(name, "state SAC" if every[name].observation == "state" else STUDY_BASE)
         pairs = [(t, sd) for (c, t, sd) in done if c == name and (baseline, t, sd) in done]
         diffs = [done[(name, t, sd)] - done[(baseline, t, sd)] for t, sd in pairs]
         each = ", ".join(f"{t} s{sd} {d:+.0f}" for (t, sd), d in zip(pairs, diffs, strict=True))

@@ -250,6 +250,21 @@ def test_six_task_published_rows_and_targets() -> None:
     )
 
 
+def test_six_task_study_compares_each_variant_with_its_own_base() -> None:
+    six_task = _six_task()
+    rows = [{"config": c, "task": "reacher_easy", "seed": sd, "final_return": v}
+            for c, sd, v in [("embedding", 0, 300.0), ("embedding", 1, 100.0), ("embedding, plain critic", 0, 250.0),
+                             ("embedding, intrinsic 0", 0, 280.0), ("embedding, intrinsic 0", 1, 160.0),
+                             ("intrinsic 0", 0, 200.0)]]  # fmt: skip
+    lines = {x.split(" | ")[0][2:]: x for x in six_task.study(rows)[2:]}
+    # the default's own variant against the default (LayerNorm critic, intrinsic 0.2), on both seeds
+    assert lines["embedding, intrinsic 0"] == (
+        "| embedding, intrinsic 0 | 2 | +20.0 | reacher_easy s0 -20, reacher_easy s1 +60 |"
+    )
+    # the study's variant of the same name against the study's base (plain critic), on the one seed it has
+    assert lines["intrinsic 0"] == "| intrinsic 0 | 1 | -50.0 | reacher_easy s0 -50 |"
+
+
 def test_six_task_trunk_on_conv_features_learns_while_the_encoder_stays_frozen(tiny_artifact: Path,
                                                                              tmp_path: Path) -> None:  # fmt: skip
     import numpy as np
@@ -321,6 +336,14 @@ def test_six_task_projection_plus_trunk_sees_embedding_modes_projection_and_trai
     venv.close()
 
 
+def test_pretrain_scale_paired_difference_uses_the_shared_seeds_only() -> None:
+    pretrain_scale = _benchmark("pretrain_scale")
+    runs = {"a": {"t": {0: 10.0, 1: 30.0, 2: 99.0}}, "b": {"t": {0: 4.0, 1: 20.0, 3: 0.0}}}
+    mean, se, n = pretrain_scale.paired_difference(runs, "a", "b", "t")  # diffs 6 and 10
+    assert (mean, n) == (8.0, 2) and se == pytest.approx(2.0)  # stdev 2.83 / sqrt(2)
+    assert pretrain_scale.paired_difference(runs, "a", "b", "other task") is None
+
+
 def test_pretrain_scale_probes_each_encoder_once_and_reads_its_downstream_runs(tiny_data: Path, tiny_artifact: Path,
                                                                                tmp_path: Path) -> None:  # fmt: skip
     from sb3_crptpro import load_artifact
@@ -370,6 +393,9 @@ def test_pretrain_scale_probes_each_encoder_once_and_reads_its_downstream_runs(t
     assert "- tiny: 2 updates: two updates on tiny data" in report and "999" not in report and "777" not in report
     curve_means = report.split("Mean return over each run's learning curve")[1]  # the second downstream table
     assert "| tiny: 2 updates | 220.0 (s0 200.0, s1 240.0) |" in curve_means and "| state SAC | 840.0 |" in curve_means
+    # paired against the first encoder on the seeds both ran (random init: seed 0 only, so no standard error)
+    assert "| random init | -30.0 +- nan (1) |" in report.split("Curve mean: each encoder minus")[0]
+    assert "| random init | -30.0 +- nan (1) |" in curve_means.split("Curve mean: each encoder minus")[1]
     assert (out / "pretrain_scale.png").stat().st_size > 10_000
     probe_data = tmp_path / "w" / "probe_data_24px"
     stamp = {p: p.stat().st_mtime_ns for p in probe_data.rglob("manifest.json")}
