@@ -54,7 +54,7 @@ def describe_artifact(path: str | Path) -> str:
 
 def describe_pretrained() -> str:
     """One block per encoder shipped with the package (``sb3-crptpro inspect --list``): name, domains, frame
-    settings, budget, file size, diagnostics, probe results and the commands that reproduce it."""
+    settings, budget, loss, file size, diagnostics, probe results and the commands that reproduce it."""
     from sb3_crptpro.common.pretrained import PRETRAINED_DIR, list_pretrained
 
     shipped = list_pretrained()
@@ -67,6 +67,7 @@ def describe_pretrained() -> str:
             ("domains", ", ".join(info["tasks"])),
             ("frames", f"{info['image_size']} px, {info['frame_stack']} stacked, render preset {info['render']}"),
             ("budget", f"{info['updates']} updates at batch {info['batch_size']}, seed {info['seed']}"),
+            ("loss", "CRPTpro" + (f" + inverse dynamics (weight {w:g})" if (w := info["inverse_dynamics"]) else "")),
             ("file", f"{info['bytes'] / 2**20:.1f} MiB"),
         ]
         if d:

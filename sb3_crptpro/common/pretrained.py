@@ -16,7 +16,8 @@ __all__ = ["list_pretrained"]
 
 
 def list_pretrained() -> dict[str, dict[str, Any]]:
-    """Each shipped encoder's name -> a summary of its metadata: domains, frame settings, budget, the command that
+    """Each shipped encoder's name -> a summary of its metadata: domains, frame settings, budget, the weight of the
+    inverse-dynamics loss added to CRPTpro's (``inverse_dynamics``, 0.0 = CRPTpro's loss alone), the command that
     made it, collapse diagnostics and state-probe results (where recorded), file size in bytes.
 
     Reading a shipped file verifies its tensor checksum (:func:`~sb3_crptpro.common.artifact.load_artifact`).
@@ -36,6 +37,7 @@ def list_pretrained() -> dict[str, dict[str, Any]]:
             "updates": stats.get("updates"),
             "batch_size": config.get("batch_size"),
             "seed": config.get("seed"),
+            "inverse_dynamics": config.get("inverse_dynamics", 0.0),
             "wall_time_s": stats.get("wall_time_s"),
             "command": meta.get("provenance", {}).get("command"),
             "diagnostics": stats.get("diagnostics", {}),

@@ -48,6 +48,23 @@ PREFIX_FINGERPRINT = {
     "projector.linear.weight": 0.0087458,
     "prototypes.linear.weight": -0.1067243,
 }
+#: the same for the encoder pretrained with the added inverse-dynamics loss (measured on the AVX-512 machine that
+#: made it). There one update fewer moves the projector bias by 3.4e-3 (the other tensors by 7e-6 to 8e-5), and these
+#: values differ from ``PREFIX_FINGERPRINT`` (no inverse-dynamics loss) by up to 1.5e-2.
+INVDYN_NAME = "dmc-64px-invdyn"
+INVDYN_PREFIX_FINGERPRINT = {
+    "encoder.convs.0.bias": -0.0009666,
+    "encoder.convs.0.weight": -0.2425962,
+    "encoder.convs.2.bias": 0.0002927,
+    "encoder.convs.2.weight": 0.1646381,
+    "encoder.convs.4.bias": -0.0001587,
+    "encoder.convs.4.weight": 0.0972250,
+    "encoder.convs.6.bias": 0.0010530,
+    "encoder.convs.6.weight": -0.0000752,
+    "projector.linear.bias": -0.0228376,
+    "projector.linear.weight": 0.0089015,
+    "prototypes.linear.weight": -0.1069304,
+}
 PREFIX_ATOL = 1e-4
 
 
@@ -94,14 +111,21 @@ def test_an_unknown_name_lists_the_shipped_ones_and_paths_still_work(tiny_artifa
 
 
 def test_list_and_inspect_show_budget_diagnostics_and_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
-    info = list_pretrained()[NAME]
-    assert info["tasks"] == ["cheetah_run", "reacher_easy", "walker_run"] and info["image_size"] == 64
-    assert info["updates"] == 6000 and info["batch_size"] == 64 and info["seed"] == 0
-    assert info["diagnostics"]["eff_rank_min"] > 5  # not collapsed
-    assert 8 * 2**20 < info["bytes"] < 12 * 2**20
+    shipped = list_pretrained()
+    assert list(shipped) == [NAME, INVDYN_NAME]
+    for info in shipped.values():  # the same data, budget and seed; only the loss differs
+        assert info["tasks"] == ["cheetah_run", "reacher_easy", "walker_run"] and info["image_size"] == 64
+        assert info["updates"] == 6000 and info["batch_size"] == 64 and info["seed"] == 0
+        assert info["diagnostics"]["eff_rank_min"] > 5  # not collapsed
+        assert 8 * 2**20 < info["bytes"] < 12 * 2**20
+    assert shipped[NAME]["inverse_dynamics"] == 0.0 and shipped[INVDYN_NAME]["inverse_dynamics"] == 1.0
     assert main(["inspect", "--list"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"{NAME}\n") and "6000 updates at batch 64, seed 0" in out and "10.1 MiB" in out
+    first, second = out.split(f"\n\n{INVDYN_NAME}\n")
+    assert re.search(r"loss +CRPTpro\n", first) and re.search(
+        r"loss +CRPTpro \+ inverse dynamics \(weight 1\)\n", second
+    )
     assert main(["inspect", NAME]) == 0
     out = capsys.readouterr().out
     assert re.search(r"made by \(1\) +sb3-crptpro collect --tasks cheetah_run walker_run reacher_easy", out)
@@ -110,8 +134,11 @@ def test_list_and_inspect_show_budget_diagnostics_and_the_commands(capsys: pytes
 
 
 @pytest.mark.slow
-def test_the_recorded_commands_reproduce_the_data_and_a_prefix_of_the_run(tmp_path: Path) -> None:
-    meta = load_artifact(NAME).metadata
+@pytest.mark.parametrize(("name", "fingerprint"), [(NAME, PREFIX_FINGERPRINT),
+                                                   (INVDYN_NAME, INVDYN_PREFIX_FINGERPRINT)])  # fmt: skip
+def test_the_recorded_commands_reproduce_the_data_and_a_prefix_of_the_run(name: str, fingerprint: dict[str, float],
+                                                                          tmp_path: Path) -> None:  # fmt: skip
+    meta = load_artifact(name).metadata
     collect_cmd, pretrain_cmd = meta["provenance"]["commands"]
     data, out = tmp_path / "data", tmp_path / "prefix.safetensors"
     argv = shlex.split(collect_cmd)[1:]
@@ -124,8 +151,8 @@ def test_the_recorded_commands_reproduce_the_data_and_a_prefix_of_the_run(tmp_pa
     argv[argv.index("--updates") + 1] = str(PREFIX_UPDATES)
     assert main([*argv, "--no-progress"]) == 0
     got = _fingerprint(out)
-    assert got.keys() == PREFIX_FINGERPRINT.keys()
-    assert all(abs(got[k] - v) < PREFIX_ATOL for k, v in PREFIX_FINGERPRINT.items()), got
+    assert got.keys() == fingerprint.keys()
+    assert all(abs(got[k] - v) < PREFIX_ATOL for k, v in fingerprint.items()), got
 
 
 @pytest.mark.slow
@@ -138,7 +165,8 @@ def test_the_wheel_contains_the_encoder_and_loads_it_after_installation(tmp_path
     (wheel,) = wheel_dir.glob("sb3_crptpro-*.whl")
     import zipfile
 
-    assert f"sb3_crptpro/pretrained/{NAME}.safetensors" in zipfile.ZipFile(wheel).namelist()
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {f"sb3_crptpro/pretrained/{n}.safetensors" for n in (NAME, INVDYN_NAME)} <= set(names)
     # a fresh venv that installs the package from the wheel and borrows the dependencies of this environment (no
     # network): a plain path in a .pth file, so this environment's editable install of the package is not seen
     venv = tmp_path / "venv"
