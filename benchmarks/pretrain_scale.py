@@ -255,7 +255,8 @@ def _figure(rows: dict[str, dict[str, Any]], runs: dict[str, dict[str, dict[int,
         if state:
             ax.axvline(statistics.fmean(state.values()), color="tab:green", ls="--", lw=1, label="state SAC")
             ax.legend(fontsize=7, loc="lower right")
-        ax.set_xlabel(f"{task}: return at 100k env steps\n(bar: mean, dots: seeds)")
+        ax.set_title(task, fontsize=9)
+        ax.set_xlabel("return at 100k env steps\n(bar: mean, dots: seeds)")
     axes[0].set_yticks(y, labels)
     axes[0].invert_yaxis()
     fig.suptitle("Pretraining scale: probe R^2 and downstream return per encoder (gray: the same networks untrained)",
