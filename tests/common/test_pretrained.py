@@ -78,27 +78,28 @@ def _fingerprint(path: Path) -> dict[str, float]:
     return out
 
 
-def test_the_shipped_encoder_loads_by_name_everywhere_a_path_is_taken(tmp_path: Path) -> None:
-    assert NAME in pretrained_names()
-    art = load_artifact(NAME)
-    assert art.path == PRETRAINED_DIR / f"{NAME}.safetensors"
+@pytest.mark.parametrize("name", [NAME, INVDYN_NAME])
+def test_the_shipped_encoder_loads_by_name_everywhere_a_path_is_taken(name: str, tmp_path: Path) -> None:
+    assert name in pretrained_names()
+    art = load_artifact(name)
+    assert art.path == PRETRAINED_DIR / f"{name}.safetensors"
     assert art.obs_shape == (9, 64, 64) and art.metadata["stats"]["updates"] == 6000
-    kwargs = crptpro_kwargs(NAME)
+    kwargs = crptpro_kwargs(name)
     env = make_dmc_env("walker_walk", image_size=64, render="fast", action_repeat=50, seed=0)
     model = SAC("CnnPolicy", env, buffer_size=100, learning_starts=10, batch_size=4, policy_kwargs=kwargs)
     model.learn(12)
     assert model.policy.actor.features_extractor.pretrained_metadata["tensor_sha256"] == art.metadata["tensor_sha256"]
     env.close()
-    venv = VecEncodeObservation(make_dmc_vec_env("walker_walk", 1, image_size=64, render="fast", seed=0), NAME)
+    venv = VecEncodeObservation(make_dmc_vec_env("walker_walk", 1, image_size=64, render="fast", seed=0), name)
     assert venv.reset().shape == (1, 128)
     venv.close()
-    encoded = make_encoded_vec_env("walker_walk", 1, NAME, subprocess=False, seed=0, action_repeat=50)
+    encoded = make_encoded_vec_env("walker_walk", 1, name, subprocess=False, seed=0, action_repeat=50)
     assert encoded.reset().shape == (1, 128)
     encoded.close()
     # an existing file of that name wins over the shipped one
-    (tmp_path / NAME).write_bytes(b"not an artifact")
+    (tmp_path / name).write_bytes(b"not an artifact")
     with pytest.raises(ValueError, match=r"not a readable artifact|not a sb3-crptpro artifact"):
-        load_artifact(tmp_path / NAME)
+        load_artifact(tmp_path / name)
 
 
 def test_an_unknown_name_lists_the_shipped_ones_and_paths_still_work(tiny_artifact: Path) -> None:
