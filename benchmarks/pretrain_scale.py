@@ -3,9 +3,11 @@
 Each encoder is an artifact written by ``sb3-crptpro pretrain`` (the report lists how each was made). For each one this
 script measures, on the same probe data as the collapse study (held-out episodes of another collection seed, the 3
 pretraining domains of the shipped encoder and 2 unseen ones): the state-probe R^2 of the conv features and of the
-128-d projection. It then reads the downstream runs that ``benchmarks/six_task.py`` wrote with that encoder (config
-``--config``, by default ``embedding, plain critic``, the learner all of this study's runs used; runs are matched to
-an encoder by the ``encoder`` path they recorded) and the random-init runs (``<config>, random init``), and writes
+128-d projection. It then reads the downstream runs that ``benchmarks/six_task.py`` wrote with that encoder (configs
+``--config``, by default ``embedding, plain critic``, the learner all of this study's runs used; several configs of
+one learner that differ only in their encoder, such as ``embedding`` and ``embedding, previous encoder``, are read
+together; runs are matched to an encoder by the ``encoder`` path they recorded) and the random-init runs (``<first
+config>, random init``), and writes
 ``<out>/report.md`` and ``<out>/pretrain_scale.png`` (one panel for the probe, one per downstream task). Probe rows
 are cached in ``<out>/rows/`` by the artifact's tensor checksum, with the paths the artifact was given under: an
 encoder file deleted since (a 10 MiB study artifact is not committed) is still reported, and its downstream runs still
@@ -93,13 +95,14 @@ def probe_row(path: Path, out: Path, work: Path, transitions: int) -> dict[str, 
     return row
 
 
-def downstream(run_dirs: list[Path], rows: dict[str, dict[str, Any]], out: Path, config: str = STUDY_BASE,
+def downstream(run_dirs: list[Path], rows: dict[str, dict[str, Any]], out: Path,
+               configs: tuple[str, ...] = (STUDY_BASE,),
                metric: str = "final_return") -> dict[str, dict[str, dict[int, float]]]:  # fmt: skip
     """``{label: {task: {seed: metric}}}`` from six-task runs (``metric``: ``final_return``, the last evaluation's
-    mean, or ``auc_return``, the mean over all evaluations of the curve): ``config`` runs under the label of the encoder
-    they used (matched by tensor checksum, so a shipped name and a path to the same file match; a file deleted since
-    by the paths its cached probe row records), ``<config>, random init`` runs under :data:`RANDOM_INIT`, ``state
-    SAC`` under its name."""
+    mean, or ``auc_return``, the mean over all evaluations of the curve): the runs of ``configs`` under the label of
+    the encoder they used (matched by tensor checksum, so a shipped name and a path to the same file match; a file
+    deleted since by the paths its cached probe row records), ``<configs[0]>, random init`` runs under
+    :data:`RANDOM_INIT`, ``state SAC`` under its name."""
     by_sha = {row["tensor_sha256"]: label for label, row in rows.items()}
     labels: dict[str, str | None] = {}  # the encoder string a run recorded -> label (None: not compared here)
 
@@ -116,10 +119,10 @@ def downstream(run_dirs: list[Path], rows: dict[str, dict[str, Any]], out: Path,
     for folder in run_dirs:
         for file in sorted((folder / "runs").glob("*.json")):
             run = json.loads(file.read_text())
-            if run["config"] == config:
+            if run["config"] in configs:
                 label = label_of(run["encoder"])
             else:
-                label = {f"{config}, random init": RANDOM_INIT, "state SAC": "state SAC"}.get(run["config"])
+                label = {f"{configs[0]}, random init": RANDOM_INIT, "state SAC": "state SAC"}.get(run["config"])
             if label is not None and run.get(metric) is not None:
                 table.setdefault(label, {}).setdefault(run["task"], {})[run["seed"]] = run[metric]
     return table
@@ -162,7 +165,7 @@ def _paired_lines(runs: dict[str, dict[str, dict[int, float]]], labels: list[str
 
 
 def report(rows: dict[str, dict[str, Any]], runs: dict[str, dict[str, dict[int, float]]], out: Path,
-           made: dict[str, str], command: str, config: str = STUDY_BASE,
+           made: dict[str, str], command: str, configs: tuple[str, ...] = (STUDY_BASE,),
            curve_means: dict[str, dict[str, dict[int, float]]] | None = None) -> None:  # fmt: skip
     """Write ``report.md`` and ``pretrain_scale.png`` (``curve_means``: the runs' mean over their learning curves, a
     second downstream table)."""
@@ -175,7 +178,8 @@ def report(rows: dict[str, dict[str, Any]], runs: dict[str, dict[str, dict[int, 
         "Probe: ridge regression from the frozen features to the proprioceptive state, variance-weighted R^2 on "
         f"held-out episodes (collection seed 1000), mean over {', '.join(SEEN)} (pretraining domains of the shipped "
         f"encoder) and {', '.join(UNSEEN)} (in no 3-domain encoder's data). Downstream: `benchmarks/six_task.py`, "
-        f"config `{config}` (final return at 100k env steps, 10 evaluation episodes; the seeds in brackets).", "",
+        f"config {', '.join(f'`{c}`' for c in configs)} (final return at 100k env steps, 10 evaluation episodes; "
+        "the seeds in brackets).", "",
         "| encoder | domains | px | updates | batch | pretraining min | R^2 conv | R^2 proj | "
         + " | ".join(tasks) + " |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |" + " ---: |" * len(tasks),
@@ -284,8 +288,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--random-init", default=None, help="random-init artifact (probe row 'random init')")
     parser.add_argument("--runs", nargs="*", type=Path, default=[], help="six_task.py output folders")
     parser.add_argument("--probe-transitions", type=int, default=4000, help="per probe domain (16 episodes)")
-    parser.add_argument("--config", default=STUDY_BASE,
-                        help="six_task.py config whose runs compare the encoders (default: %(default)s)")  # fmt: skip
+    parser.add_argument("--config", nargs="+", default=[STUDY_BASE],
+                        help="six_task.py configs whose runs compare the encoders: one learner, each config naming "
+                        "an encoder (default: %(default)s)")  # fmt: skip
     args = parser.parse_args(argv)
     out, work = Path(args.out), Path(args.work)
     encoders = dict(args.encoder)
@@ -296,8 +301,9 @@ def main(argv: list[str]) -> None:
         print(f"{label:<40} R2 conv {row['r2_conv_mean']:.3f}  proj {row['r2_proj_mean']:.3f}", flush=True)
     made = dict(text.split("=", 1) for text in args.made if "=" in text)
     command = "python benchmarks/pretrain_scale.py " + shlex.join(argv)
-    curve_means = downstream(args.runs, rows, out, args.config, metric="auc_return")
-    report(rows, downstream(args.runs, rows, out, args.config), out, made, command, args.config, curve_means)
+    configs = tuple(args.config)
+    curve_means = downstream(args.runs, rows, out, configs, metric="auc_return")
+    report(rows, downstream(args.runs, rows, out, configs), out, made, command, configs, curve_means)
     print(f"wrote {out / 'report.md'} and {out / 'pretrain_scale.png'}")
 
 

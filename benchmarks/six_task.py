@@ -7,12 +7,16 @@ env steps (on a separately seeded env, extrinsic task return only), its wall tim
 Configs (``CONFIGS``; each is an observation, an encoder and a learner, see :class:`Config`):
   - ``state SAC``: SB3 ``SAC`` on the proprioceptive state, the upper anchor (learner ``STATE_LEARNER``);
   - ``embedding``: ``sb3-crptpro train --mode embedding --overlap`` as shipped: ``OverlappedSAC`` on the frozen
-    pretrained encoder's 128-d projections, worker-encoded frames, the prototype intrinsic reward, the train
-    preset ``embedding`` (:data:`sb3_crptpro.sb3.presets.TRAIN_PRESETS`: ``LayerNorm`` in the critic);
+    pretrained encoder's 128-d projections (``--encoder``, default the shipped ``dmc-64px-invdyn``),
+    worker-encoded frames, the prototype intrinsic reward, the train preset ``embedding``
+    (:data:`sb3_crptpro.sb3.presets.TRAIN_PRESETS`: ``LayerNorm`` in the critic);
   - ``embedding, random init``: the same with the encoder before pretraining (same architecture and seed);
   - ``embedding, intrinsic 0``: the same without the prototype intrinsic reward (compared with ``embedding``);
+  - ``embedding, previous encoder``: ``embedding`` with the encoder shipped before it (``--previous-encoder``,
+    default ``dmc-64px``: CRPTpro's loss alone); ``embedding`` is compared with it in the study table, and it with
+    ``STUDY_BASE``; ``embedding, previous encoder, intrinsic 0`` likewise;
   - ``embedding, plain critic`` (``STUDY_BASE``) and its random-init twin: the learner before the downstream study
-    (SB3's ``MlpPolicy``, no ``LayerNorm``);
+    (SB3's ``MlpPolicy``, no ``LayerNorm``), with the previous encoder (the one the study ran with);
   - study variants: ``embedding, plain critic`` with one learner or observation setting changed (update-to-data
     ratio, n-step returns, batch, widths, learning rate, entropy, intrinsic reward, conv features through a
     trainable ``pre_fc`` trunk as in the reference heads, and both together); ``LayerNorm`` in the critic, the
@@ -25,7 +29,7 @@ scores as markers) are rebuilt from all finished runs.
 
 Usage::
 
-    python benchmarks/six_task.py --encoder dmc-64px.safetensors --random-init enc_random_init.safetensors \\
+    python benchmarks/six_task.py --encoder dmc-64px-invdyn --random-init enc_random_init.safetensors \\
         --out outputs/six_task --configs "state SAC" embedding "embedding, random init" --seeds 0 1 2
 """
 
@@ -66,13 +70,21 @@ TASKS: dict[str, int] = {
 }
 _ORDER = list(TASKS)
 
-#: published mean scores (not run here). CURL: Srinivas, Laskin, Abbeel, ICML 2020, Table 1; DrQ: Kostrikov, Yarats,
-#: Fergus, ICLR 2021, Table 1. Task order as in ``TASKS``.
+#: published mean scores (not run here). CURL: Srinivas, Laskin, Abbeel, ICML 2020, Table 1 (also its SAC+AE, Dreamer
+#: and Pixel SAC rows: a trainable encoder without augmentation); DrQ: Kostrikov, Yarats, Fergus, ICLR 2021, Table 1
+#: (its own reruns of the baselines differ from CURL's: the two tables are never mixed in one row). Task order as in
+#: ``TASKS``.
 PUBLISHED: list[dict[str, Any]] = [
     {"method": "CURL", "source": "CURL (ICML 2020) Table 1", "env_steps": 100_000,
      "scores": [767, 582, 538, 299, 403, 769]},
     {"method": "DrQ", "source": "DrQ (ICLR 2021) Table 1", "env_steps": 100_000,
      "scores": [901, 759, 601, 344, 612, 913]},
+    {"method": "SAC+AE", "source": "CURL (ICML 2020) Table 1", "env_steps": 100_000,
+     "scores": [740, 311, 274, 267, 394, 391]},
+    {"method": "Dreamer", "source": "CURL (ICML 2020) Table 1", "env_steps": 100_000,
+     "scores": [341, 326, 314, 235, 277, 246]},
+    {"method": "Pixel SAC", "source": "CURL (ICML 2020) Table 1", "env_steps": 100_000,
+     "scores": [179, 419, 145, 197, 42, 312]},
     {"method": "state SAC", "source": "CURL (ICML 2020) Table 1", "env_steps": 100_000,
      "scores": [811, 835, 746, 616, 891, 746]},
     {"method": "state SAC", "source": "DrQ (ICLR 2021) Table 1", "env_steps": 100_000,
@@ -109,7 +121,7 @@ class Config:
     """
 
     observation: str
-    encoder: str | None  # "pretrained", "random init" or None (state)
+    encoder: str | None  # "pretrained", "previous", "random init" (the artifacts of those flags) or None (state)
     learner: dict[str, Any]
     intrinsic_coef: float = 0.0
     trunk: int = 50
@@ -133,25 +145,44 @@ STATE_LEARNER: dict[str, Any] = {"batch_size": 256, "learning_rate": 3e-4, "buff
                                  "net_arch": [256, 256]}  # fmt: skip
 
 
+#: the encoder of ``embedding`` (``--encoder``): shipped with the package, CRPTpro's loss plus inverse dynamics
+DEFAULT_ENCODER = "dmc-64px-invdyn"
+#: the encoder shipped before it (``--previous-encoder``): CRPTpro's loss alone; the downstream study ran with it
+PREVIOUS_ENCODER = "dmc-64px"
+
 #: the downstream study's base config: ``embedding`` as it was before the study chose ``LayerNorm`` in the critic
-#: (SB3's plain ``MlpPolicy``); every study variant changes one setting of it, and ``embedding`` is its winner
+#: (SB3's plain ``MlpPolicy``, the previous encoder); every study variant changes one setting of it, and
+#: ``embedding, previous encoder`` is its winner
 STUDY_BASE = "embedding, plain critic"
 
+#: configs compared in the study table with another config than ``STUDY_BASE``: the default encoder against the
+#: previous one (same learner), and each one's run without the intrinsic reward against it
+VARIANT_BASE: dict[str, str] = {
+    "embedding": "embedding, previous encoder",
+    "embedding, intrinsic 0": "embedding",
+    "embedding, previous encoder, intrinsic 0": "embedding, previous encoder",
+}
 
-#: variants of the default ``embedding`` config (compared with it in the study table, not with ``STUDY_BASE``)
-VARIANT_BASE: dict[str, str] = {"embedding, intrinsic 0": "embedding"}
+#: study-table labels of the rows whose names do not say what they compare
+STUDY_LABELS: dict[str, str] = {
+    "embedding": "embedding (the default encoder against the previous one)",
+    "embedding, previous encoder": "embedding, previous encoder (LayerNorm critic: the study's winner, the default)",
+}
 
 
 def configs() -> dict[str, Config]:
     """The benchmark's configs and the downstream study's variants, by name."""
     emb, layer_norm = _embedding_learner()
     shipped = Config("projection", "pretrained", emb, intrinsic_coef=0.2, critic_layer_norm=layer_norm)
-    base = dataclasses.replace(shipped, critic_layer_norm=False)  # the study's base: the learner before the study
+    previous = dataclasses.replace(shipped, encoder="previous")
+    base = dataclasses.replace(previous, critic_layer_norm=False)  # the study's base: the learner before the study
     out = {
         "state SAC": Config("state", None, STATE_LEARNER),
         "embedding": shipped,
         "embedding, random init": dataclasses.replace(shipped, encoder="random init"),
         "embedding, intrinsic 0": dataclasses.replace(shipped, intrinsic_coef=0.0),
+        "embedding, previous encoder": previous,
+        "embedding, previous encoder, intrinsic 0": dataclasses.replace(previous, intrinsic_coef=0.0),
         STUDY_BASE: base,
         f"{STUDY_BASE}, random init": dataclasses.replace(base, encoder="random init"),
     }
@@ -370,6 +401,12 @@ def verdict(rows: list[dict[str, Any]]) -> str:
     above = [t for t in tasks if s[("embedding", t)]["mean"] >= curl[t]]
     ratios = [s[("embedding", t)]["mean"] / s[("state SAC", t)]["mean"] for t in tasks if ("state SAC", t) in s]
     ratio = f"; median {np.median(ratios):.0%} of our state SAC" if ratios else ""
+    mean = six_task_mean({t: s[("embedding", t)]["mean"] for t in tasks})
+    if not math.isnan(mean):
+        ratio += (
+            f"; six-task mean {mean:.0f} (published: SAC+AE "
+            f"{six_task_mean(published('SAC+AE', 'CURL (ICML 2020) Table 1')):.0f}, CURL {six_task_mean(curl):.0f})"
+        )
     return f"embedding mode, pretrained: at or above CURL on {len(above)} of {len(tasks)} tasks run{ratio}"
 
 
@@ -384,65 +421,93 @@ def targets(rows: list[dict[str, Any]]) -> list[str]:
           for t in _ORDER}  # fmt: skip
     curl = published("CURL", "CURL (ICML 2020) Table 1")
     lines = []
-    checks = [
-        ("our state SAC within or above the published state-SAC range", "state SAC", lambda t: get("state SAC", t)
-         >= lo[t]),
-        ("embedding >= 0.8x our state SAC", "embedding", lambda t: get("embedding", t) >= 0.8 * get("state SAC", t)),
-        ("embedding above the random-init encoder", "embedding", lambda t: get("embedding", t)
-         > get("embedding, random init", t)),
-        (f"{STUDY_BASE} above its random-init encoder", STUDY_BASE, lambda t: get(STUDY_BASE, t)
-         > get(f"{STUDY_BASE}, random init", t)),
-        ("embedding at or above CURL (100k)", "embedding", lambda t: get("embedding", t) >= curl[t]),
+    checks = [  # (target, the config it counts, the config it is compared with, the check)
+        ("our state SAC within or above the published state-SAC range", "state SAC", None,
+         lambda t: get("state SAC", t) >= lo[t]),
+        ("embedding >= 0.8x our state SAC", "embedding", "state SAC",
+         lambda t: get("embedding", t) >= 0.8 * get("state SAC", t)),
+        ("embedding above the random-init encoder", "embedding", "embedding, random init",
+         lambda t: get("embedding", t) > get("embedding, random init", t)),
+        ("embedding above the previous encoder", "embedding", "embedding, previous encoder",
+         lambda t: get("embedding", t) > get("embedding, previous encoder", t)),
+        ("embedding, previous encoder above the random-init encoder", "embedding, previous encoder",
+         "embedding, random init", lambda t: get("embedding, previous encoder", t) > get("embedding, random init", t)),
+        (f"{STUDY_BASE} above its random-init encoder", STUDY_BASE, f"{STUDY_BASE}, random init",
+         lambda t: get(STUDY_BASE, t) > get(f"{STUDY_BASE}, random init", t)),
+        ("embedding at or above CURL (100k)", "embedding", None, lambda t: get("embedding", t) >= curl[t]),
     ]  # fmt: skip
-    for text, config, check in checks:
-        tasks = [t for t in _ORDER if not math.isnan(get(config, t))]
-        if "0.8x" in text:
-            tasks = [t for t in tasks if not math.isnan(get("state SAC", t))]
-        if "random-init" in text:
-            tasks = [t for t in tasks if not math.isnan(get(f"{config}, random init", t))]
+    for text, config, other, check in checks:
+        tasks = [
+            t for t in _ORDER if not math.isnan(get(config, t)) and (other is None or not math.isnan(get(other, t)))
+        ]
         met = [t for t in tasks if check(t)]
         lines.append(f"- {text}: {len(met)} of {len(tasks)} tasks measured ({', '.join(met) or 'none'})")
     return lines
 
 
-#: configs drawn in the figure: (color, line style, legend label, short name for the seed counts); the study's base
-#: dashed, without its seed band
+#: configs drawn in the figure: (color, line style, legend label, short name for the seed counts), all with the
+#: default learner (the study's plain-critic rows are in the report's tables only)
 FIGURE_STYLES: dict[str, tuple[str, str, str, str]] = {
     "state SAC": ("black", "-", "state SAC", "state"),
-    "embedding": ("tab:blue", "-", "embedding, pretrained (default learner: LayerNorm critic)", "default"),
-    "embedding, random init": ("tab:orange", "-", "embedding, random init (default learner)", "default rand."),
-    STUDY_BASE: ("tab:blue", "--", "embedding, pretrained, plain critic (previous default)", "plain"),
-    f"{STUDY_BASE}, random init": ("tab:orange", "--", "embedding, random init, plain critic", "plain rand."),
+    "embedding": ("tab:blue", "-", f"embedding, {DEFAULT_ENCODER} (the default)", "default"),
+    "embedding, previous encoder": (
+        "tab:green",
+        "-",
+        f"embedding, {PREVIOUS_ENCODER} (the previous encoder)",
+        "previous",
+    ),
+    "embedding, random init": ("tab:orange", "-", "embedding, random init (same networks before pretraining)", "rand."),
 }
 
 
-def _table(s: dict, names: list[str], tasks: list[str], title: str, cell: Any) -> list[str]:
-    head = f"| {title} | " + " | ".join(f"{t} ({TASKS[t]})" for t in tasks) + " |"
-    lines = [head, "| --- |" + " ---: |" * len(tasks)]
+def six_task_mean(means: dict[str, float]) -> float:
+    """The mean over the six tasks of ``task -> mean final return`` (NaN unless all six are there)."""
+    return float(np.mean([means[t] for t in _ORDER])) if all(t in means for t in _ORDER) else math.nan
+
+
+def _table(s: dict, names: list[str], tasks: list[str], title: str, cell: Any, mean: bool = False) -> list[str]:
+    """A markdown table, one row per config and a column per task (``mean``: a last column with the six-task mean
+    of the configs run on all six)."""
+    head = f"| {title} | " + " | ".join(f"{t} ({TASKS[t]})" for t in tasks) + (" | six-task mean |" if mean else " |")
+    lines = [head, "| --- |" + " ---: |" * (len(tasks) + mean)]
     for name in names:
-        lines.append(f"| {name} | " + " | ".join(cell(s.get((name, t))) if (name, t) in s else "-" for t in tasks)
-                     + " |")  # fmt: skip
+        cells = [cell(s.get((name, t))) if (name, t) in s else "-" for t in tasks]
+        if mean:
+            m = six_task_mean({t: s[(name, t)]["mean"] for t in tasks if (name, t) in s})
+            cells.append("-" if math.isnan(m) else f"{m:.1f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
 
 def study(rows: list[dict[str, Any]]) -> list[str]:
-    """Each study variant against its base config (``STUDY_BASE``; ``state SAC`` for a variant on the state) on the
-    (task, seed) pairs both ran: mean final-return difference. ``embedding`` (the winner) is the first row."""
+    """Each study variant against its base config (``VARIANT_BASE``'s, else ``STUDY_BASE``; ``state SAC`` for a
+    variant on the state) on the (task, seed) pairs both ran: mean final-return difference."""
     done = {(r["config"], r["task"], r["seed"]): r["final_return"] for r in rows}
     every = configs()
     skip = ("state SAC", "embedding, random init", STUDY_BASE)
     variants = [n for n in every if n not in skip and any(r["config"] == n for r in rows)]
     lines = [f"| variant - its base config, same task and seed (base: {STUDY_BASE}; state SAC for state variants; "
-             "embedding for its own variants) "
+             "the previous encoder for the default encoder; each encoder for its own intrinsic-0 run) "
              "| pairs | mean difference | per pair |", "| --- | ---: | ---: | --- |"]  # fmt: skip
     for name in variants:
         baseline = VARIANT_BASE.get(name, "state SAC" if every[name].observation == "state" else STUDY_BASE)
         pairs = [(t, sd) for (c, t, sd) in done if c == name and (baseline, t, sd) in done]
         diffs = [done[(name, t, sd)] - done[(baseline, t, sd)] for t, sd in pairs]
         each = ", ".join(f"{t} s{sd} {d:+.0f}" for (t, sd), d in zip(pairs, diffs, strict=True))
-        label = f"{name} (LayerNorm critic: the study's winner, the default)" if name == "embedding" else name
+        label = STUDY_LABELS.get(name, name)
         lines.append(f"| {label} | {len(pairs)} | {np.mean(diffs) if diffs else math.nan:+.1f} | {each} |")
     return lines
+
+
+def encoders(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per config run with an encoder: the artifact files its runs recorded (``--encoder`` and the
+    other flags as given then)."""
+    out, order = [], list(configs())
+    for name in sorted(dict.fromkeys(r["config"] for r in rows), key=order.index):
+        files = sorted({str(r["encoder"]) for r in rows if r["config"] == name and r.get("encoder")})
+        if files:
+            out.append(f"- {name}: " + ", ".join(f"`{f}`" for f in files))
+    return out
 
 
 def report(rows: list[dict[str, Any]], out: Path, command: str) -> None:
@@ -457,22 +522,24 @@ def report(rows: list[dict[str, Any]], out: Path, command: str) -> None:
     names = sorted(dict.fromkeys(r["config"] for r in rows), key=order.index)
     tasks = [t for t in _ORDER if any(r["task"] == t for r in rows)]
     finals = _table(s, names, tasks, "config (ours, run here)",
-                    lambda v: f"{v['mean']:.1f} +- {v['std']:.1f} ({v['n']})")  # fmt: skip
+                    lambda v: f"{v['mean']:.1f} +- {v['std']:.1f} ({v['n']})", mean=True)  # fmt: skip
     minutes = _table(s, names, tasks, "config (minutes per run)", lambda v: f"{v['minutes']:.1f}")
-    pub = _table({}, [], tasks, "published, not run here", str)
+    pub = _table({}, [], tasks, "published, not run here", str, mean=True)
     for p in PUBLISHED:
         scores = dict(zip(_ORDER, p["scores"], strict=True))
         pub.append(f"| {p['method']} at {p['env_steps'] // 1000}k, {p['source']} | "
-                   + " | ".join(str(scores[t]) for t in tasks) + " |")  # fmt: skip
+                   + " | ".join(str(scores[t]) for t in tasks) + f" | {six_task_mean(scores):.1f} |")  # fmt: skip
     lines = ["# Six-task DMC benchmark, 100k env steps", "",
              f"Runs: `{out}/runs/*.json`, one per config, task and seed, each with its settings (`spec`), curve "
              f"and timings. This report: `{command}`.", "",
              "Final return: mean of the evaluation episodes at the last evaluation (100k env steps); mean +- std "
              "over seeds (number of seeds). Our runs, on 2 CPU cores:", "", *finals, "",
+             "Encoders (the artifact files the runs recorded):", "", *encoders(rows), "",
              "Published (not run here; the papers' means):", "", *pub, "",
              "Wall time of a whole run (training and its evaluations), minutes, mean over seeds:", "", *minutes, "",
              "Targets (counted over the tasks measured so far):", "", *targets(rows), "",
-             f"Downstream study (variants of `{STUDY_BASE}` or of `state SAC`, one setting changed each):", "",
+             f"Downstream study (variants of `{STUDY_BASE}` or of `state SAC` with one setting changed each, and "
+             "the encoders against each other):", "",
              *study(rows), "",
              "![learning curves](six_task.png)", ""]  # fmt: skip
     (out / "report.md").write_text("\n".join(lines))
@@ -498,8 +565,8 @@ def report(rows: list[dict[str, Any]], out: Path, command: str) -> None:
             seeds.append(f"{short} {len(ys)}")
         if seeds:  # one line per panel: labels at the curves' ends overlapped where the curves meet
             ax.text(0.02, 0.97, "seeds: " + ", ".join(seeds), transform=ax.transAxes, fontsize=7, va="top")
-        for p in PUBLISHED:
-            if p["env_steps"] == 100_000:
+        for p in PUBLISHED:  # the tables list the other published rows
+            if p["env_steps"] == 100_000 and p["method"] in markers:
                 score = dict(zip(_ORDER, p["scores"], strict=True))[task]
                 hollow = "DrQ" in p["source"] and p["method"] == "state SAC"
                 ax.plot([100], [score], markers[p["method"]], color="grey", mfc="none" if hollow else "grey", ms=7,
@@ -527,7 +594,12 @@ def main(argv: list[str]) -> None:
     all_configs = configs()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="outputs/six_task")
-    parser.add_argument("--encoder", default=None, help="pretrained artifact (the embedding configs)")
+    parser.add_argument("--encoder", default=DEFAULT_ENCODER,
+                        help=f"pretrained artifact or shipped name of `embedding` and its variants (default: "
+                        f"{DEFAULT_ENCODER})")  # fmt: skip
+    parser.add_argument("--previous-encoder", default=PREVIOUS_ENCODER,
+                        help=f"artifact or shipped name of `embedding, previous encoder` and the study's configs "
+                        f"(default: {PREVIOUS_ENCODER})")  # fmt: skip
     parser.add_argument("--random-init", default=None,
                         help="random-init artifact (default: <out>/random_init.safetensors, made from --encoder's "
                         "recorded seed and architecture)")  # fmt: skip
@@ -549,7 +621,8 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)  # fmt: skip
     out = Path(args.out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
-    if args.random_init is None and args.encoder is not None:
+    needs_random_init = any(all_configs[n].encoder == "random init" for n in args.configs)
+    if args.random_init is None and needs_random_init and not args.report_only:
         args.random_init = str(random_init_artifact(args.encoder, out / "random_init.safetensors"))
     for seed in [] if args.report_only else args.seeds:
         for task in args.tasks:
@@ -562,10 +635,8 @@ def main(argv: list[str]) -> None:
                     config = dataclasses.replace(
                         config, learner={**config.learner, "learning_starts": args.learning_starts}
                     )
-                encoder = {"pretrained": args.encoder, "random init": args.random_init, None: None}[config.encoder]
-                if config.encoder is not None and encoder is None:
-                    flag = "--encoder" if config.encoder == "pretrained" else "--random-init"
-                    raise SystemExit(f"config {name!r} needs {flag}")
+                encoder = {"pretrained": args.encoder, "previous": args.previous_encoder,
+                           "random init": args.random_init, None: None}[config.encoder]  # fmt: skip
                 row = run(name, config, task, seed, Path(encoder) if encoder else None, args)
                 path.write_text(json.dumps(row))
                 print(fmt(row), flush=True)

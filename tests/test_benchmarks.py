@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import re
 import subprocess
 import sys
@@ -178,11 +179,13 @@ def test_six_task_benchmark_counts_updates_resumes_and_reports(tiny_data: Path, 
         tmp_path / "random_init.safetensors", {"updates": 0, "diagnostics": {}}
     )
     out = tmp_path / "six"
-    configs = ["state SAC", "embedding", "embedding, random init", "embedding, plain critic", "UTD 2",
-               "conv features + pre_fc", "projection + conv features", "state SAC, action repeat 1"]  # fmt: skip
+    configs = ["state SAC", "embedding", "embedding, random init", "embedding, previous encoder",
+               "embedding, plain critic", "UTD 2", "conv features + pre_fc", "projection + conv features",
+               "state SAC, action repeat 1"]  # fmt: skip
     argv = [sys.executable, str(BENCHMARKS / "six_task.py"), "--out", str(out), "--encoder", str(tiny_artifact),
-            "--tasks", "cartpole_swingup", "--configs", *configs, "--seeds", "0",
-            "--env-steps", "800", "--eval-every", "400", "--eval-episodes", "1", "--learning-starts", "50"]  # fmt: skip
+            "--previous-encoder", str(tiny_artifact), "--tasks", "cartpole_swingup", "--configs", *configs,
+            "--seeds", "0", "--env-steps", "800", "--eval-every", "400", "--eval-episodes", "1",
+            "--learning-starts", "50"]  # fmt: skip
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len([x for x in proc.stdout.splitlines() if "cartpole_swingup seed 0" in x]) == len(configs)
@@ -203,21 +206,55 @@ def test_six_task_benchmark_counts_updates_resumes_and_reports(tiny_data: Path, 
     assert rows["embedding"]["spec"]["intrinsic_coef"] == 0.2 and rows["state SAC"]["spec"]["observation"] == "state"
     # the shipped learner (LayerNorm in the critic) and the study's base (plain critic), which every variant changes
     layer_norm = {name: r["spec"]["critic_layer_norm"] for name, r in rows.items()}
-    assert layer_norm == {**dict.fromkeys(configs, False), "embedding": True, "embedding, random init": True}
+    assert layer_norm == {**dict.fromkeys(configs, False), "embedding": True, "embedding, random init": True,
+                          "embedding, previous encoder": True}  # fmt: skip
     # conv features (32 x 9 x 9 at 24 px, float32) are stored instead of 128-d projections
     assert rows["conv features + pre_fc"]["bytes_per_transition"] > 4 * rows["embedding"]["bytes_per_transition"]
     report = (out / "report.md").read_text()
     assert "| CURL at 100k, CURL (ICML 2020) Table 1 | 582 |" in report
     assert "| state SAC at 100k, DrQ (ICLR 2021) Table 1 | 812 |" in report
-    base = rows["embedding, plain critic"]["final_return"]
-    for name in ("UTD 2", "embedding"):  # study rows: each against the plain-critic base on the same seed
-        label = name + (" (LayerNorm critic: the study's winner, the default)" if name == "embedding" else "")
-        assert f"| {label} | 1 | {rows[name]['final_return'] - base:+.1f} | cartpole_swingup s0 " in report
+    assert f"- embedding, plain critic: `{tiny_artifact}`" in report  # the encoder each config's runs recorded
+    assert f"- embedding, random init: `{out / 'random_init.safetensors'}`" in report
+    final = {name: r["final_return"] for name, r in rows.items()}
+    study = {  # study rows: the learner variants against the plain-critic base, the default encoder against the
+        "UTD 2": final["UTD 2"] - final["embedding, plain critic"],  # previous one, on the same seed
+        "embedding, previous encoder (LayerNorm critic: the study's winner, the default)":
+            final["embedding, previous encoder"] - final["embedding, plain critic"],
+        "embedding (the default encoder against the previous one)":
+            final["embedding"] - final["embedding, previous encoder"],
+    }  # fmt: skip
+    for label, diff in study.items():
+        assert f"| {label} | 1 | {diff:+.1f} | cartpole_swingup s0 " in report
     state_diff = rows["state SAC, action repeat 1"]["final_return"] - rows["state SAC"]["final_return"]
     assert f"| state SAC, action repeat 1 | 1 | {state_diff:+.1f} |" in report  # against state SAC, not embedding
     assert (out / "six_task.png").stat().st_size > 10_000
     again = subprocess.run(argv, capture_output=True, text=True, timeout=300)  # resumes: every run is done
     assert again.returncode == 0 and "seed 0" not in again.stdout and "report:" in again.stdout
+
+
+def test_pretrain_scale_reads_several_configs_of_one_learner_by_encoder(tiny_artifact: Path, tmp_path: Path) -> None:
+    from sb3_crptpro import load_artifact
+
+    pretrain_scale = _benchmark("pretrain_scale")
+    runs = tmp_path / "six" / "runs"
+    runs.mkdir(parents=True)
+    records = [
+        ("embedding", 0, 300.0),
+        ("embedding, previous encoder", 1, 100.0),
+        ("embedding, plain critic", 2, 555.0),  # another learner: not read
+        ("embedding, random init", 0, 50.0),  # the first config's random init
+        ("embedding, previous encoder, random init", 1, 60.0),
+    ]  # not a config's random init: not read
+    for i, (config, seed, value) in enumerate(records):
+        run = {"config": config, "task": "cartpole_swingup", "seed": seed, "final_return": value,
+               "encoder": str(tiny_artifact)}  # fmt: skip
+        (runs / f"{i}.json").write_text(json.dumps(run))
+    rows = {"tiny": {"tensor_sha256": load_artifact(tiny_artifact).metadata["tensor_sha256"]}}
+    got = pretrain_scale.downstream(
+        [tmp_path / "six"], rows, tmp_path / "out", ("embedding", "embedding, previous encoder")
+    )
+    assert got == {"tiny": {"cartpole_swingup": {0: 300.0, 1: 100.0}},
+                   pretrain_scale.RANDOM_INIT: {"cartpole_swingup": {0: 50.0}}}  # fmt: skip
 
 
 def _six_task():
@@ -228,6 +265,12 @@ def test_six_task_published_rows_and_targets() -> None:
     six_task = _six_task()
     assert six_task.published("DrQ", "DrQ (ICLR 2021) Table 1")["ball_in_cup_catch"] == 913
     assert six_task.published("state SAC", "CURL (ICML 2020) Table 1", 500_000)["cheetah_run"] == 795
+    # CURL Table 1's other 100k rows, with the six-task means the papers' readers compare (SAC+AE 396, Dreamer 290)
+    sac_ae = six_task.published("SAC+AE", "CURL (ICML 2020) Table 1")
+    assert round(six_task.six_task_mean(sac_ae)) == 396
+    assert round(six_task.six_task_mean(six_task.published("Dreamer", "CURL (ICML 2020) Table 1"))) == 290
+    assert six_task.published("Pixel SAC", "CURL (ICML 2020) Table 1")["cartpole_swingup"] == 419
+    assert math.isnan(six_task.six_task_mean({k: v for k, v in sac_ae.items() if k != "walker_walk"}))
 
     def row(config: str, task: str, value: float) -> dict:
         return {"config": config, "task": task, "seed": 0, "final_return": value, "total_s": 60.0}
@@ -235,18 +278,30 @@ def test_six_task_published_rows_and_targets() -> None:
     rows = [row("state SAC", "cheetah_run", 300.0), row("embedding", "cheetah_run", 250.0),
             row("embedding, random init", "cheetah_run", 260.0), row("state SAC", "walker_walk", 500.0),
             row("embedding, plain critic", "cheetah_run", 200.0), row("embedding, plain critic", "walker_walk", 90.0),
-            row("embedding, plain critic, random init", "cheetah_run", 150.0)]  # fmt: skip
+            row("embedding, plain critic, random init", "cheetah_run", 150.0),
+            row("embedding, previous encoder", "cheetah_run", 240.0),
+            row("embedding, previous encoder", "walker_walk", 100.0)]  # fmt: skip
     lines = six_task.targets(rows)
     assert lines[0].startswith("- our state SAC within or above the published state-SAC range: 1 of 2 tasks")
     assert "(cheetah_run)" in lines[0]  # 300 >= 228 (DrQ table); walker 500 < 604
     assert lines[1].startswith("- embedding >= 0.8x our state SAC: 1 of 1")  # 250 >= 240
     assert lines[2].startswith("- embedding above the random-init encoder: 0 of 1")
+    # each comparison counts only the tasks both configs ran (walker_walk has no embedding row)
+    assert lines[3] == "- embedding above the previous encoder: 1 of 1 tasks measured (cheetah_run)"  # 250 > 240
+    assert lines[4].startswith("- embedding, previous encoder above the random-init encoder: 0 of 1")  # 240 < 260
     # the plain critic against its own random-init twin, on the one task both ran
-    assert lines[3] == "- embedding, plain critic above its random-init encoder: 1 of 1 tasks measured (cheetah_run)"
-    assert lines[4].startswith("- embedding at or above CURL (100k): 0 of 1")  # CURL 299
+    assert lines[5] == "- embedding, plain critic above its random-init encoder: 1 of 1 tasks measured (cheetah_run)"
+    assert lines[6].startswith("- embedding at or above CURL (100k): 0 of 1")  # CURL 299
     assert (
         six_task.verdict(rows)
         == "embedding mode, pretrained: at or above CURL on 0 of 1 tasks run; median 83% of our state SAC"
+    )
+    # on all six tasks the verdict adds the six-task mean next to the published ones
+    curl = six_task.published("CURL", "CURL (ICML 2020) Table 1")
+    every = [row("embedding", t, v - 1.0 if t == "finger_spin" else v) for t, v in curl.items()]
+    assert six_task.verdict(every) == (
+        "embedding mode, pretrained: at or above CURL on 5 of 6 tasks run; six-task mean 560 (published: SAC+AE "
+        "396, CURL 560)"
     )
 
 
@@ -255,7 +310,8 @@ def test_six_task_study_compares_each_variant_with_its_own_base() -> None:
     rows = [{"config": c, "task": "reacher_easy", "seed": sd, "final_return": v}
             for c, sd, v in [("embedding", 0, 300.0), ("embedding", 1, 100.0), ("embedding, plain critic", 0, 250.0),
                              ("embedding, intrinsic 0", 0, 280.0), ("embedding, intrinsic 0", 1, 160.0),
-                             ("intrinsic 0", 0, 200.0)]]  # fmt: skip
+                             ("intrinsic 0", 0, 200.0), ("embedding, previous encoder", 0, 260.0),
+                             ("embedding, previous encoder, intrinsic 0", 0, 270.0)]]  # fmt: skip
     lines = {x.split(" | ")[0][2:]: x for x in six_task.study(rows)[2:]}
     # the default's own variant against the default (LayerNorm critic, intrinsic 0.2), on both seeds
     assert lines["embedding, intrinsic 0"] == (
@@ -263,6 +319,14 @@ def test_six_task_study_compares_each_variant_with_its_own_base() -> None:
     )
     # the study's variant of the same name against the study's base (plain critic), on the one seed it has
     assert lines["intrinsic 0"] == "| intrinsic 0 | 1 | -50.0 | reacher_easy s0 -50 |"
+    # the default encoder against the previous one, the previous one against the plain-critic base, and the previous
+    # encoder's own intrinsic-0 run against it
+    assert lines["embedding (the default encoder against the previous one)"].endswith(
+        " | 1 | +40.0 | reacher_easy s0 +40 |"
+    )
+    label = "embedding, previous encoder (LayerNorm critic: the study's winner, the default)"
+    assert lines[label] == f"| {label} | 1 | +10.0 | reacher_easy s0 +10 |"
+    assert lines["embedding, previous encoder, intrinsic 0"].endswith(" | 1 | +10.0 | reacher_easy s0 +10 |")
 
 
 def test_six_task_trunk_on_conv_features_learns_while_the_encoder_stays_frozen(tiny_artifact: Path,

@@ -109,7 +109,8 @@ def test_demo_writes_report(tmp_path: Path) -> None:
         assert width > 300 and height > 150, name
     summary = (report / "summary.md").read_text()
     assert "| walker_walk | yes |" in summary and "| finger_spin | no |" in summary
-    assert "3 updates at batch 8" in summary and "encoder: `dmc-64px` (6000 updates" in summary
+    assert "3 updates at batch 8" in summary and "encoder: `dmc-64px-invdyn` (6000 updates" in summary
+    assert "64 px, CRPTpro's loss + inverse dynamics (weight 1)), against the same networks" in summary
     assert "seeds 0, 1: 8 runs" in summary
     assert "| pretrained encoder | random-init encoder | random policy |" in summary
     assert "- **walker_walk:** " in summary and "- **finger_spin:** " in summary  # the computed verdicts
@@ -133,7 +134,7 @@ def test_demo_writes_report(tmp_path: Path) -> None:
     assert all(r["train"]["steps"] == 1000 // 50 for r in runs.values())  # env steps -> agent steps
     shas = {label: {r["encoder"]["tensor_sha256"] for (_, lab, _), r in runs.items() if lab == label}
             for label in ("pretrained", "random init")}  # fmt: skip
-    assert shas["pretrained"] == {load_artifact("dmc-64px").metadata["tensor_sha256"]}
+    assert shas["pretrained"] == {load_artifact("dmc-64px-invdyn").metadata["tensor_sha256"]}  # the default encoder
     assert len(shas["random init"]) == 1 and shas["random init"] != shas["pretrained"]
 
 

@@ -2,8 +2,8 @@
 
 Two parts. The pipeline at small scale: collect random frames, pretrain a small encoder, inspect it and draw its
 pretraining and prototype-coverage figures. Then the downstream comparison that says whether pretraining helps: SAC
-in embedding mode with a *shipped* encoder (``dmc-64px`` by default, 6,000 updates: the demo's own 300-update encoder
-is too small to help, docs "Does it help?") against the same networks before their first update
+in embedding mode with a *shipped* encoder (``dmc-64px-invdyn`` by default, 6,000 updates: the demo's own 300-update
+encoder is too small to help, docs "Does it help?") against the same networks before their first update
 (:func:`~sb3_crptpro.pretraining.pretrainer.save_random_init`), on a task whose domain the encoder saw in
 pretraining and on one it never saw, for several seeds. Every size is a field of :class:`DemoConfig` (and a CLI
 flag); the report's ``summary.md`` states what was run and what the numbers allow a reader to conclude.
@@ -42,7 +42,7 @@ class DemoConfig:
     #: pretraining preset (``default`` or ``paper``, see :data:`~sb3_crptpro.pretraining.pretrainer.PRETRAIN_PRESETS`)
     pretrain_preset: str = "default"
     #: encoder of the downstream comparison: a shipped name (``sb3-crptpro inspect --list``) or an artifact path
-    encoder: str = "dmc-64px"
+    encoder: str = "dmc-64px-invdyn"
     #: downstream task whose domain is among ``encoder``'s pretraining domains
     seen_task: str = "walker_walk"
     #: downstream task whose domain neither ``encoder`` nor the small pipeline saw (also the coverage plots'
@@ -129,6 +129,12 @@ def _check(config: DemoConfig) -> dict[str, Any]:
         raise ValueError(f"unseen_task {config.unseen_task}: its domain is among the pretraining domains "
                          f"({', '.join(sorted(seen | {_domain(t) for t in config.tasks}))})")  # fmt: skip
     return meta
+
+
+def _loss_text(meta: dict[str, Any]) -> str:
+    """The pretraining loss an artifact's metadata records, in words."""
+    weight = float((meta.get("config") or {}).get("inverse_dynamics", 0.0))
+    return "CRPTpro's loss" + (f" + inverse dynamics (weight {weight:g})" if weight else "")
 
 
 def compare_encoders(pretrained: list[float], random_init: list[float]) -> str:
@@ -301,7 +307,10 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         "coverage": coverage,
         "small_encoder": str(small_encoder),
         "encoder": str(encoder),
-        "encoder_metadata": {k: encoder_meta.get(k) for k in ("tasks", "image_size", "frame_stack", "stats")},
+        "encoder_metadata": {
+            **{k: encoder_meta.get(k) for k in ("tasks", "image_size", "frame_stack", "stats")},
+            "loss": _loss_text(encoder_meta),
+        },
         "encoder_random_init": str(random_init),
         "evaluation": evaluation,
         "run_dirs": {t: {k: [str(d) for d in v] for k, v in by_label.items()} for t, by_label in run_dirs.items()},
@@ -362,8 +371,8 @@ def _summary_markdown(results: dict[str, Any]) -> str:
         "Downstream, whether pretraining helps:",
         "",
         f"- encoder: `{c['encoder']}` ({meta['stats'].get('updates', '?')} updates on "
-        f"{', '.join(meta.get('tasks') or [])}, {meta['image_size']} px), against the same networks before their "
-        "first update (random init)",
+        f"{', '.join(meta.get('tasks') or [])}, {meta['image_size']} px, {meta['loss']}), against the same "
+        "networks before their first update (random init)",
         f"- train: {_MODE_TEXT[c['train_mode']]} ({c['train_preset']} preset), intrinsic reward coef "
         f"{c['intrinsic_coef']}, {env_steps:,} env steps per run, on {c['seen_task']} (domain seen in "
         f"pretraining) and {c['unseen_task']} (domain never seen), with each encoder, seeds "

@@ -63,7 +63,8 @@ def register_envs(render: str = "fast") -> list[str]:
 def _encoder_path() -> str:
     path = os.environ.get(ENCODER_ENV_VAR)
     if not path:
-        raise ValueError(f"set {ENCODER_ENV_VAR} to the pretrained artifact (.safetensors) to use with rl-zoo3")
+        raise ValueError(f"set {ENCODER_ENV_VAR} to the pretrained artifact (.safetensors) to use with rl-zoo3, "
+                         "or to a shipped encoder's name (dmc-64px-invdyn; `sb3-crptpro inspect --list`)")  # fmt: skip
     return path
 
 

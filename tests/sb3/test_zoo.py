@@ -145,3 +145,15 @@ def test_normalize_true_with_the_intrinsic_reward_and_evaluations(tiny_artifact:
         fh.readline()
         task = sum(float(row["r"]) for row in csv.DictReader(fh))  # five 20-step episodes of task reward
     assert stored > task
+
+
+def test_the_default_shipped_encoder_by_name(tmp_path: Path) -> None:
+    """``CRPTPRO_ENCODER`` may name a shipped encoder (the default, at its 64 px frames) instead of a file."""
+    from stable_baselines3 import SAC
+
+    kwargs = ["--env-kwargs", "image_size:64", "action_repeat:50"]
+    _run("rl_zoo3.train", ["--algo", "sac", "--env", ENV, "--gym-packages", "sb3_crptpro.zoo", "--conf-file",
+                           str(HYPERPARAMS / "sac_embedding.yml"), *kwargs, *TINY, "-f", "logs"], tmp_path,
+         Path("dmc-64px-invdyn"))  # fmt: skip
+    model = SAC.load(tmp_path / "logs" / "sac" / "CRPTpro-reacher_easy-v0_1" / "CRPTpro-reacher_easy-v0.zip")
+    assert model.observation_space.shape == (128,) and model.num_timesteps == 100
