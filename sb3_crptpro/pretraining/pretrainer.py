@@ -602,8 +602,14 @@ class Pretrainer:
         return True
 
     def _inputs(self) -> dict[str, Any]:
-        """What a checkpoint must be resumed on: each domain's manifest checksum and the observation shape."""
-        return {"datasets": {d.task: manifest_sha256(d.path) for d in self.dataset.domains},
+        """What a checkpoint must be resumed on: each domain's manifest checksum and the observation shape. A task
+        given in several datasets (e.g. collected at several action repeats) is keyed ``task``, ``task #2``, ... in
+        the order of ``--data``, so that no dataset's checksum overwrites another's."""
+        keys, seen = [], {}
+        for d in self.dataset.domains:
+            seen[d.task] = seen.get(d.task, 0) + 1
+            keys.append(d.task if seen[d.task] == 1 else f"{d.task} #{seen[d.task]}")
+        return {"datasets": {k: manifest_sha256(d.path) for k, d in zip(keys, self.dataset.domains, strict=True)},
                 "obs_shape": list(self.dataset.obs_shape)}  # fmt: skip
 
     # ------------------------------------------------------------------ artifact

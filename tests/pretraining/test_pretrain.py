@@ -338,6 +338,32 @@ def test_newer_artifact_version_refused(artifact_path: Path, tmp_path: Path) -> 
         load_artifact(newer)
 
 
+def test_a_task_in_two_datasets_keeps_both_checksums(tiny_data: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    """The same task collected at another action repeat: both manifests are recorded (the second as ``task #2``),
+    and resuming on other data for either one is refused."""
+    from sb3_crptpro.data import collect
+    from sb3_crptpro.data.store import manifest_sha256
+
+    other = tmp_path / "ar40"
+    collect(["reacher_easy"], other, transitions_per_domain=100, chunk_transitions=100, n_workers=1, image_size=24,
+            action_repeat=40, render="fast", progress=False)  # fmt: skip
+    out = tmp_path / "enc.safetensors"
+    argv = ["pretrain", "--data", str(tiny_data), str(other), "--out", str(out), "--updates", "2", "--batch-size", "8",
+            "--num-protos", "16", "--checkpoint-every", "1", "--inverse-dynamics", "1.0", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    meta = load_artifact(out).metadata
+    assert meta["tasks"] == ["cartpole_swingup", "reacher_easy", "reacher_easy"]
+    assert meta["datasets"] == {"cartpole_swingup": manifest_sha256(tiny_data / "cartpole_swingup"),
+                                "reacher_easy": manifest_sha256(tiny_data / "reacher_easy"),
+                                "reacher_easy #2": manifest_sha256(other / "reacher_easy")}  # fmt: skip
+    assert meta["datasets"]["reacher_easy"] != meta["datasets"]["reacher_easy #2"]
+    swapped = ["pretrain", "--data", str(other), str(tiny_data), *argv[4:-1], "--resume", "--updates", "3"]
+    capsys.readouterr()
+    assert main(swapped) != 0
+    assert "written on other data (reacher_easy, reacher_easy #2: manifest checksums differ)" in capsys.readouterr().err
+
+
 def test_pretrain_cli(tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "enc.safetensors"
     argv = ["pretrain", "--data", str(tiny_data), "--out", str(out), "--updates", "6", "--batch-size", "8",
