@@ -110,7 +110,7 @@ def test_demo_writes_report(tmp_path: Path) -> None:
     summary = (report / "summary.md").read_text()
     assert "| walker_walk | yes |" in summary and "| finger_spin | no |" in summary
     assert "3 updates at batch 8" in summary and "encoder: `dmc-64px-invdyn` (6000 updates" in summary
-    assert "64 px, CRPTpro's loss + inverse dynamics (weight 1)), against the same networks" in summary
+    assert "64 px, CRPTpro + inverse dynamics (weight 1)), against the same networks" in summary
     assert "seeds 0, 1: 8 runs" in summary
     assert "| pretrained encoder | random-init encoder | random policy |" in summary
     assert "- **walker_walk:** " in summary and "- **finger_spin:** " in summary  # the computed verdicts

@@ -131,12 +131,6 @@ def _check(config: DemoConfig) -> dict[str, Any]:
     return meta
 
 
-def _loss_text(meta: dict[str, Any]) -> str:
-    """The pretraining loss an artifact's metadata records, in words."""
-    weight = float((meta.get("config") or {}).get("inverse_dynamics", 0.0))
-    return "CRPTpro's loss" + (f" + inverse dynamics (weight {weight:g})" if weight else "")
-
-
 def compare_encoders(pretrained: list[float], random_init: list[float]) -> str:
     """What a reader may conclude from per-seed mean returns with a pretrained and a random-init encoder (same
     seeds, same order): a gain only when the pretrained encoder is ahead on every seed *and* the gap of the means
@@ -180,7 +174,7 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         prototype_scores_by_domain,
     )
     from sb3_crptpro.app.training import TrainConfig, train
-    from sb3_crptpro.common.artifact import load_artifact, resolve_artifact_path
+    from sb3_crptpro.common.artifact import load_artifact, loss_description, resolve_artifact_path
     from sb3_crptpro.data.collection import collect
     from sb3_crptpro.data.domain import DomainDataset
     from sb3_crptpro.data.sampler import CrossDomainDataset
@@ -309,7 +303,7 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         "encoder": str(encoder),
         "encoder_metadata": {
             **{k: encoder_meta.get(k) for k in ("tasks", "image_size", "frame_stack", "stats")},
-            "loss": _loss_text(encoder_meta),
+            "loss": loss_description(encoder_meta.get("config") or {}),
         },
         "encoder_random_init": str(random_init),
         "evaluation": evaluation,

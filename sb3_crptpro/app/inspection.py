@@ -36,8 +36,9 @@ def describe_artifact(path: str | Path) -> str:
         *_collapse_lines(stats.get("diagnostics") or {}, meta["num_protos"]),
         ("tensor sha256", meta["tensor_sha256"]),
     ]
-    keys = ("preset", "updates", "batch_size", "lr", "alpha", "inverse_dynamics", "temperature", "sinkhorn_temperature",
-            "num_protos", "queue_length", "freeze_prototypes", "centering", "sampling", "augment", "seed")  # fmt: skip
+    keys = ("preset", "updates", "batch_size", "lr", "alpha", "inverse_dynamics", "temporal_contrast", "temperature",
+            "sinkhorn_temperature", "num_protos", "queue_length", "freeze_prototypes", "centering", "sampling",
+            "augment", "seed")  # fmt: skip
     pairs += [(f"config.{k}", config[k]) for k in keys if k in config]
     pairs += [(f"dataset {t}", sha[:16]) for t, sha in (meta.get("datasets") or {}).items()]
     provenance = meta.get("provenance") or {}
@@ -67,7 +68,7 @@ def describe_pretrained() -> str:
             ("domains", ", ".join(info["tasks"])),
             ("frames", f"{info['image_size']} px, {info['frame_stack']} stacked, render preset {info['render']}"),
             ("budget", f"{info['updates']} updates at batch {info['batch_size']}, seed {info['seed']}"),
-            ("loss", "CRPTpro" + (f" + inverse dynamics (weight {w:g})" if (w := info["inverse_dynamics"]) else "")),
+            ("loss", info["loss"]),
             ("file", f"{info['bytes'] / 2**20:.1f} MiB"),
         ]
         if d:

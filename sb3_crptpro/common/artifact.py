@@ -30,6 +30,7 @@ __all__ = [
     "PretrainedArtifact",
     "env_settings",
     "load_artifact",
+    "loss_description",
     "pretrained_names",
     "resolve_artifact_path",
     "save_artifact",
@@ -233,6 +234,19 @@ def load_artifact(path: str | Path, device: str | torch.device = "cpu") -> Pretr
         module.load_state_dict(state, strict=True)
         module.to(device)
     return PretrainedArtifact(encoder, projector, prototypes, metadata, path)
+
+
+#: auxiliary pretraining losses a config may weight (``PretrainConfig`` field -> words), in the order they are named
+_AUXILIARY_LOSSES = {"inverse_dynamics": "inverse dynamics", "temporal_contrast": "temporal contrast"}
+
+
+def loss_description(config: dict[str, Any]) -> str:
+    """The pretraining loss an artifact's ``config`` metadata records, in words: ``CRPTpro`` and each auxiliary loss
+    with a non-zero weight, e.g. ``"CRPTpro + inverse dynamics (weight 1)"``. Configs older than a field read it
+    as 0 (off)."""
+    parts = ["CRPTpro"] + [f"{words} (weight {w:g})" for key, words in _AUXILIARY_LOSSES.items()
+                           if (w := float(config.get(key) or 0.0))]  # fmt: skip
+    return " + ".join(parts)
 
 
 def env_settings(metadata: dict[str, Any], action_repeat: int) -> dict[str, Any]:

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sb3_crptpro.common.artifact import PRETRAINED_DIR, load_artifact, pretrained_names
+from sb3_crptpro.common.artifact import PRETRAINED_DIR, load_artifact, loss_description, pretrained_names
 
 __all__ = ["list_pretrained"]
 
 
 def list_pretrained() -> dict[str, dict[str, Any]]:
     """Each shipped encoder's name -> a summary of its metadata: domains, frame settings, budget, the weight of the
-    inverse-dynamics loss added to CRPTpro's (``inverse_dynamics``, 0.0 = CRPTpro's loss alone), the command that
+    inverse-dynamics loss added to CRPTpro's (``inverse_dynamics``, 0.0 = CRPTpro's loss alone), the whole loss in
+    words (``loss``, :func:`~sb3_crptpro.common.artifact.loss_description`), the command that
     made it, collapse diagnostics and state-probe results (where recorded), file size in bytes.
 
     Reading a shipped file verifies its tensor checksum (:func:`~sb3_crptpro.common.artifact.load_artifact`).
@@ -38,6 +39,7 @@ def list_pretrained() -> dict[str, dict[str, Any]]:
             "batch_size": config.get("batch_size"),
             "seed": config.get("seed"),
             "inverse_dynamics": config.get("inverse_dynamics", 0.0),
+            "loss": loss_description(config),
             "wall_time_s": stats.get("wall_time_s"),
             "command": meta.get("provenance", {}).get("command"),
             "diagnostics": stats.get("diagnostics", {}),
