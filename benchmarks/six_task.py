@@ -58,6 +58,7 @@ from torch import nn
 from sb3_crptpro._compat import platform_description
 from sb3_crptpro.app.training import policy_class
 from sb3_crptpro.common.networks import orthogonal_init
+from sb3_crptpro.common.pretrained import DEFAULT_PRETRAINED
 
 #: task -> action repeat (PlaNet benchmark, as in CURL and DrQ)
 TASKS: dict[str, int] = {
@@ -145,8 +146,8 @@ STATE_LEARNER: dict[str, Any] = {"batch_size": 256, "learning_rate": 3e-4, "buff
                                  "net_arch": [256, 256]}  # fmt: skip
 
 
-#: the encoder of ``embedding`` (``--encoder``): shipped with the package, CRPTpro's loss plus inverse dynamics
-DEFAULT_ENCODER = "dmc-64px-invdyn"
+#: the encoder of ``embedding`` (``--encoder``): the package's default, CRPTpro's loss plus inverse dynamics
+DEFAULT_ENCODER = DEFAULT_PRETRAINED
 #: the encoder shipped before it (``--previous-encoder``): CRPTpro's loss alone; the downstream study ran with it
 PREVIOUS_ENCODER = "dmc-64px"
 

@@ -41,7 +41,9 @@ class DemoConfig:
     pretrain_batch_size: int = 64
     #: pretraining preset (``default`` or ``paper``, see :data:`~sb3_crptpro.pretraining.pretrainer.PRETRAIN_PRESETS`)
     pretrain_preset: str = "default"
-    #: encoder of the downstream comparison: a shipped name (``sb3-crptpro inspect --list``) or an artifact path
+    #: encoder of the downstream comparison: a shipped name (``sb3-crptpro inspect --list``) or an artifact path;
+    #: the package's default encoder (:data:`~sb3_crptpro.common.pretrained.DEFAULT_PRETRAINED`, not imported here:
+    #: it loads torch)
     encoder: str = "dmc-64px-invdyn"
     #: downstream task whose domain is among ``encoder``'s pretraining domains
     seen_task: str = "walker_walk"

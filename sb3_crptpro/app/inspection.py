@@ -75,6 +75,8 @@ def describe_pretrained() -> str:
             pairs.append(("diagnostics", f"effective rank {d['eff_rank']:.1f} (worst domain {d['eff_rank_min']:.1f}), "
                                          f"{d['n_used']:.0f} prototypes used"))  # fmt: skip
         pairs += [(f"probe R^2 {k}", f"{v:.3f}") for k, v in info["probe"].items()]
+        if info["default"]:
+            pairs.append(("default", "yes: the encoder of the demo, the README's examples and the benchmarks"))
         pairs.append(("use", f"--encoder {name} / load_artifact({name!r}) / crptpro_kwargs({name!r})"))
         blocks.append(f"{name}\n{_lines(pairs)}")
     return "\n\n".join(blocks)

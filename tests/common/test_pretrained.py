@@ -23,7 +23,9 @@ from sb3_crptpro import (
     make_encoded_vec_env,
 )
 from sb3_crptpro.app.cli import main
+from sb3_crptpro.app.demo import DemoConfig
 from sb3_crptpro.common.artifact import PRETRAINED_DIR, pretrained_names, resolve_artifact_path
+from sb3_crptpro.common.pretrained import DEFAULT_PRETRAINED
 from sb3_crptpro.data.store import manifest_sha256
 
 NAME = "dmc-64px"
@@ -120,6 +122,9 @@ def test_list_and_inspect_show_budget_diagnostics_and_the_commands(capsys: pytes
         assert info["diagnostics"]["eff_rank_min"] > 5  # not collapsed
         assert 8 * 2**20 < info["bytes"] < 12 * 2**20
     assert shipped[NAME]["inverse_dynamics"] == 0.0 and shipped[INVDYN_NAME]["inverse_dynamics"] == 1.0
+    # one default, named in one place: the demo's encoder is it
+    assert [n for n, info in shipped.items() if info["default"]] == [INVDYN_NAME] == [DEFAULT_PRETRAINED]
+    assert DemoConfig().encoder == DEFAULT_PRETRAINED
     assert main(["inspect", "--list"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"{NAME}\n") and "6000 updates at batch 64, seed 0" in out and "10.1 MiB" in out
@@ -127,6 +132,7 @@ def test_list_and_inspect_show_budget_diagnostics_and_the_commands(capsys: pytes
     assert re.search(r"loss +CRPTpro\n", first) and re.search(
         r"loss +CRPTpro \+ inverse dynamics \(weight 1\)\n", second
     )
+    assert "default " not in first and re.search(r"\n +default +yes: the encoder of the demo", second)
     assert main(["inspect", NAME]) == 0
     out = capsys.readouterr().out
     assert re.search(r"made by \(1\) +sb3-crptpro collect --tasks cheetah_run walker_run reacher_easy", out)
