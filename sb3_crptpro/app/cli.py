@@ -175,7 +175,6 @@ def _add_pretrain(sub: argparse._SubParsersAction) -> None:
         "center_momentum": "momentum of that running mean",
         "probe_frames": "probe frames per domain for the collapse diagnostics (0 = off)",
         "inverse_dynamics": "weight of an auxiliary inverse-dynamics loss on the recorded actions (0 = off)",
-        "temporal_contrast": "weight of an auxiliary temporal contrastive loss, ATC-style InfoNCE (0 = off)",
     }
     choices = {"sampling": ["round_robin", "mixed"], "augment": ["shift", "crop", "none"],
                "centering": ["none", "projections"]}  # fmt: skip

@@ -36,7 +36,7 @@ def describe_artifact(path: str | Path) -> str:
         *_collapse_lines(stats.get("diagnostics") or {}, meta["num_protos"]),
         ("tensor sha256", meta["tensor_sha256"]),
     ]
-    keys = ("preset", "updates", "batch_size", "lr", "alpha", "inverse_dynamics", "temporal_contrast", "temperature",
+    keys = ("preset", "updates", "batch_size", "lr", "alpha", "inverse_dynamics", "temperature",
             "sinkhorn_temperature", "num_protos", "queue_length", "freeze_prototypes", "centering", "sampling",
             "augment", "seed")  # fmt: skip
     pairs += [(f"config.{k}", config[k]) for k in keys if k in config]

@@ -237,7 +237,7 @@ def load_artifact(path: str | Path, device: str | torch.device = "cpu") -> Pretr
 
 
 #: auxiliary pretraining losses a config may weight (``PretrainConfig`` field -> words), in the order they are named
-_AUXILIARY_LOSSES = {"inverse_dynamics": "inverse dynamics", "temporal_contrast": "temporal contrast"}
+_AUXILIARY_LOSSES = {"inverse_dynamics": "inverse dynamics"}
 
 
 def loss_description(config: dict[str, Any]) -> str:

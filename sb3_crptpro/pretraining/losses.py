@@ -5,7 +5,6 @@
 - :func:`comparative_loss`: Proto-RL's swapped-prediction loss between online predictions and target assignments.
 - :func:`prototype_spread_loss`: CRPTpro's intrinsic loss that pushes prototypes apart.
 - :func:`inverse_dynamics_loss`: an auxiliary loss, not CRPTpro's: predict the recorded action between two stacks.
-- :func:`temporal_contrast_loss`: an auxiliary loss, not CRPTpro's: pick each stack's own next stack out of the batch.
 - :func:`total_loss`: ``L = L_comp + alpha * L_intr``.
 """
 
@@ -22,7 +21,6 @@ __all__ = [
     "prototype_spread_loss",
     "sinkhorn_knopp",
     "sinkhorn_targets",
-    "temporal_contrast_loss",
     "total_loss",
 ]
 
@@ -136,25 +134,6 @@ def inverse_dynamics_loss(
     mine = blocks[torch.arange(b, device=predicted.device), domain]  # [B, A]
     used = (torch.arange(a, device=predicted.device)[None, :] < action_dims[domain][:, None]).to(predicted.dtype)
     return ((mine - actions) ** 2 * used).sum() / used.sum()
-
-
-def temporal_contrast_loss(predicted: torch.Tensor, target: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
-    """InfoNCE between each row's online prediction and the target projection of its own next frame stack, the
-    batch's other rows' next stacks as negatives.
-
-    A temporal contrastive loss as in ATC (Stooke et al. 2021, "Decoupling representation learning from
-    reinforcement learning": an encoder trained offline with it and frozen matched end-to-end RL on DMC), here on
-    the ``(obs, next_obs)`` pairs CRPTpro already samples, with its momentum target: ATC contrasts ``k`` steps ahead
-    through a bilinear head; this uses cosine logits at ``temperature`` (SimCLR, MoCo v2). It keeps what tells one
-    moment of an episode from another, which a prototype assignment may merge.
-
-    :param predicted: ``float [B, P]`` online predictions for ``obs`` (the predictor's output)
-    :param target: ``float [B, P]`` target projections of ``next_obs`` (no gradient flows into them)
-    :param temperature: softmax temperature of the cosine logits, > 0
-    :return: scalar loss: mean cross-entropy of picking row ``i``'s own target among the ``B``
-    """
-    logits = F.normalize(predicted, dim=1) @ F.normalize(target.detach(), dim=1).T / temperature
-    return F.cross_entropy(logits, torch.arange(len(logits), device=logits.device))
 
 
 def total_loss(comparative: torch.Tensor, intrinsic: torch.Tensor, alpha: float) -> torch.Tensor:

@@ -48,7 +48,6 @@ from sb3_crptpro.pretraining.losses import (
     comparative_loss,
     inverse_dynamics_loss,
     prototype_spread_loss,
-    temporal_contrast_loss,
     total_loss,
 )
 
@@ -139,10 +138,6 @@ class PretrainConfig:
     #: action from the online projections of ``obs`` and ``next_obs`` (:func:`~.losses.inverse_dynamics_loss`); costs
     #: one more encoder pass with gradient per update
     inverse_dynamics: float = 0.0
-    #: weight of an auxiliary temporal contrastive loss (not CRPTpro's; 0 = off, the reference): each ``obs``'s online
-    #: prediction must pick its own ``next_obs``'s target projection out of the batch (ATC-style InfoNCE,
-    #: :func:`~.losses.temporal_contrast_loss`); costs one ``B x B`` product per update
-    temporal_contrast: float = 0.0
 
     @classmethod
     def from_preset(cls, preset: str = "default", **overrides: Any) -> PretrainConfig:
@@ -168,9 +163,8 @@ class PretrainConfig:
             raise ValueError(f"sinkhorn_temperature must be > 0, got {self.sinkhorn_temperature}")
         if min(self.freeze_prototypes, self.queue_length, self.probe_frames) < 0 or not 0 <= self.center_momentum < 1:
             raise ValueError("need freeze_prototypes, queue_length, probe_frames >= 0 and 0 <= center_momentum < 1")
-        for name in ("inverse_dynamics", "temporal_contrast"):
-            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
-                raise ValueError(f"{name} must be a finite weight >= 0, got {getattr(self, name)}")
+        if not (math.isfinite(self.inverse_dynamics) and self.inverse_dynamics >= 0):
+            raise ValueError(f"inverse_dynamics must be a finite weight >= 0, got {self.inverse_dynamics}")
         if self.pad < 0 or self.checkpoint_every < 0:
             raise ValueError(f"need pad >= 0 and checkpoint_every >= 0, got {self.pad} and {self.checkpoint_every}")
         floats = {k: getattr(self, k) for k in ("lr", "temperature", "ema_tau", "alpha", "center_momentum")}
@@ -184,8 +178,7 @@ class PretrainConfig:
 
 class _OnlineLosses(nn.Module):
     """Online encoder, projector, predictor and prototypes (and, with ``config.inverse_dynamics``, the
-    inverse-dynamics head); ``forward`` returns the losses (one DDP module), with ``config.temporal_contrast`` also
-    the temporal contrastive one."""
+    inverse-dynamics head); ``forward`` returns the losses (one DDP module)."""
 
     def __init__(self, obs_shape: tuple[int, int, int], config: PretrainConfig, action_dims: list[int]) -> None:
         super().__init__()
@@ -195,7 +188,6 @@ class _OnlineLosses(nn.Module):
         self.prototypes = Prototypes(config.proj_dim, config.num_protos)
         self.temperature, self.iters = config.temperature, config.sinkhorn_iters
         self.sinkhorn_temperature = config.sinkhorn_temperature
-        self.temporal_contrast = bool(config.temporal_contrast)
         self.inverse_head: nn.Module | None = None
         if config.inverse_dynamics:
             self.inverse_head = nn.Sequential(
@@ -207,10 +199,9 @@ class _OnlineLosses(nn.Module):
 
     def forward(
         self, obs: torch.Tensor, proj_t: torch.Tensor, queue: torch.Tensor | None = None, batch: Any = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """``(L_comp, L_intr, q_t, L_inv, L_tc)``; ``L_inv`` is ``None`` without the inverse-dynamics head, else it
-        reads ``batch``'s augmented ``next_obs``, ``action`` and ``domain``; ``L_tc`` (the temporal contrastive loss
-        between the predictions and ``proj_t``) is ``None`` unless ``config.temporal_contrast``."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """``(L_comp, L_intr, q_t, L_inv)``; ``L_inv`` is ``None`` without the inverse-dynamics head, else it reads
+        ``batch``'s augmented ``next_obs``, ``action`` and ``domain``."""
         z = self.projector(self.encoder(obs))
         pred_s = self.predictor(z)
         comp, q_t = comparative_loss(pred_s, proj_t, self.prototypes.weight, self.temperature, self.iters,
@@ -221,8 +212,7 @@ class _OnlineLosses(nn.Module):
             z_next = self.projector(self.encoder(next_obs))
             predicted = self.inverse_head(torch.cat([z, z_next], dim=1))
             inverse = inverse_dynamics_loss(predicted, action, domain, self.action_dims)
-        contrast = temporal_contrast_loss(pred_s, proj_t) if self.temporal_contrast else None
-        return comp, prototype_spread_loss(self.prototypes.weight), q_t, inverse, contrast
+        return comp, prototype_spread_loss(self.prototypes.weight), q_t, inverse
 
 
 def _resolve_device(name: str, local_rank: int) -> torch.device:
@@ -336,12 +326,10 @@ class Pretrainer:
         extra = None
         if c.inverse_dynamics:
             extra = (next_obs, batch.action.to(self.device), batch.domain.to(self.device))
-        comp, intr, q_t, inverse, contrast = self.model(obs, proj_t, queue, extra)
+        comp, intr, q_t, inverse = self.model(obs, proj_t, queue, extra)
         loss = total_loss(comp, intr, c.alpha)
         if inverse is not None:
             loss = loss + c.inverse_dynamics * inverse
-        if contrast is not None:
-            loss = loss + c.temporal_contrast * contrast
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if frozen:
@@ -356,8 +344,6 @@ class Pretrainer:
         metrics = {"loss": loss.item(), "loss_comp": comp.item(), "loss_intr": intr.item()}
         if inverse is not None:
             metrics["loss_inverse"] = inverse.item()
-        if contrast is not None:
-            metrics["loss_contrast"] = contrast.item()
         if self.update % c.log_every == 0 or self.update == c.updates:
             # coverage of this batch: usage counts the prototype each target assignment favours
             metrics["assign_entropy"] = assignment_entropy(q_t)

@@ -28,7 +28,6 @@ from sb3_crptpro.pretraining.losses import (
     inverse_dynamics_loss,
     prototype_spread_loss,
     sinkhorn_knopp,
-    temporal_contrast_loss,
     total_loss,
 )
 from sb3_crptpro.pretraining.pretrainer import PretrainConfig, Pretrainer, save_random_init
@@ -184,45 +183,11 @@ def test_alpha_zero_is_plain_proto_rl(tiny_data: Path) -> None:
     assert metrics["loss"] == pytest.approx(metrics["loss_comp"], abs=1e-7) and metrics["loss_intr"] != 0
 
 
-def test_temporal_contrast_loss_hand_computed() -> None:
-    # cosine logits / 0.1: row 0 [10, 10 / sqrt 2], row 1 [0, 10 / sqrt 2]; each row's own target is the diagonal
-    predicted, target = t64([[1.0, 0.0], [0.0, 2.0]]), t64([[3.0, 0.0], [1.0, 1.0]])
-    r = 10 / math.sqrt(2)
-    expected = (math.log(1 + math.exp(r - 10)) + math.log(1 + math.exp(-r))) / 2
-    assert temporal_contrast_loss(predicted, target).item() == pytest.approx(expected, rel=1e-12)
-    assert temporal_contrast_loss(predicted, target, temperature=1.0).item() == pytest.approx(
-        (math.log(1 + math.exp(r / 10 - 1)) + math.log(1 + math.exp(-r / 10))) / 2, rel=1e-12
-    )
-    predicted.requires_grad_(True)
-    target.requires_grad_(True)
-    temporal_contrast_loss(predicted, target).backward()
-    assert predicted.grad.abs().sum() > 0 and target.grad is None  # the momentum target gets no gradient
-
-
-def test_temporal_contrast_trains_the_encoder_and_is_recorded(tiny_data: Path, tmp_path: Path) -> None:
-    plain = Pretrainer(PretrainConfig(updates=1, **TINY), CrossDomainDataset(tiny_data))
-    contrast = Pretrainer(PretrainConfig(updates=1, temporal_contrast=0.5, **TINY), CrossDomainDataset(tiny_data))
-    a, b = plain.step(), contrast.step()
-    assert b["loss_comp"] == pytest.approx(a["loss_comp"])  # same seed, same batch, same initial networks
-    assert b["loss"] == pytest.approx(b["loss_comp"] + 0.005 * b["loss_intr"] + 0.5 * b["loss_contrast"], rel=1e-6)
-    assert "loss_contrast" not in a and 0 < b["loss_contrast"] < 2 * math.log(TINY["batch_size"])
-    assert not torch.equal(plain.online.encoder.convs[0].weight, contrast.online.encoder.convs[0].weight)
-    saved = contrast.save(tmp_path / "enc.safetensors")
-    meta = load_artifact(saved).metadata
-    assert meta["config"]["temporal_contrast"] == 0.5
-    assert loss_description(meta["config"]) == "CRPTpro + temporal contrast (weight 0.5)"
-    assert set(load_file(saved)) == set(load_file(plain.save(tmp_path / "plain.safetensors")))  # no extra tensors
-    for bad in (-1.0, math.inf, math.nan):
-        with pytest.raises(ValueError, match="temporal_contrast"):
-            PretrainConfig(temporal_contrast=bad)
-
-
 def test_loss_description_names_each_weighted_loss() -> None:
-    assert loss_description({}) == "CRPTpro"  # an artifact from before the auxiliary losses
-    assert loss_description({"inverse_dynamics": 0.0, "temporal_contrast": 0.0}) == "CRPTpro"
+    assert loss_description({}) == "CRPTpro"  # an artifact from before the auxiliary loss
+    assert loss_description({"inverse_dynamics": 0.0}) == "CRPTpro"
     assert loss_description({"inverse_dynamics": 1.0}) == "CRPTpro + inverse dynamics (weight 1)"
-    both = {"inverse_dynamics": 0.25, "temporal_contrast": 3.0}
-    assert loss_description(both) == "CRPTpro + inverse dynamics (weight 0.25) + temporal contrast (weight 3)"
+    assert loss_description({"inverse_dynamics": 0.25, "lr": 1e-4}) == "CRPTpro + inverse dynamics (weight 0.25)"
 
 
 def test_inverse_dynamics_trains_encoder_and_head_and_stays_out_of_the_artifact(
@@ -410,18 +375,15 @@ def test_pretrain_cli(tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFix
     out = tmp_path / "enc.safetensors"
     argv = ["pretrain", "--data", str(tiny_data), "--out", str(out), "--updates", "6", "--batch-size", "8",
             "--num-protos", "16", "--log-every", "3", "--checkpoint-every", "3", "--inverse-dynamics", "0.5",
-            "--temporal-contrast", "0.25", "--no-progress"]  # fmt: skip
+            "--no-progress"]  # fmt: skip
     assert main(argv) == 0
     art = load_artifact(out)
     assert art.metadata["config"]["num_protos"] == 16 and art.metadata["stats"]["updates"] == 6
     assert art.metadata["config"]["inverse_dynamics"] == 0.5
-    assert art.metadata["config"]["temporal_contrast"] == 0.25
-    header = (tmp_path / "enc_pretrain" / "metrics.csv").read_text().splitlines()[0]
-    assert "loss_inverse" in header and "loss_contrast" in header
+    assert "loss_inverse" in (tmp_path / "enc_pretrain" / "metrics.csv").read_text().splitlines()[0]
     capsys.readouterr()
     assert main(["inspect", str(out)]) == 0
-    shown = capsys.readouterr().out
-    assert re.search(r"config\.inverse_dynamics +0\.5", shown) and re.search(r"config\.temporal_contrast +0\.25", shown)
+    assert re.search(r"config\.inverse_dynamics +0\.5", capsys.readouterr().out)
     assert sorted(art.metadata["datasets"]) == ["cartpole_swingup", "reacher_easy"]
     assert (tmp_path / "enc_pretrain" / "checkpoint.pt").is_file()
     first = art.metadata["stats"]["wall_time_s"]
