@@ -24,8 +24,8 @@ def list_pretrained() -> dict[str, dict[str, Any]]:
     """Each shipped encoder's name -> a summary of its metadata: domains, frame settings, budget, the weight of the
     inverse-dynamics loss added to CRPTpro's (``inverse_dynamics``, 0.0 = CRPTpro's loss alone), the whole loss in
     words (``loss``, :func:`~sb3_crptpro.common.artifact.loss_description`), whether it is
-    :data:`DEFAULT_PRETRAINED` (``default``), the command that
-    made it, collapse diagnostics and state-probe results (where recorded), file size in bytes.
+    :data:`DEFAULT_PRETRAINED` (``default``), the command that made it, collapse diagnostics and state-probe results
+    (where recorded), file size in bytes.
 
     Reading a shipped file verifies its tensor checksum (:func:`~sb3_crptpro.common.artifact.load_artifact`).
     """
