@@ -236,17 +236,12 @@ def load_artifact(path: str | Path, device: str | torch.device = "cpu") -> Pretr
     return PretrainedArtifact(encoder, projector, prototypes, metadata, path)
 
 
-#: auxiliary pretraining losses a config may weight (``PretrainConfig`` field -> words), in the order they are named
-_AUXILIARY_LOSSES = {"inverse_dynamics": "inverse dynamics"}
-
-
 def loss_description(config: dict[str, Any]) -> str:
-    """The pretraining loss an artifact's ``config`` metadata records, in words: ``CRPTpro`` and each auxiliary loss
-    with a non-zero weight, e.g. ``"CRPTpro + inverse dynamics (weight 1)"``. Configs older than a field read it
-    as 0 (off)."""
-    parts = ["CRPTpro"] + [f"{words} (weight {w:g})" for key, words in _AUXILIARY_LOSSES.items()
-                           if (w := float(config.get(key) or 0.0))]  # fmt: skip
-    return " + ".join(parts)
+    """The pretraining loss an artifact's ``config`` metadata records, in words: ``"CRPTpro"``, or with the
+    auxiliary inverse-dynamics loss ``"CRPTpro + inverse dynamics (weight 1)"``. Configs older than that field read
+    it as 0 (off)."""
+    weight = float(config.get("inverse_dynamics") or 0.0)
+    return "CRPTpro" + (f" + inverse dynamics (weight {weight:g})" if weight else "")
 
 
 def env_settings(metadata: dict[str, Any], action_repeat: int) -> dict[str, Any]:
