@@ -482,11 +482,17 @@ def test_pretrain_scale_probes_each_encoder_once_and_reads_its_downstream_runs(t
     assert refused.returncode != 0 and "no probe row cached" in refused.stderr
 
 
-def test_pixel_anchor_resumes_inside_a_run_and_writes_a_six_task_row(tmp_path: Path) -> None:
+#: anchor -> bytes per stored transition: about one 3x64x64 frame (SB3's buffer: six), or two float16 32x27x27 maps
+_ANCHOR_BYTES = {"DrQ, 64 px fast": (12_288, 2 * 12_288),
+                 "DrQ last layer, dmc-64px-invdyn": (2 * 2 * 32 * 27 * 27, 2 * 2 * 32 * 27 * 27 + 100)}  # fmt: skip
+
+
+@pytest.mark.parametrize("anchor", list(_ANCHOR_BYTES))
+def test_pixel_anchor_resumes_inside_a_run_and_writes_a_six_task_row(tmp_path: Path, anchor: str) -> None:
     out = tmp_path / "anchor"
     base = [sys.executable, str(BENCHMARKS / "pixel_anchor.py"), "--out", str(out), "--tasks", "cartpole_swingup",
             "--eval-every", "160", "--eval-episodes", "1", "--learning-starts", "10", "--batch-size", "8",
-            "--checkpoint-every", "20", "--buffer-size", "40"]  # fmt: skip
+            "--checkpoint-every", "20", "--buffer-size", "40", "--anchors", anchor]  # fmt: skip
     first = subprocess.run([*base, "--env-steps", "160"], capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr[-3000:]
     row_file = next((out / "runs").glob("*.json"))
@@ -495,10 +501,36 @@ def test_pixel_anchor_resumes_inside_a_run_and_writes_a_six_task_row(tmp_path: P
     assert second.returncode == 0, second.stderr[-3000:]
     assert "resuming at 20 agent steps" in second.stdout
     row = json.loads(row_file.read_text())
-    assert row["config"] == "DrQ, 64 px fast" and row["action_repeat"] == 8
+    assert row["config"] == anchor and row["action_repeat"] == 8
     assert row["gradient_steps"] == 30  # 40 agent steps, updates from step 11 on, across both processes
     assert [p["env_steps"] for p in row["curve"]] == [160, 320]
-    assert 12_288 <= row["bytes_per_transition"] < 2 * 12_288  # about one 3x64x64 frame per transition (SB3: six)
+    low, high = _ANCHOR_BYTES[anchor]
+    assert low <= row["bytes_per_transition"] < high
+    if "last layer" in anchor:  # the trained last conv layer moved away from the encoder's
+        from stable_baselines3.common.save_util import load_from_zip_file
+
+        from sb3_crptpro import load_artifact
+
+        _, params, _ = load_from_zip_file(next((out / "work").iterdir()) / "model.zip", device="cpu")
+        trained = params["policy"]["critic.features_extractor.encoder.conv.weight"]
+        start = load_artifact("dmc-64px-invdyn").encoder.convs[-2].weight
+        assert trained.shape == start.shape and not torch.equal(trained, start)
+        assert row["spec"]["trained"] == "last" and row["spec"]["map_pad"] == 2
+
+
+def test_the_last_layer_on_early_maps_gives_the_encoder_features() -> None:
+    """Partial fine-tuning splits the frozen encoder in two: maps stored as float16, the last layer trained on them."""
+    anchor = _benchmark("pixel_anchor")
+    from sb3_crptpro import load_artifact
+
+    encoder = load_artifact("dmc-64px-invdyn").encoder
+    pixels = torch.randint(0, 256, (3, 9, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        maps = anchor.EarlyLayers(encoder)(pixels)
+        last = anchor.LastLayer(tuple(maps.shape[1:]), encoder.convs[-2].state_dict())
+        features, expected = last(maps), encoder(pixels)
+    assert maps.dtype == torch.float16 and maps.shape == (3, 32, 27, 27) and last.repr_dim == 20_000
+    torch.testing.assert_close(features, expected, atol=2e-3, rtol=1e-2)  # float16 maps: ~3 significant digits
 
 
 def test_state_probes_report_every_variable_for_each_feature_set(tmp_path: Path) -> None:
@@ -558,3 +590,28 @@ def test_decoded_state_feeds_the_learner_the_decoded_state_and_resumes(tmp_path:
     table = [line for line in lines if line.startswith("| ")][1:]
     fitted = [line.split(" | ")[0].lstrip("| ") for line in table]
     assert fitted == ["state SAC policy"] * 2 + ["random policy"] * 2 + ["random policy + state SAC policy"] * 2
+
+
+def test_the_replay_buffer_shifts_stored_float16_maps_as_numpy_edge_padding_does() -> None:
+    """The feature-space shift of partial fine-tuning: each sampled map is a window of the stored one edge-padded."""
+    import gymnasium as gym
+    import numpy as np
+
+    from sb3_crptpro.sb3.sac import AugmentedReplayBuffer
+
+    space = gym.spaces.Box(0.0, np.inf, (2, 6, 6), np.float16)
+    buffer = AugmentedReplayBuffer(4, space, gym.spaces.Box(-1, 1, (1,)), device="cpu", augment_pad=2, augment_seed=0)
+    maps = np.random.default_rng(0).random((4, 2, 6, 6)).astype(np.float16)
+    for i in range(4):
+        buffer.add(maps[i][None], maps[(i + 1) % 4][None], np.zeros((1, 1)), np.zeros(1), np.zeros(1), [{}])
+    offsets = set()
+    padded = np.pad(maps, ((0, 0), (0, 0), (2, 2), (2, 2)), mode="edge")
+    for _ in range(10):
+        samples = buffer.sample(4)
+        for obs in samples.observations.numpy():
+            assert obs.dtype == np.float16
+            windows = [(i, dy, dx) for i in range(4) for dy in range(5) for dx in range(5)
+                       if np.array_equal(obs, padded[i, :, dy:dy + 6, dx:dx + 6])]  # fmt: skip
+            assert windows, "a sampled map is no shifted stored map"
+            offsets.update((dy, dx) for _, dy, dx in windows)
+    assert len(offsets) > 5  # the shift varies from sample to sample
