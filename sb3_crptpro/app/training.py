@@ -442,7 +442,8 @@ def _run(config: TrainConfig, saved: dict[str, Any], run_dir: Path, artifact: Pr
     if config.overlap:  # one core per worker, the free rest for the updates (more threads than free cores stall them)
         threads = batch_threads(reserved=config.n_envs)
     else:  # one thread while the rollout steps, the free cores for the gradient steps
-        threads, callbacks = contextlib.nullcontext(), [*callbacks, UpdateThreadsCallback()]
+        update_threads = UpdateThreadsCallback()  # closed on the way out, also when learn raises (Ctrl-C)
+        threads, callbacks = contextlib.closing(update_threads), [*callbacks, update_threads]
     try:
         with warnings.catch_warnings(), threads:  # evaluation deliberately runs without the intrinsic-reward wrapper
             warnings.filterwarnings("ignore", message="Training and eval env are not of the same type")

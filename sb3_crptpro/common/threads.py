@@ -70,7 +70,18 @@ FRAME_BATCH = 8
 #: seconds a :func:`free_cores` reading is reused (reading ``/proc`` costs ~0.1 ms)
 _FREE_CORES_TTL_S = 2.0
 
-_set_by_us: list[int] = []  # thread counts set by the contexts open now, innermost last
+
+class _Setting:
+    """One open :func:`torch_threads` context: the count it set and the count it found (restored on exit)."""
+
+    __slots__ = ("before", "count")
+
+    def __init__(self, count: int, before: int) -> None:
+        self.count = count
+        self.before = before
+
+
+_set_by_us: list[_Setting] = []  # the torch_threads contexts open now, innermost last
 _pinned: list[int] = []  # batched-work thread counts fixed by the pinned_batch_threads contexts open now
 _process_batch_count: int | None = None  # decided at this process's first unpinned batched work
 _free_cache: tuple[float, int] = (-1e9, 0)
@@ -102,7 +113,7 @@ def user_chose_threads() -> bool:
     a ``torch.set_num_threads`` to another count than torch's default (outside this module's contexts)."""
     if any(os.environ.get(name) for name in THREAD_VARIABLES):
         return True
-    expected = _set_by_us[-1] if _set_by_us else torch_default_threads()
+    expected = _set_by_us[-1].count if _set_by_us else torch_default_threads()
     return torch.get_num_threads() != expected
 
 
@@ -158,16 +169,26 @@ def torch_threads(count: int, *, over_user: bool = False) -> Iterator[int]:
     if not over_user and user_chose_threads():
         yield torch.get_num_threads()
         return
-    before = torch.get_num_threads()
-    if count != before:
+    setting = _Setting(count, torch.get_num_threads())
+    if count != setting.before:
         torch.set_num_threads(count)
-    _set_by_us.append(count)
+    _set_by_us.append(setting)
     try:
         yield count
     finally:
-        _set_by_us.pop()
-        if torch.get_num_threads() != before:
-            torch.set_num_threads(before)
+        _close(setting)
+
+
+def _close(setting: _Setting) -> None:
+    """Leave ``setting``'s context. Contexts normally close innermost first; one closed out of order (left open by
+    a ``learn`` that raised, then closed by the garbage collector while other contexts are open) neither removes
+    another's entry nor changes the count: the next context inward takes over the count to restore."""
+    index = next(i for i, open_setting in enumerate(_set_by_us) if open_setting is setting)
+    del _set_by_us[index]
+    if index < len(_set_by_us):
+        _set_by_us[index].before = setting.before
+    elif torch.get_num_threads() != setting.before:
+        torch.set_num_threads(setting.before)
 
 
 def frame_threads() -> contextlib.AbstractContextManager[int]:

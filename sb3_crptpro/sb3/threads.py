@@ -19,7 +19,9 @@ class UpdateThreadsCallback(BaseCallback):
     :func:`~sb3_crptpro.common.threads.batch_threads` at the end of each rollout and
     :func:`~sb3_crptpro.common.threads.frame_threads` at its start (policy forward on one observation, evaluation
     episodes of ``EvalCallback``). A user's ``OMP_NUM_THREADS`` or ``torch.set_num_threads`` is left alone; the
-    thread count before ``learn`` is restored when it ends.
+    thread count before ``learn`` is restored when it ends. SB3 ends a ``learn`` that raised (Ctrl-C included)
+    without telling its callbacks: call :meth:`close` then (``with contextlib.closing(callback): model.learn(...)``),
+    or torch keeps the phase's count until the callback is garbage-collected.
     """
 
     def __init__(self) -> None:
@@ -43,4 +45,8 @@ class UpdateThreadsCallback(BaseCallback):
         self._switch(batch_threads())
 
     def _on_training_end(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Leave the current phase: torch's thread count is again the one from before ``learn``."""
         self._phase.close()

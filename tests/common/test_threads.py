@@ -158,3 +158,41 @@ def test_sac_rollout_on_one_thread_updates_on_free_cores(default_threads):
     assert rollout == {1}
     assert {threads for _, threads in critic} <= set(range(1, default_threads + 1)) and critic
     assert torch.get_num_threads() == default_threads
+
+
+def test_a_context_closed_out_of_order_leaves_the_count_to_the_inner_one(default_threads):
+    """A context left open (a ``learn`` that raised) and closed later, out of order, by the garbage collector must
+    neither change the count of the context open inside it nor take its entry: the inner one restores the count the
+    outer one found."""
+    outer, inner = torch_threads(1), torch_threads(default_threads + 1)
+    outer.__enter__()
+    inner.__enter__()
+    outer.__exit__(None, None, None)
+    assert torch.get_num_threads() == default_threads + 1 and not user_chose_threads()
+    inner.__exit__(None, None, None)
+    assert torch.get_num_threads() == default_threads and not user_chose_threads()
+    assert threads._set_by_us == []
+
+
+def test_an_interrupted_learn_restores_the_count_when_the_callback_is_closed(default_threads):
+    """SB3 ends a ``learn`` that raised without ``_on_training_end``: the phase's context stays open (torch left on
+    1 thread, a user's choice misread) until :meth:`UpdateThreadsCallback.close`, which ``train`` calls on its way
+    out. Real SAC on Gymnasium's Pendulum, interrupted in its first gradient step."""
+    import contextlib
+
+    import gymnasium as gym
+
+    from sb3_crptpro.sb3.threads import UpdateThreadsCallback
+
+    model = SAC("MlpPolicy", gym.make("Pendulum-v1"), learning_starts=10, batch_size=8, seed=0,
+                policy_kwargs={"net_arch": [16]})  # fmt: skip
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    model.train = interrupted
+    callback = UpdateThreadsCallback()
+    with pytest.raises(KeyboardInterrupt), contextlib.closing(callback):
+        model.learn(40, callback=callback)
+    assert torch.get_num_threads() == default_threads and threads._set_by_us == []
+    assert not user_chose_threads()
