@@ -67,6 +67,7 @@ ANCHORS: dict[str, Anchor] = {
     "DrQ, 64 px fast": Anchor(64, "fast", None),
     "DrQ, 84 px paper": Anchor(84, "paper", None),
     "DrQ fine-tune, 64 px fast": Anchor(64, "fast", "dmc-64px"),
+    "DrQ fine-tune, dmc-64px-invdyn": Anchor(64, "fast", "dmc-64px-invdyn"),
     "DrQ last layer, dmc-64px": Anchor(64, "fast", "dmc-64px", "last"),
     "DrQ last layer, dmc-64px-invdyn": Anchor(64, "fast", "dmc-64px-invdyn", "last"),
 }
