@@ -12,6 +12,7 @@ Configs (``CONFIGS``; each is an observation, an encoder and a learner, see :cla
     (:data:`sb3_crptpro.sb3.presets.TRAIN_PRESETS`: ``LayerNorm`` in the critic);
   - ``embedding, random init``: the same with the encoder before pretraining (same architecture and seed);
   - ``embedding, intrinsic 0``: the same without the prototype intrinsic reward (compared with ``embedding``);
+    ``embedding, intrinsic 0.1`` with half its coefficient (likewise);
   - ``embedding, previous encoder``: ``embedding`` with the encoder shipped before it (``--previous-encoder``,
     default ``dmc-64px``: CRPTpro's loss alone); ``embedding`` is compared with it in the study table, and it with
     ``STUDY_BASE``; ``embedding, previous encoder, intrinsic 0`` likewise;
@@ -161,6 +162,7 @@ STUDY_BASE = "embedding, plain critic"
 VARIANT_BASE: dict[str, str] = {
     "embedding": "embedding, previous encoder",
     "embedding, intrinsic 0": "embedding",
+    "embedding, intrinsic 0.1": "embedding",
     "embedding, previous encoder, intrinsic 0": "embedding, previous encoder",
 }
 
@@ -182,6 +184,7 @@ def configs() -> dict[str, Config]:
         "embedding": shipped,
         "embedding, random init": dataclasses.replace(shipped, encoder="random init"),
         "embedding, intrinsic 0": dataclasses.replace(shipped, intrinsic_coef=0.0),
+        "embedding, intrinsic 0.1": dataclasses.replace(shipped, intrinsic_coef=0.1),
         "embedding, previous encoder": previous,
         "embedding, previous encoder, intrinsic 0": dataclasses.replace(previous, intrinsic_coef=0.0),
         STUDY_BASE: base,

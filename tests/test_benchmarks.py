@@ -311,7 +311,8 @@ def test_six_task_study_compares_each_variant_with_its_own_base() -> None:
             for c, sd, v in [("embedding", 0, 300.0), ("embedding", 1, 100.0), ("embedding, plain critic", 0, 250.0),
                              ("embedding, intrinsic 0", 0, 280.0), ("embedding, intrinsic 0", 1, 160.0),
                              ("intrinsic 0", 0, 200.0), ("embedding, previous encoder", 0, 260.0),
-                             ("embedding, previous encoder, intrinsic 0", 0, 270.0)]]  # fmt: skip
+                             ("embedding, previous encoder, intrinsic 0", 0, 270.0),
+                             ("embedding, intrinsic 0.1", 1, 130.0)]]  # fmt: skip
     lines = {x.split(" | ")[0][2:]: x for x in six_task.study(rows)[2:]}
     # the default's own variant against the default (LayerNorm critic, intrinsic 0.2), on both seeds
     assert lines["embedding, intrinsic 0"] == (
@@ -319,6 +320,8 @@ def test_six_task_study_compares_each_variant_with_its_own_base() -> None:
     )
     # the study's variant of the same name against the study's base (plain critic), on the one seed it has
     assert lines["intrinsic 0"] == "| intrinsic 0 | 1 | -50.0 | reacher_easy s0 -50 |"
+    # half the coefficient, also against the default
+    assert lines["embedding, intrinsic 0.1"] == "| embedding, intrinsic 0.1 | 1 | +30.0 | reacher_easy s1 +30 |"
     # the default encoder against the previous one, the previous one against the plain-critic base, and the previous
     # encoder's own intrinsic-0 run against it
     assert lines["embedding (the default encoder against the previous one)"].endswith(
